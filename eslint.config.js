@@ -1,0 +1,60 @@
+// ESLint flat config. Besides the usual TypeScript checks it enforces the layering of
+// DESIGN.md: a folder under src/ may import only its own layer and the layers below it,
+// and only src/playwright/ may import Playwright.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import globals from 'globals';
+
+/** Layers from the bottom up; each may import the ones before it. */
+const layers = ['util', 'config', 'transport', 'exec', 'transfer', 'session', 'host', 'playwright'];
+
+const playwrightImports = [
+  { name: '@playwright/test', message: 'Only src/playwright/ may import Playwright (see DESIGN.md layering).' },
+  { name: 'playwright', message: 'Only src/playwright/ may import Playwright (see DESIGN.md layering).' },
+];
+
+/** One config block per layer forbidding imports of every layer above it. */
+const layerRules = layers.map((layer, index) => {
+  const above = layers.slice(index + 1);
+  const patterns = [
+    { regex: '^labwright(/|$)', message: 'Inside src/ import modules relatively, never through the package name.' },
+  ];
+  if (above.length > 0) {
+    patterns.push({
+      regex: `(^|/)(${above.join('|')})(/|$)`,
+      message: `src/${layer}/ must not import from higher layers (${above.join(', ')}); see DESIGN.md layering.`,
+    });
+  }
+  return {
+    files: [`src/${layer}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: layer === 'playwright' ? [] : playwrightImports, patterns },
+      ],
+    },
+  };
+});
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', 'test-results/', 'playwright-report/', '.cache/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-control-regex': 'off',
+      'no-empty': ['error', { allowEmptyCatch: true }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/playwright/**'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: playwrightImports }],
+    },
+  },
+  ...layerRules,
+);

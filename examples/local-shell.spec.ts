@@ -1,0 +1,52 @@
+import { test, expect, secret } from 'labwright';
+
+test('the default shell keeps state between commands', async ({ dut }) => {
+  const setup = await dut.run(['cd /tmp', 'export GREETING="hello from labwright"']);
+  expect(setup).toSucceed();
+  const r = await dut.run(['pwd', 'echo "$GREETING"']);
+  expect(r).toSucceed();
+  expect(r.results[0]).toHaveOutput('/tmp');
+  expect(r.last.output).toBe('hello from labwright\n');
+});
+
+test('exit codes are reported per command', async ({ dut }) => {
+  const r = await dut.run(['true', 'exit_with() { return $1; }; exit_with 3']);
+  expect(r.results[0]).toSucceed();
+  expect(r.last).toHaveExitCode(3);
+  expect(r.status).toBe('failed');
+});
+
+test('interactive prompts are answered through expects', async ({ dut }) => {
+  const r = await dut.run('printf "Username: "; read u; printf "Password: "; read p; echo "logged in as $u"', {
+    expects: [
+      [/Username: $/, 'operator'],
+      [/Password: $/, secret('example-password')],
+    ],
+  });
+  expect(r).toSucceed();
+  expect(r).toHaveOutput('logged in as operator');
+});
+
+test('a hung command times out and the shell recovers', async ({ dut }) => {
+  const hung = await dut.run('echo started; sleep 600', { timeout: 1_000 });
+  expect(hung.only.timedOut).toBe(true);
+  expect(hung.only.output).toContain('started');
+  expect(await dut.run('echo still here')).toHaveOutput('still here');
+});
+
+test('named sessions run in parallel with the default one', async ({ host }) => {
+  const local = await host('local');
+  const monitor = await local.openSession('monitor');
+  const [slow, quick] = await Promise.all([local.run('sleep 1; echo slow done'), monitor.run('echo quick done')]);
+  expect(slow).toHaveOutput('slow done');
+  expect(quick).toHaveOutput('quick done');
+});
+
+test('exec runs stateless commands concurrently with stderr apart', async ({ dut }) => {
+  const results = await Promise.all([1, 2, 3].map((i) => dut.exec(`echo out${i}; echo err${i} >&2`)));
+  results.forEach((r, i) => {
+    expect(r).toSucceed();
+    expect(r.output).toBe(`out${i + 1}\n`);
+    expect(r.stderr).toBe(`err${i + 1}\n`);
+  });
+});

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: the example lab suite with an HTML report in playwright-report/.
+# Extra arguments go to `playwright test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+npx playwright test "$@"
+echo "HTML report: $(pwd)/playwright-report/index.html (open with: npx playwright show-report)"

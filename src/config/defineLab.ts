@@ -1,0 +1,285 @@
+/**
+ * `defineLab()`: validates a lab description and returns the resolved configuration the
+ * rest of labwright works from. Every problem is collected and reported at once, each
+ * naming the host, the field, what was given and what is expected.
+ */
+import type { z } from 'zod';
+import { ConfigError } from '../util/errors.js';
+import { registerSecret } from '../util/secrets.js';
+import { formatIssues, suggest } from './problems.js';
+import {
+  defaultsSchema,
+  hostSchema,
+  labSchema,
+  localHostSchema,
+  optionGroups,
+  type DefaultsInput,
+  type FtpOptions,
+  type HostInput,
+  type LocalHostInput,
+  type NcOptions,
+  type ScpOptions,
+  type SftpOptions,
+  type ShellOptions,
+  type SshOptions,
+  type TelnetOptions,
+  type TerminalProtocol,
+  type TransferMethod,
+  type UserCredentials,
+} from './schema.js';
+import { findHopCycle } from './hops.js';
+
+/** Name of the always-present host that runs commands on the test runner itself. */
+export const LOCAL_HOST = 'local';
+
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** What `lab.config.ts` passes to {@link defineLab}. */
+export interface LabInput {
+  /** Remote hosts by name. */
+  hosts?: Record<string, HostInput>;
+  /** Option values shared by every host; a host's own values win. */
+  defaults?: DefaultsInput;
+  /** Options of the `local` host. */
+  local?: LocalHostInput;
+}
+
+/** Fields shared by local and remote host configurations. */
+interface HostConfigBase {
+  /** The host's name in the lab. */
+  name: string;
+  shell: ShellOptions;
+  /** Default per-command timeout (ms) on this host, if set. */
+  commandTimeout: number | undefined;
+  tags: string[];
+  resources: Record<string, unknown>;
+  description: string | undefined;
+}
+
+/** A remote host after validation: defaults applied, secrets resolved. */
+export interface RemoteHostConfig extends HostConfigBase {
+  kind: 'remote';
+  address: string;
+  term: TerminalProtocol;
+  transfer: TransferMethod;
+  hop: string | undefined;
+  users: Record<string, UserCredentials>;
+  /** Default user (always one of `users`). */
+  user: string;
+  ssh: SshOptions;
+  telnet: TelnetOptions;
+  sftp: SftpOptions;
+  scp: ScpOptions;
+  ftp: FtpOptions;
+  nc: NcOptions;
+}
+
+/** The runner itself. */
+export interface LocalHostConfig extends HostConfigBase {
+  kind: 'local';
+  name: typeof LOCAL_HOST;
+}
+
+export type HostConfig = RemoteHostConfig | LocalHostConfig;
+
+/** A validated lab. Produced by {@link defineLab}; treat as read-only. */
+export interface LabConfig {
+  readonly hosts: Readonly<Record<string, RemoteHostConfig>>;
+  readonly local: LocalHostConfig;
+  /** Lab-wide default per-command timeout (ms), if set. */
+  readonly commandTimeout: number | undefined;
+  /** File the lab was loaded from, when known. */
+  readonly source: string | undefined;
+}
+
+const LAB_BRAND = Symbol.for('labwright.labConfig');
+
+/** Whether `value` is a lab returned by {@link defineLab}. */
+export function isLabConfig(value: unknown): value is LabConfig {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[LAB_BRAND] === true;
+}
+
+/** Reads `{ env: 'NAME' }` secrets lazily so that editors show the input type. */
+export function env(name: string): { env: string } {
+  return { env: name };
+}
+
+/** Field names of the object schema found at `path` inside `schema`, for unknown-field hints. */
+function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let current: z.core.$ZodType | undefined = schema;
+  const unwrap = (s: z.core.$ZodType): z.core.$ZodType => {
+    let inner = s;
+    for (;;) {
+      const def = inner._zod.def as { innerType?: z.core.$ZodType; in?: z.core.$ZodType; type: string };
+      if (def.innerType) inner = def.innerType;
+      else if (def.type === 'pipe' && def.in) inner = def.in;
+      else return inner;
+    }
+  };
+  for (const part of path) {
+    if (!current) return [];
+    current = unwrap(current);
+    const def = current._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; valueType?: z.core.$ZodType };
+    if (def.type === 'object' && def.shape) current = def.shape[String(part)];
+    else if (def.type === 'record') current = def.valueType;
+    else return [];
+  }
+  if (!current) return [];
+  const def = unwrap(current)._zod.def as { type: string; shape?: Record<string, unknown> };
+  return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+}
+
+/** Shallow-merges lab defaults into each option group of a raw host entry. */
+function withDefaults(raw: unknown, defaults: Record<string, unknown>): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const merged: Record<string, unknown> = { ...raw };
+  for (const group of optionGroups) {
+    const fromDefaults = defaults[group];
+    if (fromDefaults === undefined) continue;
+    const own = merged[group];
+    merged[group] = typeof own === 'object' && own !== null ? { ...fromDefaults, ...own } : own ?? { ...fromDefaults };
+  }
+  // defaults.commandTimeout stays lab-wide (LabConfig.commandTimeout) so that a runtime
+  // option can sit between it and a host's own value.
+  return merged;
+}
+
+function registerHostSecrets(users: Record<string, UserCredentials>, host: z.output<typeof hostSchema>): void {
+  for (const user of Object.values(users)) {
+    registerSecret(user.password);
+    registerSecret(user.passphrase);
+    registerSecret(user.totp);
+  }
+  for (const rule of host.ssh.keyboardInteractive ?? []) {
+    if (typeof rule.answer === 'object') registerSecret(rule.answer.secret);
+  }
+}
+
+/**
+ * Validates a lab description. Throws a {@link ConfigError} listing every problem.
+ *
+ * ```ts
+ * export default defineLab({
+ *   hosts: {
+ *     bastion: { address: 'jump.lab', users: { ops: { privateKey: '~/.ssh/id_ed25519' } } },
+ *     dut1: { address: '10.0.0.5', hop: 'bastion', users: { root: { password: env('DUT1_PW') } } },
+ *   },
+ * });
+ * ```
+ */
+export function defineLab(input: LabInput, source?: string): LabConfig {
+  const problems: string[] = [];
+  const top = labSchema.safeParse(input, { reportInput: true });
+  if (!top.success) {
+    throw new ConfigError(formatIssues('lab', top.error.issues, (p) => fieldsAt(labSchema, p)), source);
+  }
+
+  const defaultsResult = defaultsSchema.safeParse(top.data.defaults ?? {}, { reportInput: true });
+  if (!defaultsResult.success) {
+    problems.push(...formatIssues('lab defaults', defaultsResult.error.issues, (p) => fieldsAt(defaultsSchema, p)));
+  }
+  // Invalid defaults are reported once, as defaults, rather than again under every host.
+  const rawDefaults = (defaultsResult.success ? top.data.defaults ?? {} : {}) as Record<string, unknown>;
+
+  const hosts: Record<string, RemoteHostConfig> = {};
+  const names = Object.keys(top.data.hosts);
+  for (const [name, raw] of Object.entries(top.data.hosts)) {
+    const where = `host "${name}"`;
+    if (name === LOCAL_HOST) {
+      problems.push(`${where}: the name "local" is reserved for the runner; configure it under "local" instead of "hosts"`);
+      continue;
+    }
+    if (!HOST_NAME.test(name)) {
+      problems.push(`${where}: host names use letters, digits, ".", "_" and "-" and start with a letter or digit`);
+      continue;
+    }
+    const parsed = hostSchema.safeParse(withDefaults(raw, rawDefaults), { reportInput: true });
+    if (!parsed.success) {
+      problems.push(...formatIssues(where, parsed.error.issues, (p) => fieldsAt(hostSchema, p)));
+      continue;
+    }
+    const host = parsed.data;
+    const userNames = Object.keys(host.users);
+    const user = host.user ?? userNames[0]!;
+    if (!host.users[user]) {
+      const hint = suggest(user, userNames);
+      problems.push(`${where} → user: "${user}" is not one of its users (${userNames.join(', ')})${hint ? `; did you mean "${hint}"?` : ''}`);
+    }
+    if (host.term === 'telnet' && host.transfer && (host.transfer === 'sftp' || host.transfer === 'scp') && !host.hop) {
+      // Allowed (a device may run sshd for transfers only) but worth keeping explicit: nothing to report.
+    }
+    registerHostSecrets(host.users, host);
+    hosts[name] = {
+      kind: 'remote',
+      name,
+      address: host.address,
+      term: host.term,
+      transfer: host.transfer ?? (host.term === 'telnet' ? 'ftp' : 'sftp'),
+      hop: host.hop,
+      users: host.users,
+      user,
+      ssh: host.ssh,
+      telnet: host.telnet,
+      sftp: host.sftp,
+      scp: host.scp,
+      ftp: host.ftp,
+      nc: host.nc,
+      shell: host.shell,
+      commandTimeout: host.commandTimeout,
+      tags: host.tags,
+      resources: host.resources,
+      description: host.description,
+    };
+  }
+
+  // Hops: each must name another SSH host of the lab; chains must not loop.
+  for (const host of Object.values(hosts)) {
+    if (host.hop === undefined) continue;
+    const where = `host "${host.name}" → hop`;
+    if (host.hop === host.name) problems.push(`${where}: a host cannot be its own hop`);
+    else if (host.hop === LOCAL_HOST) problems.push(`${where}: "local" cannot be a hop; leave hop out to connect directly`);
+    else if (!hosts[host.hop]) {
+      if (names.includes(host.hop)) continue; // the hop itself is invalid and already reported
+      const hint = suggest(host.hop, names);
+      problems.push(`${where}: names "${host.hop}", which is not a host of this lab${hint ? ` (did you mean "${hint}"?)` : ''}; known hosts: ${names.join(', ') || 'none'}`);
+    } else if (hosts[host.hop]!.term !== 'ssh') {
+      problems.push(`${where}: "${host.hop}" is a telnet host; a hop must speak SSH`);
+    }
+  }
+  const cycle = findHopCycle(hosts);
+  if (cycle) problems.push(`hop chain loops: ${cycle.join(' → ')}; break the loop by removing one "hop"`);
+
+  const localParsed = localHostSchema.safeParse(withDefaults(top.data.local ?? {}, { shell: rawDefaults.shell }), { reportInput: true });
+  if (!localParsed.success) {
+    problems.push(...formatIssues('local host', localParsed.error.issues, (p) => fieldsAt(localHostSchema, p)));
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems, source);
+
+  const local = localParsed.data!;
+  const lab: LabConfig = {
+    hosts,
+    local: {
+      kind: 'local',
+      name: LOCAL_HOST,
+      shell: local.shell,
+      commandTimeout: local.commandTimeout,
+      tags: local.tags,
+      resources: local.resources,
+      description: local.description,
+    },
+    commandTimeout: defaultsResult.data?.commandTimeout,
+    source,
+  };
+  return brand(lab);
+}
+
+function brand(lab: LabConfig): LabConfig {
+  Object.defineProperty(lab, LAB_BRAND, { value: true, enumerable: false });
+  return lab;
+}
+
+/** The same lab, recording the file it was loaded from (used in error messages). */
+export function withLabSource(lab: LabConfig, source: string): LabConfig {
+  return brand({ ...lab, source });
+}

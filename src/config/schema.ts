@@ -1,0 +1,270 @@
+/**
+ * The lab configuration schema (zod). Input types are what `lab.config.ts` authors
+ * write; output types are what the rest of labwright receives: defaults applied,
+ * secrets resolved from the environment, patterns compiled.
+ */
+import { z } from 'zod';
+
+/** Milliseconds, a non-negative integer. */
+const ms = () => z.number().int().nonnegative();
+const port = () => z.number().int().min(1).max(65535);
+
+/** A pattern given as a RegExp or as the source of one. */
+export const patternSchema = z.union([z.string(), z.instanceof(RegExp)]).transform((value, ctx) => {
+  if (value instanceof RegExp) return value;
+  try {
+    return new RegExp(value);
+  } catch (error) {
+    ctx.issues.push({ code: 'custom', input: value, message: `not a valid regular expression (${(error as Error).message})` });
+    return z.NEVER;
+  }
+});
+
+/** A secret: a literal string, or `{ env: 'NAME' }` read from the environment when the lab is defined. */
+export const secretSchema = z
+  .union([z.string(), z.strictObject({ env: z.string().min(1) })])
+  .transform((value, ctx) => {
+    if (typeof value === 'string') return value;
+    const resolved = process.env[value.env];
+    if (resolved === undefined || resolved === '') {
+      ctx.issues.push({
+        code: 'custom',
+        input: value,
+        message: `environment variable ${value.env} is not set; export it before running the tests`,
+      });
+      return z.NEVER;
+    }
+    return resolved;
+  });
+
+/** What a keyboard-interactive prompt is answered with. */
+const kbdAnswerSchema = z.union([
+  z.literal('password'),
+  z.literal('totp'),
+  z.strictObject({ secret: secretSchema }),
+]);
+
+/** Answers one keyboard-interactive prompt (MFA): the first rule whose pattern matches answers. */
+export const kbdRuleSchema = z.strictObject({
+  /** Pattern matched against the server's prompt text. */
+  prompt: patternSchema,
+  /** `'password'` (the user's password), `'totp'` (a code from the user's TOTP secret) or `{ secret }`. */
+  answer: kbdAnswerSchema,
+});
+
+export const hostKeyPolicySchema = z.enum(['strict', 'accept-new', 'off']);
+export const authMethodSchema = z.enum(['publickey', 'agent', 'keyboard-interactive', 'password']);
+
+/** Credentials of one user on a host. */
+export const userSchema = z.strictObject({
+  password: secretSchema.optional(),
+  /** Path to a private key file (`~` expanded). */
+  privateKey: z.string().min(1).optional(),
+  /** Passphrase of `privateKey`. */
+  passphrase: secretSchema.optional(),
+  /** Use an ssh-agent: `true` for `$SSH_AUTH_SOCK`, or the socket path. */
+  agent: z.union([z.boolean(), z.string().min(1)]).optional(),
+  /** Base32 TOTP seed answering one-time-code prompts of keyboard-interactive MFA. */
+  totp: secretSchema.optional(),
+});
+
+/** SSH connection options (see otto's SshOptions, AsyncSSH's connect options). */
+export const sshOptionsSchema = z.strictObject({
+  port: port().default(22),
+  /** Bound on TCP connect plus handshake plus authentication. */
+  connectTimeout: ms().default(15_000),
+  /** Keepalive probe interval; 0 turns keepalives off. */
+  keepaliveInterval: ms().default(5_000),
+  /** Unanswered keepalives before the connection is declared dead. */
+  keepaliveCountMax: z.number().int().min(1).default(3),
+  /** `strict` (default): the key must be in known_hosts; `accept-new`: unknown keys are pinned, changed keys refused; `off`: no check. */
+  hostKeyPolicy: hostKeyPolicySchema.default('strict'),
+  /** known_hosts files to check against (`~` expanded). */
+  knownHosts: z.array(z.string().min(1)).default(['~/.ssh/known_hosts']),
+  /** File where `accept-new` pins new keys; defaults to the first `knownHosts` file. */
+  pinFile: z.string().min(1).optional(),
+  /** Authentication methods, tried in this order where credentials allow. */
+  authMethods: z.array(authMethodSchema).min(1).default(['publickey', 'agent', 'keyboard-interactive', 'password']),
+  /** Rules answering keyboard-interactive prompts; by default password prompts get the password and code prompts a TOTP code. */
+  keyboardInteractive: z.array(kbdRuleSchema).optional(),
+  /** Terminal type of the pty requested for shells. */
+  termType: z.string().min(1).default('dumb'),
+  cols: z.number().int().min(20).max(10_000).default(250),
+  rows: z.number().int().min(5).max(10_000).default(50),
+  /** Environment variables sent with each channel (the server's AcceptEnv decides). */
+  env: z.record(z.string(), z.string()).default({}),
+  /** The server's MaxSessions if known; probed once per connection otherwise. */
+  maxSessions: z.number().int().min(1).max(1024).optional(),
+  /** Connect attempts for transient errors (refused, timeout, reset); never for auth or host keys. */
+  connectAttempts: z.number().int().min(1).max(20).default(3),
+  /** Backoff before the second connect attempt; doubles up to `connectBackoffMax`. */
+  connectBackoff: ms().default(500),
+  connectBackoffMax: ms().default(5_000),
+  /** How often a command is retried after the connection was lost under it. */
+  commandRetries: z.number().int().min(0).max(10).default(3),
+  /** Wrapper mode: every `exec` runs this remote program and passes the command on its stdin. */
+  wrapper: z.string().min(1).optional(),
+  /** ssh2 algorithm lists (kex, cipher, serverHostKey, hmac, compress). */
+  algorithms: z.record(z.string(), z.array(z.string())).optional(),
+});
+
+/** Telnet options (see otto's TelnetOptions). */
+export const telnetOptionsSchema = z.strictObject({
+  port: port().default(23),
+  connectTimeout: ms().default(10_000),
+  loginPrompt: patternSchema.default(/(login|username|user name)\s*:\s*$/i),
+  passwordPrompt: patternSchema.default(/password\s*:\s*$/i),
+  /** Text the device prints when a login is refused. */
+  loginFailed: patternSchema.default(/(login incorrect|authentication fail|login failed|access denied)/i),
+  /** Bound on the whole login dialogue. */
+  loginTimeout: ms().default(20_000),
+  termType: z.string().min(1).default('dumb'),
+  cols: z.number().int().min(20).max(10_000).default(250),
+  rows: z.number().int().min(5).max(10_000).default(50),
+  /** Logged-in sessions kept for concurrent `exec` on telnet-only hosts. */
+  execPoolSize: z.number().int().min(1).max(32).default(3),
+});
+
+/** Shell session options, for every terminal protocol. */
+export const shellOptionsSchema = z.strictObject({
+  /** Program started instead of the login shell (SSH: run with a pty; local: spawned). */
+  command: z.string().min(1).optional(),
+  /** Commands run once when a session starts (after labwright's own setup). */
+  init: z.array(z.string()).default([]),
+  /** Longest line typed into the shell; longer or multi-line commands are sent in pieces. */
+  maxLineLength: z.number().int().min(64).max(4000).default(512),
+  /** Bound on opening a shell and getting its first marker back. */
+  openTimeout: ms().default(20_000),
+  /** How long each recovery step after a timeout waits for the shell to answer. */
+  recoveryTimeout: ms().default(3_000),
+});
+
+export const verifySchema = z.enum(['size', 'sha256', 'none']);
+
+export const sftpOptionsSchema = z.strictObject({
+  /** Bytes per SFTP read/write request (OpenSSH accepts up to 255 KiB). */
+  chunkSize: z.number().int().min(1024).max(4 * 1024 * 1024).default(255 * 1024),
+  /** Requests in flight per file. */
+  concurrency: z.number().int().min(1).max(1024).default(64),
+  verify: verifySchema.default('size'),
+});
+
+export const scpOptionsSchema = z.strictObject({
+  /** Remote scp program. */
+  command: z.string().min(1).default('scp'),
+  verify: verifySchema.default('size'),
+});
+
+export const ftpOptionsSchema = z.strictObject({
+  port: port().default(21),
+  /** `false`: plain FTP; `'explicit'`: AUTH TLS; `'implicit'`: TLS from the start. */
+  secure: z.union([z.literal(false), z.literal('explicit'), z.literal('implicit')]).default(false),
+  /** Accept self-signed certificates for FTPS. */
+  allowUnauthorizedTls: z.boolean().default(false),
+  /** Lab user whose credentials log in; defaults to the host's user. */
+  user: z.string().min(1).optional(),
+  connectTimeout: ms().default(10_000),
+  /** Concurrent FTP control connections used for parallel transfers. */
+  poolSize: z.number().int().min(1).max(16).default(2),
+  verify: verifySchema.default('size'),
+});
+
+export const ncOptionsSchema = z.strictObject({
+  /** Remote netcat program. */
+  command: z.string().min(1).default('nc'),
+  /** Remote ports tried for the listener. */
+  portRange: z.tuple([port(), port()]).default([40000, 40999]),
+  /** Remote listeners are killed after this long whatever happens. */
+  listenerLifetime: ms().default(120_000),
+  /** Bound on waiting for the remote listener to accept. */
+  readyTimeout: ms().default(10_000),
+  verify: verifySchema.default('size'),
+});
+
+const commonHostFields = {
+  shell: shellOptionsSchema.prefault({}),
+  /** Default per-command timeout on this host. */
+  commandTimeout: ms().optional(),
+  /** Free-form labels for selecting hosts. */
+  tags: z.array(z.string()).default([]),
+  /** Free-form facts about the device (board revision, serial console port, ...). */
+  resources: z.record(z.string(), z.unknown()).default({}),
+  description: z.string().optional(),
+};
+
+/** A remote host as written in `lab.config.ts`. */
+export const hostSchema = z.strictObject({
+  /** DNS name or IP address, as reached from the runner (or from the hop). */
+  address: z.string().min(1),
+  /** Terminal protocol of shells. */
+  term: z.enum(['ssh', 'telnet']).default('ssh'),
+  /** Default file transfer method; `sftp` for SSH hosts and `ftp` for telnet hosts when not given. */
+  transfer: z.enum(['sftp', 'scp', 'ftp', 'nc']).optional(),
+  /** Name of the lab host to reach this one through (an SSH bastion). */
+  hop: z.string().min(1).optional(),
+  /** Credentials by user name. */
+  users: z.record(z.string().min(1), userSchema).refine((users) => Object.keys(users).length > 0, {
+    message: 'at least one user is required',
+  }),
+  /** Default user; the first of `users` when not given. */
+  user: z.string().min(1).optional(),
+  ssh: sshOptionsSchema.prefault({}),
+  telnet: telnetOptionsSchema.prefault({}),
+  sftp: sftpOptionsSchema.prefault({}),
+  scp: scpOptionsSchema.prefault({}),
+  ftp: ftpOptionsSchema.prefault({}),
+  nc: ncOptionsSchema.prefault({}),
+  ...commonHostFields,
+});
+
+/** Options of the always-present `local` host. */
+export const localHostSchema = z.strictObject({ ...commonHostFields });
+
+/** Defaults merged into every host's option groups (host values win). */
+export const defaultsSchema = z.strictObject({
+  ssh: sshOptionsSchema.partial().optional(),
+  telnet: telnetOptionsSchema.partial().optional(),
+  shell: shellOptionsSchema.partial().optional(),
+  sftp: sftpOptionsSchema.partial().optional(),
+  scp: scpOptionsSchema.partial().optional(),
+  ftp: ftpOptionsSchema.partial().optional(),
+  nc: ncOptionsSchema.partial().optional(),
+  commandTimeout: ms().optional(),
+});
+
+/** Option groups that `defaults` can fill in. */
+export const optionGroups = ['ssh', 'telnet', 'shell', 'sftp', 'scp', 'ftp', 'nc'] as const;
+
+/** The top level of `lab.config.ts`. */
+export const labSchema = z.strictObject({
+  /** Remote hosts by name. `local` is reserved for the runner itself. */
+  hosts: z.record(z.string(), z.unknown()).default({}),
+  /** Option values shared by every host. */
+  defaults: z.unknown().optional(),
+  /** Options of the `local` host. */
+  local: z.unknown().optional(),
+});
+
+export type SshOptions = z.output<typeof sshOptionsSchema>;
+export type TelnetOptions = z.output<typeof telnetOptionsSchema>;
+export type ShellOptions = z.output<typeof shellOptionsSchema>;
+export type SftpOptions = z.output<typeof sftpOptionsSchema>;
+export type ScpOptions = z.output<typeof scpOptionsSchema>;
+export type FtpOptions = z.output<typeof ftpOptionsSchema>;
+export type NcOptions = z.output<typeof ncOptionsSchema>;
+export type UserCredentials = z.output<typeof userSchema>;
+export type KeyboardInteractiveRule = z.output<typeof kbdRuleSchema>;
+export type HostKeyPolicy = z.output<typeof hostKeyPolicySchema>;
+export type AuthMethod = z.output<typeof authMethodSchema>;
+export type VerifyMode = z.output<typeof verifySchema>;
+export type TransferMethod = 'sftp' | 'scp' | 'ftp' | 'nc';
+export type TerminalProtocol = 'ssh' | 'telnet';
+
+/** A secret as written in the config: a literal or an environment variable reference. */
+export type SecretInput = z.input<typeof secretSchema>;
+/** A remote host as written in `lab.config.ts`. */
+export type HostInput = z.input<typeof hostSchema>;
+/** The `local` host's options as written in `lab.config.ts`. */
+export type LocalHostInput = z.input<typeof localHostSchema>;
+/** Lab-wide defaults as written in `lab.config.ts`. */
+export type DefaultsInput = z.input<typeof defaultsSchema>;

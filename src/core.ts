@@ -1,0 +1,20 @@
+/**
+ * labwright without Playwright: lab config, hosts, sessions and transfers for any script.
+ * `import { Lab, defineLab } from 'labwright/core'`.
+ */
+export * from './config/index.js';
+export * from './host/index.js';
+export type { ExpectRule, ExpectMatch, SessionCommandOutcome, SessionLifecycle } from './session/shellSession.js';
+export type { TransferOptions, TransferResult } from './transfer/types.js';
+export {
+  LabwrightError,
+  ConfigError,
+  ConnectionError,
+  SessionClosedError,
+  ExpectTimeoutError,
+  TransferError,
+  TimeoutError,
+  type ConnectFailure,
+  type ErrorProtocol,
+} from './util/errors.js';
+export { registerSecret, redact, MASK } from './util/secrets.js';

@@ -1,0 +1,125 @@
+/** What every host offers: persistent shells, stateless exec, sessions, transfers. */
+import type { HostConfig } from '../config/defineLab.js';
+import { ShellSession, type ExpectMatch } from '../session/shellSession.js';
+import type { ShellTransport } from '../session/transport.js';
+import type { TransferOptions, TransferResult } from '../transfer/types.js';
+import type { CommandInput, RunOptions } from './commands.js';
+import type { HostContext } from './events.js';
+import { SessionManager, type ExpectOptions, type HostSession, type SendOptions } from './hostSession.js';
+import type { CommandResult, RunResult } from './results.js';
+
+/** Options of `exec()`: a stateless command on its own channel or process. */
+export interface ExecOptions {
+  /** Bound in ms; on expiry the command is ended and a timed-out result returned. Default: the host's command timeout. */
+  timeout?: number;
+  /** Environment variables for the command. */
+  env?: Record<string, string>;
+  /** Data written to the command's stdin, then closed. */
+  stdin?: string | Buffer;
+  /** Working directory (local host; remote commands can `cd` themselves). */
+  cwd?: string;
+  /** Run on a pseudo-terminal (SSH): stderr is then merged into the output. */
+  pty?: boolean;
+}
+
+/** Built-in command timeout when neither call, host, fixture nor lab sets one. */
+export const DEFAULT_COMMAND_TIMEOUT = 30_000;
+
+/**
+ * A lab host. `run`, `send` and `expect` use the host's default persistent shell, where
+ * state such as `cd` and `export` persists; commands on it are serialised. `exec` runs
+ * stateless commands concurrently. `openSession(name)` gives further parallel shells.
+ */
+export abstract class Host implements AsyncDisposable {
+  /** Name of the host in the lab. */
+  readonly name: string;
+  readonly config: HostConfig;
+  protected readonly context: HostContext;
+  protected readonly sessions: SessionManager;
+
+  constructor(config: HostConfig, context: HostContext) {
+    this.name = config.name;
+    this.config = config;
+    this.context = context;
+    this.sessions = new SessionManager(this.name, (name) => this.createShell(name), {
+      host: this.name,
+      context,
+      commandTimeout: () => this.commandTimeout,
+    });
+  }
+
+  /** `local` or `remote`. */
+  abstract readonly kind: 'local' | 'remote';
+
+  /** Default timeout (ms) of commands on this host. */
+  get commandTimeout(): number {
+    return this.config.commandTimeout ?? this.context.defaultCommandTimeout();
+  }
+
+  /** Transport carrying shells of this host. */
+  protected abstract shellTransport(sessionName: string): ShellTransport;
+
+  private createShell(name: string): ShellSession {
+    const { events } = this.context;
+    const transport = this.shellTransport(name);
+    const host = this.name;
+    return new ShellSession({
+      transport,
+      name,
+      shell: this.config.shell,
+      observer: {
+        idleLine: (line) => events.emit({ type: 'output', time: Date.now(), host, session: name, line }),
+        sent: (text, secret) => events.emit({ type: 'sent', time: Date.now(), host, session: name, text, secret }),
+        lifecycle: (event, detail) =>
+          events.emit({ type: 'session', time: Date.now(), host, session: name, protocol: transport.protocol, event, ...(detail ? { detail } : {}) }),
+      },
+    });
+  }
+
+  /**
+   * Runs one command or a list on the default shell, one after the other. Never throws for
+   * a command's own failure: check the result (`ok`, `status`, `exitCode`) or use the
+   * `toSucceed()` matcher. Throws when the host cannot be reached.
+   */
+  run(commands: CommandInput | readonly CommandInput[], options?: RunOptions): Promise<RunResult> {
+    return this.sessions.default.run(commands, options);
+  }
+
+  /** Types raw text into the default shell (include `\n` yourself). */
+  send(text: string, options?: SendOptions): Promise<void> {
+    return this.sessions.default.send(text, options);
+  }
+
+  /** Waits for `pattern` in the default shell's output since the last expect or command. */
+  expect(pattern: RegExp | string, options?: ExpectOptions): Promise<ExpectMatch> {
+    return this.sessions.default.expect(pattern, options);
+  }
+
+  /** Opens a named persistent shell, parallel to the default one. One per name: opening an open name returns it. */
+  openSession(name: string): Promise<HostSession> {
+    return this.sessions.open(name);
+  }
+
+  /** Closes the named session `name` if it is open. */
+  async closeSession(name: string): Promise<void> {
+    await this.sessions.close(name);
+  }
+
+  /** Runs a stateless command on its own channel (SSH) or process (local); concurrent calls run in parallel. */
+  abstract exec(command: string, options?: ExecOptions): Promise<CommandResult>;
+
+  /** Copies a local file or directory to the host. */
+  abstract put(localPath: string, remotePath: string, options?: TransferOptions): Promise<TransferResult>;
+
+  /** Copies a file or directory from the host to the runner. */
+  abstract get(remotePath: string, localPath: string, options?: TransferOptions): Promise<TransferResult>;
+
+  /** Closes every session and connection of this host. The host can be used again afterwards. */
+  async close(): Promise<void> {
+    await this.sessions.closeAll();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,174 @@
+/** Named shell sessions: parallel persistent shells on one host, and their registry. */
+import { LabwrightError } from '../util/errors.js';
+import type { ExpectMatch, ShellSession } from '../session/shellSession.js';
+import { redact } from '../util/secrets.js';
+import { runCommands, type CommandInput, type RunOptions } from './commands.js';
+import type { HostContext } from './events.js';
+import type { RunResult } from './results.js';
+
+/** Options of `expect()`. */
+export interface ExpectOptions {
+  /** Bound in ms; default: the host's command timeout. */
+  timeout?: number;
+}
+
+/** Options of `send()`. */
+export interface SendOptions {
+  /** Mask the text in transcripts and logs. */
+  secret?: boolean;
+}
+
+/** A shell session of a host with what it needs to report commands. */
+interface SessionBinding {
+  host: string;
+  context: HostContext;
+  commandTimeout: () => number;
+}
+
+/** Shared implementation of run/send/expect over one shell session. */
+export class SessionHandle {
+  constructor(
+    readonly name: string,
+    protected readonly shell: ShellSession,
+    protected readonly binding: SessionBinding,
+  ) {}
+
+  /** Whether the shell is running. A closed or lost session reopens on its next command. */
+  get alive(): boolean {
+    return this.shell.alive;
+  }
+
+  /** Runs commands one after the other on this session; state (cwd, env) persists between them. */
+  run(commands: CommandInput | readonly CommandInput[], options?: RunOptions): Promise<RunResult> {
+    return runCommands(
+      { host: this.binding.host, session: this.name, shell: this.shell, context: this.binding.context, commandTimeout: this.binding.commandTimeout() },
+      commands,
+      options,
+    );
+  }
+
+  /** Types raw text into the session (include `\n` yourself), for driving REPLs and prompts. */
+  async send(text: string, options: SendOptions = {}): Promise<void> {
+    await this.shell.send(text, options);
+  }
+
+  /** Waits for `pattern` in the session's output since the last expect or command. */
+  async expect(pattern: RegExp | string, options: ExpectOptions = {}): Promise<ExpectMatch> {
+    const { events } = this.binding.context;
+    const base = { host: this.binding.host, session: this.name, pattern: String(pattern) };
+    try {
+      const found = await this.shell.expect(pattern, { timeout: options.timeout ?? this.binding.commandTimeout() });
+      events.emit({ ...base, type: 'expect', time: Date.now(), matched: redact(found.match[0]) });
+      return found;
+    } catch (error) {
+      events.emit({ ...base, type: 'expect', time: Date.now(), error: error instanceof Error ? error.message : String(error) });
+      throw error;
+    }
+  }
+}
+
+/**
+ * A named persistent shell, from `host.openSession(name)`. Close it with `close()` or
+ * `await using`; sessions opened inside a test are closed at its end by the fixtures.
+ */
+export class HostSession extends SessionHandle implements AsyncDisposable {
+  private closed = false;
+
+  constructor(
+    name: string,
+    shell: ShellSession,
+    binding: SessionBinding,
+    private readonly deregister: () => void,
+  ) {
+    super(name, shell, binding);
+  }
+
+  /** Whether `close()` was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Closes the shell and removes the session from its host. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.deregister();
+    await this.shell.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Owns a host's default session and its named sessions. Opening a name is
+ * single-flight: concurrent opens of one name share one shell.
+ */
+export class SessionManager {
+  private readonly named = new Map<string, Promise<HostSession>>();
+  private defaultSession: SessionHandle | undefined;
+  private defaultShell: ShellSession | undefined;
+
+  constructor(
+    private readonly host: string,
+    private readonly createShell: (name: string) => ShellSession,
+    private readonly binding: SessionBinding,
+  ) {}
+
+  /** The default session (used by host.run/send/expect); opened on first command. */
+  get default(): SessionHandle {
+    if (!this.defaultSession) {
+      this.defaultShell = this.createShell('default');
+      this.defaultSession = new SessionHandle('default', this.defaultShell, this.binding);
+    }
+    return this.defaultSession;
+  }
+
+  /** Opens (or returns the open) session called `name`; its shell is running when this resolves. */
+  async open(name: string): Promise<HostSession> {
+    if (!name || name === 'default' || name === 'exec') {
+      throw new LabwrightError(`"${name}" cannot name a session.`, { host: this.host, hint: 'Pick another name; "default" and "exec" are reserved.' });
+    }
+    const existing = this.named.get(name);
+    if (existing) {
+      const session = await existing.catch(() => undefined);
+      if (session && !session.isClosed) return session;
+    }
+    const opening = (async () => {
+      const shell = this.createShell(name);
+      const session: HostSession = new HostSession(name, shell, this.binding, () => {
+        if (this.named.get(name) === opening) this.named.delete(name);
+      });
+      await shell.open();
+      return session;
+    })();
+    this.named.set(name, opening);
+    opening.catch(() => {
+      if (this.named.get(name) === opening) this.named.delete(name);
+    });
+    return opening;
+  }
+
+  /** Closes the named session `name` if it is open. */
+  async close(name: string): Promise<void> {
+    const pending = this.named.get(name);
+    if (!pending) return;
+    this.named.delete(name);
+    await (await pending.catch(() => undefined))?.close();
+  }
+
+  /** Names of the named sessions currently open. */
+  get names(): string[] {
+    return [...this.named.keys()];
+  }
+
+  /** Closes the default session and every named session. */
+  async closeAll(): Promise<void> {
+    const named = [...this.named.values()];
+    this.named.clear();
+    const closing = named.map(async (pending) => (await pending.catch(() => undefined))?.close());
+    if (this.defaultShell) closing.push(this.defaultShell.close());
+    await Promise.allSettled(closing);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Playwright fixtures: `lab` (worker scope, loaded on first use), `host(name)`, `dut` (the
+ * project's default host), steps and transcripts for every command, named sessions closed
+ * at the end of each test, and option fixtures that point a suite at a lab and a device.
+ */
+import { test as base, expect as baseExpect, type TestInfo } from '@playwright/test';
+import type { Host } from '../host/host.js';
+import { Lab } from '../host/lab.js';
+import { TranscriptRecorder } from './transcript.js';
+import { labwrightMatchers } from './matchers.js';
+
+/** Options a project can set in `use: {...}` of playwright.config.ts. */
+export interface LabwrightOptions {
+  /** Lab file; default `$LABWRIGHT_LAB`, else `lab.config.ts` in the working directory. */
+  labFile: string | undefined;
+  /** Host returned by `host()` without a name and by the `dut` fixture. Default `local`. */
+  defaultHost: string;
+  /** Command timeout (ms) for hosts whose config sets none; default: the lab's `defaults.commandTimeout`, else 30 s. */
+  commandTimeout: number | undefined;
+}
+
+/** Returns a lab host (the same object for the whole worker); it connects on first command. */
+export type HostFixture = (name?: string) => Promise<Host>;
+
+interface WorkerFixtures {
+  /** The lab, loaded once per worker when a test first needs it. */
+  lab: Lab;
+}
+
+interface TestFixtures {
+  host: HostFixture;
+  /** The project's default host (`defaultHost` option): the device under test. */
+  dut: Host;
+  /** Records transcripts and steps for the current test; automatic. */
+  _labwrightRecorder: void;
+}
+
+/** The test running in this worker and its recorder, so the worker-scoped lab can report into it. */
+let active: { recorder: TranscriptRecorder; testInfo: TestInfo } | undefined;
+/** This worker's lab once loaded. */
+let workerLab: Lab | undefined;
+
+/**
+ * `test` with labwright's fixtures.
+ *
+ * ```ts
+ * import { test, expect } from 'labwright';
+ * test('reports its version', async ({ host }) => {
+ *   const dut = await host('dut1');
+ *   expect(await dut.run('fw --version')).toHaveOutput(/^fw 2\./);
+ * });
+ * ```
+ */
+export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>({
+  labFile: [undefined, { option: true, scope: 'worker' }],
+  defaultHost: ['local', { option: true, scope: 'worker' }],
+  commandTimeout: [undefined, { option: true, scope: 'worker' }],
+
+  lab: [
+    async ({ labFile, commandTimeout }, use) => {
+      const lab = await Lab.load(labFile, { commandTimeout });
+      workerLab = lab;
+      const stopListening = lab.events.on((event) => active?.recorder.record(event));
+      lab.setStepRunner((title, body) => (active ? base.step(title, body, { box: true }) : body()));
+      await use(lab);
+      stopListening();
+      workerLab = undefined;
+      await lab.close();
+    },
+    { scope: 'worker', title: 'labwright lab' },
+  ],
+
+  _labwrightRecorder: [
+    // eslint-disable-next-line no-empty-pattern -- Playwright requires a destructuring pattern
+    async ({}, use, testInfo) => {
+      const recorder = new TranscriptRecorder();
+      active = { recorder, testInfo };
+      try {
+        await use();
+      } finally {
+        active = undefined;
+        await closeSessionsOpenedIn(recorder);
+        for (const host of recorder.hosts) {
+          await testInfo.attach(`transcript: ${host}`, { body: recorder.render(host), contentType: 'text/plain' });
+        }
+      }
+    },
+    { auto: true, title: 'labwright transcripts' },
+  ],
+
+  host: async ({ lab, defaultHost }, use) => {
+    await use(async (name?: string) => lab.host(name ?? defaultHost));
+  },
+
+  dut: async ({ host }, use) => {
+    await use(await host());
+  },
+});
+
+/** Closes the named sessions opened during a test (those opened in worker hooks stay). */
+async function closeSessionsOpenedIn(recorder: TranscriptRecorder): Promise<void> {
+  if (!workerLab) return;
+  for (const [hostName, names] of recorder.openedSessions) {
+    const host = workerLab.host(hostName);
+    await Promise.allSettled([...names].map((name) => host.closeSession(name)));
+  }
+}
+
+/** Playwright's `expect` with labwright's result matchers. */
+export const expect = baseExpect.extend(labwrightMatchers);
+
+/** The lock name that gives a test exclusive use of a host across workers. */
+export function hostLock(name: string): string {
+  return `labwright-host:${name}`;
+}
+
+/**
+ * Test details giving a test exclusive use of hosts: no other test holding one of these
+ * locks runs at the same time, in any worker.
+ *
+ * ```ts
+ * test('reboots the board', exclusive('dut1'), async ({ host }) => { ... });
+ * ```
+ */
+export function exclusive(...hosts: string[]): { lock: string[] } {
+  return { lock: hosts.map(hostLock) };
+}

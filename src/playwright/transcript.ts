@@ -1,0 +1,105 @@
+/**
+ * Per-host transcripts of a test: every command with its output, exit code and duration,
+ * sends (secrets masked), expects, session and transfer events, with timestamps.
+ */
+import type { LabEvent } from '../host/events.js';
+import { MASK, redact } from '../util/secrets.js';
+import { formatDuration } from '../util/time.js';
+
+function clock(time: number): string {
+  const date = new Date(time);
+  const pad = (value: number, width = 2) => String(value).padStart(width, '0');
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+}
+
+const OUTPUT_INDENT = '               │ ';
+
+/** Collects lab events by host and renders them as text. */
+export class TranscriptRecorder {
+  private readonly lines = new Map<string, string[]>();
+  /** Named sessions opened while recording, by host, so the fixtures can close them. */
+  readonly openedSessions = new Map<string, Set<string>>();
+
+  record(event: LabEvent): void {
+    const out = this.linesOf(event.host);
+    const at = clock(event.time);
+    switch (event.type) {
+      case 'command-start': {
+        const [first, ...rest] = event.command.split('\n');
+        out.push(`${at} ${label(event.session, event.id)} $ ${first}`);
+        for (const line of rest) out.push(`${OUTPUT_INDENT.replace('│', '>')}${line}`);
+        break;
+      }
+      case 'command-output':
+        out.push(`${OUTPUT_INDENT}${event.line}`);
+        break;
+      case 'command-end': {
+        const result = event.result;
+        const outcome =
+          result.status === 'skipped'
+            ? 'skipped'
+            : result.exitCode !== null
+              ? `exit ${result.exitCode}${result.signal ? ` (signal ${result.signal})` : ''}`
+              : result.timedOut
+                ? 'TIMED OUT'
+                : 'ERROR';
+        out.push(`${clock(event.time)} ${label(event.session, event.id)} → ${outcome} · ${formatDuration(result.durationMs)}${result.error ? ` · ${redact(result.error)}` : ''}`);
+        if (result.stderr) {
+          for (const line of redact(result.stderr).replace(/\n$/, '').split('\n')) out.push(`${OUTPUT_INDENT.replace('│', '!')}${line}`);
+        }
+        break;
+      }
+      case 'sent':
+        out.push(`${at} [${event.session}] » sent ${event.secret ? MASK : JSON.stringify(redact(event.text))}`);
+        break;
+      case 'expect':
+        out.push(
+          `${at} [${event.session}] « expect ${event.pattern}: ${event.error ? `FAILED — ${redact(event.error)}` : `matched ${JSON.stringify(event.matched ?? '')}`}`,
+        );
+        break;
+      case 'output':
+        out.push(`${OUTPUT_INDENT}${redact(event.line)}`);
+        break;
+      case 'session':
+        if (event.event === 'opened' && event.session !== 'default') {
+          const names = this.openedSessions.get(event.host) ?? new Set<string>();
+          names.add(event.session);
+          this.openedSessions.set(event.host, names);
+        }
+        out.push(`${at} [${event.session}] · ${event.protocol} session ${event.event}${event.detail ? ` (${redact(event.detail)})` : ''}`);
+        break;
+      case 'transfer':
+        out.push(
+          `${at} [transfer] ${event.direction} ${event.direction === 'put' ? `${event.local} → ${event.remote}` : `${event.remote} → ${event.local}`} via ${event.method}` +
+            (event.error ? ` FAILED — ${redact(event.error)}` : ` · ${event.bytes ?? 0} bytes · ${formatDuration(event.durationMs)}`),
+        );
+        break;
+      case 'connection':
+        out.push(`${at} [${event.protocol}] · connection ${event.event}${event.detail ? ` (${redact(event.detail)})` : ''}`);
+        break;
+    }
+  }
+
+  /** Hosts that have a transcript. */
+  get hosts(): string[] {
+    return [...this.lines.keys()];
+  }
+
+  /** The transcript of one host as text. */
+  render(host: string): string {
+    return `${(this.lines.get(host) ?? []).join('\n')}\n`;
+  }
+
+  private linesOf(host: string): string[] {
+    let lines = this.lines.get(host);
+    if (!lines) {
+      lines = [];
+      this.lines.set(host, lines);
+    }
+    return lines;
+  }
+}
+
+function label(session: string, id: number): string {
+  return session === 'exec' ? `[exec#${id}]` : `[${session}]`;
+}

@@ -1,0 +1,591 @@
+/**
+ * ShellSession: a persistent shell on any transport (SSH pty, telnet, local bash) with
+ * marker-delimited command output, exit codes, expect/response, timeouts that recover
+ * the shell with an interrupt, and a dead-shell detector that rebuilds on next use.
+ * See wire.ts for what is typed and why it cannot be confused with output.
+ */
+import { Mutex } from 'async-mutex';
+import type { ShellOptions } from '../config/schema.js';
+import { ExpectTimeoutError, LabwrightError, SessionClosedError, messageOf } from '../util/errors.js';
+import { registerSecret } from '../util/secrets.js';
+import { formatDuration, withTimeout } from '../util/time.js';
+import { LineSplitter, TextCleaner } from './text.js';
+import type { ShellChannel, ShellTransport } from './transport.js';
+import { MarkerFactory, assignmentLines, setupLines, type CommandMarkers } from './wire.js';
+
+/** An expect/response pair: whenever `pattern` appears in a command's output, `response` is typed. */
+export interface ExpectRule {
+  /** Pattern looked for in the output (ANSI escapes removed, CRLF as LF). Strings match literally. */
+  pattern: RegExp | string;
+  /** Text typed when the pattern appears; a newline is added. */
+  response: string;
+  /** Mask the response in transcripts and logs (passwords). */
+  secret?: boolean;
+}
+
+/** Options of one command on a session. */
+export interface SessionCommandOptions {
+  /** Bound on the command in ms; on expiry the shell is interrupted and recovered. */
+  timeout: number;
+  expects?: readonly ExpectRule[] | undefined;
+  /** Called with each complete line of output as it arrives. */
+  onLine?: ((line: string) => void) | undefined;
+}
+
+/** What a shell session reports for one command. */
+export interface SessionCommandOutcome {
+  /** Output text: UTF-8, ANSI escapes removed, CRLF turned into LF. */
+  output: string;
+  /** Output bytes exactly as the shell printed them between the markers. */
+  outputBytes: Buffer;
+  /** The command's exit code, or null when it did not finish. */
+  exitCode: number | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** Why the command did not complete normally (timeout, shell lost). */
+  error?: string;
+}
+
+/** What `expect()` found. */
+export interface ExpectMatch {
+  /** The regular expression match. */
+  match: RegExpExecArray;
+  /** Text received before the match. */
+  before: string;
+  /** Text received up to and including the match. */
+  text: string;
+}
+
+/** Session lifecycle events, for transcripts. */
+export type SessionLifecycle = 'opened' | 'closed' | 'lost' | 'recovered' | 'rebuilt';
+
+/** Receives what a session does, for transcripts and live logs. Must not throw. */
+export interface SessionObserver {
+  /** A complete line of output that arrived outside a command (after `send`, background jobs). */
+  idleLine?(line: string): void;
+  /** Text typed into the session by `send()` or an expect response (`secret` ones are masked by the observer). */
+  sent?(text: string, secret: boolean): void;
+  lifecycle?(event: SessionLifecycle, detail?: string): void;
+}
+
+/** Options of a {@link ShellSession}. */
+export interface ShellSessionOptions {
+  transport: ShellTransport;
+  /** Session name shown in errors and transcripts (`default`, or the name given to openSession). */
+  name: string;
+  shell: ShellOptions;
+  observer?: SessionObserver;
+}
+
+type State = 'closed' | 'open' | 'dead';
+
+/** Most text kept for `expect()` between matches; older text is still reported to observers. */
+const IDLE_TEXT_LIMIT = 1024 * 1024;
+/** Most recovery steps tried after a timeout before the shell is declared dead. */
+const MAX_RECOVERY_STEPS = 5;
+
+/** One command in flight: consumes output bytes until its end marker. */
+class CommandRun {
+  phase: 'start' | 'output' | 'recover' | 'done' = 'start';
+  readonly chunks: Buffer[] = [];
+  readonly cleaner = new TextCleaner();
+  readonly lines: LineSplitter;
+  text = '';
+  expectText = '';
+  exitCode: number | null = null;
+  timedOut = false;
+  done!: () => void;
+  readonly finished = new Promise<void>((resolve) => (this.done = resolve));
+
+  constructor(
+    readonly markers: CommandMarkers,
+    readonly expects: { pattern: RegExp; response: string; secret: boolean }[],
+    onLine: ((line: string) => void) | undefined,
+  ) {
+    this.lines = new LineSplitter((line) => onLine?.(line));
+  }
+
+  /** Appends output bytes; returns the cleaned text they completed. */
+  append(bytes: Buffer): string {
+    if (bytes.length === 0) return '';
+    this.chunks.push(bytes);
+    const text = this.cleaner.push(bytes);
+    this.text += text;
+    this.lines.push(text);
+    return text;
+  }
+}
+
+/** Length of the longest tail of `buffer` that is a prefix of `\r\n` + marker, `\n` + marker or marker. */
+export function markerPrefixLength(buffer: Buffer, marker: Buffer): number {
+  const max = Math.min(buffer.length, marker.length + 2);
+  for (let length = max; length > 0; length--) {
+    const tail = buffer.subarray(buffer.length - length);
+    for (const lead of LEADS) {
+      const candidate = Buffer.concat([lead, marker]);
+      if (length <= candidate.length && tail.equals(candidate.subarray(0, length))) return length;
+    }
+  }
+  return 0;
+}
+const LEADS = [Buffer.from('\r\n'), Buffer.from('\n'), Buffer.alloc(0)];
+
+function toRegExp(pattern: RegExp | string): RegExp {
+  if (typeof pattern === 'string') return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  // A global or sticky flag would make exec() stateful between calls.
+  return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+}
+
+/**
+ * A persistent shell. Commands, sends and expects are serialised: concurrent calls queue
+ * and never interleave. Opening is lazy; a shell that died is rebuilt on the next call.
+ */
+export class ShellSession {
+  readonly name: string;
+  private readonly transport: ShellTransport;
+  private readonly options: ShellOptions;
+  private readonly observer: SessionObserver;
+  private readonly mutex = new Mutex();
+
+  private state: State = 'closed';
+  private channel: ShellChannel | undefined;
+  private generation = 0;
+  private markers = new MarkerFactory();
+  private buffer: Buffer = Buffer.alloc(0);
+  private current: CommandRun | undefined;
+  private waiters = new Set<() => void>();
+  private lostReason: string | undefined;
+  /** True while the opening handshake runs: output then belongs to the handshake, not to expect(). */
+  private handshaking = false;
+
+  private idleCleaner = new TextCleaner();
+  private idleText = '';
+  private readonly idleLines: LineSplitter;
+
+  constructor(options: ShellSessionOptions) {
+    this.name = options.name;
+    this.transport = options.transport;
+    this.options = options.shell;
+    this.observer = options.observer ?? {};
+    this.idleLines = new LineSplitter((line) => this.observer.idleLine?.(line));
+  }
+
+  /** Protocol of the underlying shell. */
+  get protocol(): ShellTransport['protocol'] {
+    return this.transport.protocol;
+  }
+
+  /** Whether a shell is running and answering. A session that is not alive reopens on next use. */
+  get alive(): boolean {
+    return this.state === 'open';
+  }
+
+  /**
+   * Runs one shell command and reports its output and exit code. Never throws for the
+   * command's own failures (non-zero exit, timeout, lost shell); those are in the outcome.
+   * Throws when the shell cannot be opened at all.
+   */
+  run(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome> {
+    return this.mutex.runExclusive(() => this.runUnlocked(command, options));
+  }
+
+  /** Opens the shell now instead of on first use. */
+  open(): Promise<void> {
+    return this.mutex.runExclusive(() => this.ensureOpen());
+  }
+
+  /** Types raw text into the shell (include the line ending yourself). */
+  send(text: string, options: { secret?: boolean } = {}): Promise<void> {
+    if (options.secret) registerSecret(text.replace(/\r?\n$/, ''));
+    return this.mutex.runExclusive(async () => {
+      await this.ensureOpen();
+      this.write(text);
+      this.observer.sent?.(text, options.secret ?? false);
+    });
+  }
+
+  /**
+   * Waits until `pattern` appears in the output received since the last `expect()` (or
+   * since the last command) and consumes the text up to the end of the match.
+   */
+  expect(pattern: RegExp | string, options: { timeout: number }): Promise<ExpectMatch> {
+    return this.mutex.runExclusive(async () => {
+      await this.ensureOpen();
+      const regex = toRegExp(pattern);
+      const started = Date.now();
+      for (;;) {
+        const match = regex.exec(this.idleText);
+        if (match) {
+          const end = match.index + match[0].length;
+          const result = { match, before: this.idleText.slice(0, match.index), text: this.idleText.slice(0, end) };
+          this.idleText = this.idleText.slice(end);
+          return result;
+        }
+        if (this.state !== 'open') {
+          throw new SessionClosedError(
+            `shell "${this.name}" ended while waiting for ${String(regex)}${this.lostReason ? ` (${this.lostReason})` : ''}.`,
+            { host: this.transport.host, protocol: this.transport.protocol, hint: 'The next command opens a new shell.' },
+          );
+        }
+        const left = options.timeout - (Date.now() - started);
+        if (left <= 0) {
+          const tail = this.idleText.slice(-500);
+          throw new ExpectTimeoutError(
+            `expect on session "${this.name}": ${String(regex)} not seen within ${formatDuration(options.timeout)}; last output: ${JSON.stringify(tail)}`,
+            this.idleText,
+            {
+              host: this.transport.host,
+              protocol: this.transport.protocol,
+              hint: 'Check the pattern against the output above, or raise the timeout.',
+            },
+          );
+        }
+        await this.nextEvent(left);
+      }
+    });
+  }
+
+  /** Closes the shell. The session can be used again afterwards (it reopens). */
+  close(): Promise<void> {
+    return this.mutex.runExclusive(async () => {
+      if (this.state === 'open') this.observer.lifecycle?.('closed');
+      await this.dropChannel();
+      this.state = 'closed';
+    });
+  }
+
+  // ---- opening and closing ------------------------------------------------------------
+
+  private async ensureOpen(): Promise<void> {
+    if (this.state === 'open' && this.channel) return;
+    const rebuilding = this.state === 'dead';
+    await this.dropChannel();
+    this.markers = new MarkerFactory();
+    this.buffer = Buffer.alloc(0);
+    this.idleText = '';
+    this.idleCleaner = new TextCleaner();
+    this.lostReason = undefined;
+    const generation = ++this.generation;
+    const context = { host: this.transport.host, protocol: this.transport.protocol } as const;
+    const bound = this.options.openTimeout;
+
+    const channel = await withTimeout(
+      this.transport.open({
+        data: (chunk) => {
+          if (generation === this.generation) this.onData(chunk);
+        },
+        closed: (reason) => {
+          if (generation === this.generation) this.onClosed(reason);
+        },
+      }),
+      bound,
+      () => new SessionClosedError(`could not start a shell within ${formatDuration(bound)}.`, { ...context, hint: 'Check that the host answers, or raise shell.openTimeout.' }),
+    );
+    this.channel = channel;
+    this.state = 'open';
+    this.handshaking = true;
+
+    // Setup, then a handshake marker: everything before it (banner, motd, echo) is dropped.
+    const handshake = this.markers.forNonce('0');
+    const lines = [...setupLines({ pty: this.transport.pty }), this.markers.recoveryLine(handshake)];
+    this.write(lines.map((line) => line + this.transport.newline).join(''));
+    const answered = await this.waitForMarker(handshake.recovery, bound);
+    this.handshaking = false;
+    if (!answered) {
+      const seen = this.buffer.toString('utf8').slice(-300);
+      await this.dropChannel();
+      this.state = 'dead';
+      throw new SessionClosedError(
+        `the shell did not answer labwright's setup within ${formatDuration(bound)}${this.lostReason ? ` (${this.lostReason})` : ''}; last output: ${JSON.stringify(seen)}.`,
+        { ...context, hint: 'The login shell must be a POSIX shell (sh, bash, ash, dash); set shell.command to start one, or raise shell.openTimeout.' },
+      );
+    }
+    this.observer.lifecycle?.(rebuilding ? 'rebuilt' : 'opened', rebuilding ? this.lostReason : undefined);
+
+    for (const command of this.options.init) {
+      const outcome = await this.runUnlocked(command, { timeout: bound });
+      if (outcome.exitCode !== 0) {
+        throw new LabwrightError(
+          `shell init command ${JSON.stringify(command)} ${outcome.error ?? `exited with ${outcome.exitCode}`}; output: ${JSON.stringify(outcome.output.slice(-300))}.`,
+          { ...context, hint: 'Fix or remove it in shell.init of the lab config.' },
+        );
+      }
+    }
+  }
+
+  private async dropChannel(): Promise<void> {
+    const channel = this.channel;
+    this.channel = undefined;
+    this.generation++;
+    if (channel) {
+      try {
+        await withTimeout(channel.close(), 5_000, () => new Error('close timed out'));
+      } catch {
+        // The shell is being discarded; a slow or failing close must not block the caller.
+      }
+    }
+    this.wake();
+  }
+
+  // ---- data flow ----------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    const run = this.current;
+    if (run && run.phase !== 'done') {
+      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+      this.processRun(run);
+    } else if (this.state === 'open' && !this.handshaking) {
+      this.takeIdle(chunk);
+    } else {
+      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    }
+    this.wake();
+  }
+
+  /** Output outside a command goes to expect() and to observers. */
+  private takeIdle(chunk: Buffer): void {
+    const text = this.idleCleaner.push(chunk);
+    if (!text) return;
+    this.idleLines.push(text);
+    this.idleText += text;
+    if (this.idleText.length > IDLE_TEXT_LIMIT) this.idleText = this.idleText.slice(-IDLE_TEXT_LIMIT / 2);
+  }
+
+  private onClosed(reason: Error | undefined): void {
+    const wasOpen = this.state === 'open';
+    this.state = 'dead';
+    this.channel = undefined;
+    this.lostReason = reason ? messageOf(reason) : 'the shell exited';
+    if (wasOpen && !this.handshaking) this.observer.lifecycle?.('lost', this.lostReason);
+    const run = this.current;
+    if (run && run.phase !== 'done') {
+      run.phase = 'done';
+      run.done();
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  /** Resolves on the next data or close event, or after `ms`. */
+  private nextEvent(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.waiters.delete(finish);
+        resolve();
+      };
+      const timer = setTimeout(finish, Math.max(0, ms));
+      this.waiters.add(finish);
+    });
+  }
+
+  /** Waits until `marker` followed by a line end is in the buffer, and drops everything up to it. */
+  private async waitForMarker(marker: Buffer, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const index = this.buffer.indexOf(marker);
+      if (index !== -1) {
+        const lineEnd = this.buffer.indexOf(0x0a, index + marker.length);
+        if (lineEnd !== -1) {
+          this.buffer = this.buffer.subarray(lineEnd + 1);
+          return true;
+        }
+      } else if (this.buffer.length > 64 * 1024) {
+        // Keep memory bounded while a runaway program prints; a marker cannot start earlier.
+        this.buffer = this.buffer.subarray(this.buffer.length - marker.length);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || this.state !== 'open') return false;
+      await this.nextEvent(left);
+    }
+  }
+
+  private write(data: string): void {
+    if (!this.channel || this.state !== 'open') {
+      throw new SessionClosedError(`shell "${this.name}" is not running${this.lostReason ? ` (${this.lostReason})` : ''}.`, {
+        host: this.transport.host,
+        protocol: this.transport.protocol,
+        hint: 'The next command opens a new shell.',
+      });
+    }
+    this.channel.write(data);
+  }
+
+  // ---- commands ---------------------------------------------------------------------
+
+  private async runUnlocked(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome> {
+    await this.ensureOpen();
+    const started = Date.now();
+    const markers = this.markers.next();
+    const expects = (options.expects ?? []).map((rule) => {
+      // A program may echo a secret response; registering it masks that echo everywhere.
+      if (rule.secret) registerSecret(rule.response);
+      return { pattern: toRegExp(rule.pattern), response: rule.response, secret: rule.secret ?? false };
+    });
+    const run = new CommandRun(markers, expects, options.onLine);
+
+    // Anything already received belongs to earlier activity.
+    this.flushIdle();
+    this.buffer = Buffer.alloc(0);
+    this.current = run;
+    const nl = this.transport.newline;
+    try {
+      const lines = [...assignmentLines(command, this.options.maxLineLength), this.markers.runLine(markers)];
+      this.write(lines.map((line) => line + nl).join(''));
+    } catch (error) {
+      this.current = undefined;
+      return this.outcome(run, started, messageOf(error));
+    }
+
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(1, options.timeout));
+    });
+    const first = await Promise.race([run.finished.then(() => 'done' as const), timedOut]);
+    clearTimeout(timer);
+
+    if (first === 'timeout' && run.phase !== 'done') {
+      run.timedOut = true;
+      // What was held back as a possible marker start is output after all.
+      if (run.phase === 'output' && this.buffer.length > 0) run.append(Buffer.from(this.buffer));
+      this.buffer = Buffer.alloc(0);
+      run.phase = 'recover';
+      const recovered = await this.recover(run);
+      this.releaseRun();
+      const how = recovered
+        ? 'the shell was interrupted and recovered'
+        : 'the shell did not recover and was closed; the next command opens a new one';
+      return this.outcome(run, started, `timed out after ${formatDuration(options.timeout)}; ${how}`);
+    }
+    this.releaseRun();
+    if (run.exitCode === null) {
+      return this.outcome(run, started, `the shell ended while the command ran (${this.lostReason ?? 'unknown reason'}); the next command opens a new shell`);
+    }
+    return this.outcome(run, started);
+  }
+
+  /** Ends the current command; output after its end (a background job, say) becomes idle output. */
+  private releaseRun(): void {
+    this.current = undefined;
+    const rest = this.buffer;
+    this.buffer = Buffer.alloc(0);
+    if (rest.length > 0 && this.state === 'open') this.takeIdle(rest);
+  }
+
+  private flushIdle(): void {
+    const rest = this.idleCleaner.flush();
+    if (rest) {
+      this.idleLines.push(rest);
+      this.idleText += rest;
+    }
+    this.idleLines.flush();
+    this.idleText = '';
+  }
+
+  private outcome(run: CommandRun, started: number, error?: string): SessionCommandOutcome {
+    run.text += run.cleaner.flush();
+    run.lines.push('');
+    run.lines.flush();
+    return {
+      output: run.text,
+      outputBytes: Buffer.concat(run.chunks),
+      exitCode: run.timedOut ? null : run.exitCode,
+      timedOut: run.timedOut,
+      durationMs: Date.now() - started,
+      ...(error ? { error } : {}),
+    };
+  }
+
+  /** Moves bytes from the buffer into the command's output as markers are found. */
+  private processRun(run: CommandRun): void {
+    if (run.phase === 'start') {
+      const index = this.buffer.indexOf(run.markers.start);
+      if (index === -1) {
+        const keep = run.markers.start.length;
+        if (this.buffer.length > keep * 4) this.buffer = this.buffer.subarray(this.buffer.length - keep);
+        return;
+      }
+      const lineEnd = this.buffer.indexOf(0x0a, index + run.markers.start.length);
+      if (lineEnd === -1) return;
+      this.buffer = this.buffer.subarray(lineEnd + 1);
+      run.phase = 'output';
+    }
+    if (run.phase !== 'output') return;
+
+    const end = this.buffer.indexOf(run.markers.end);
+    if (end === -1) {
+      // Hold back only a tail that could be the beginning of "\r\n" + end marker, so that
+      // a prompt without a newline ("Password: ") reaches expects at once.
+      const safe = this.buffer.length - markerPrefixLength(this.buffer, run.markers.end);
+      if (safe > 0) {
+        this.emit(run, this.buffer.subarray(0, safe));
+        this.buffer = this.buffer.subarray(safe);
+      }
+      return;
+    }
+    const codeStart = end + run.markers.end.length;
+    const lineEnd = this.buffer.indexOf(0x0a, codeStart);
+    if (lineEnd === -1) return;
+    const code = Number.parseInt(this.buffer.subarray(codeStart, lineEnd).toString('latin1').trim(), 10);
+    // The end marker was printed after a newline of its own; it is not part of the output.
+    let contentEnd = end;
+    if (contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0a) contentEnd--;
+    if (contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0d) contentEnd--;
+    this.emit(run, this.buffer.subarray(0, contentEnd));
+    this.buffer = this.buffer.subarray(lineEnd + 1);
+    run.exitCode = Number.isNaN(code) ? null : code;
+    run.phase = 'done';
+    run.done();
+  }
+
+  private emit(run: CommandRun, bytes: Buffer): void {
+    const text = run.append(Buffer.from(bytes));
+    if (run.expects.length === 0 || !text) return;
+    run.expectText += text;
+    for (;;) {
+      let earliest: { rule: (typeof run.expects)[number]; match: RegExpExecArray } | undefined;
+      for (const rule of run.expects) {
+        const match = rule.pattern.exec(run.expectText);
+        if (match && (!earliest || match.index < earliest.match.index)) earliest = { rule, match };
+      }
+      if (!earliest) break;
+      run.expectText = run.expectText.slice(earliest.match.index + Math.max(1, earliest.match[0].length));
+      try {
+        this.write(earliest.rule.response + this.transport.newline);
+        this.observer.sent?.(earliest.rule.response + '\n', earliest.rule.secret);
+      } catch {
+        break; // the shell is gone; the run ends through onClosed
+      }
+    }
+    if (run.expectText.length > 64 * 1024) run.expectText = run.expectText.slice(-32 * 1024);
+  }
+
+  /** After a timeout: interrupt, type a recovery marker, escalate until the shell answers. */
+  private async recover(run: CommandRun): Promise<boolean> {
+    const channel = this.channel;
+    if (!channel || this.state !== 'open') return false;
+    const recoveryLine = this.markers.recoveryLine(run.markers) + this.transport.newline;
+    for (let attempt = 0; attempt < MAX_RECOVERY_STEPS; attempt++) {
+      let stronger = true;
+      try {
+        stronger = await channel.interrupt(attempt);
+        this.write(recoveryLine);
+      } catch {
+        break;
+      }
+      if (await this.waitForMarker(run.markers.recovery, this.options.recoveryTimeout)) {
+        this.observer.lifecycle?.('recovered', `after ${attempt + 1} interrupt(s)`);
+        return true;
+      }
+      if (!stronger || this.state !== 'open') break;
+    }
+    this.lostReason = 'it did not answer after interrupts';
+    this.observer.lifecycle?.('lost', this.lostReason);
+    await this.dropChannel();
+    this.state = 'dead';
+    return false;
+  }
+}

@@ -1,0 +1,120 @@
+import { redact } from './secrets.js';
+
+/** Protocols and subsystems an error can be attributed to. */
+export type ErrorProtocol =
+  | 'ssh'
+  | 'telnet'
+  | 'local'
+  | 'sftp'
+  | 'scp'
+  | 'ftp'
+  | 'nc'
+  | 'config'
+  | 'forward';
+
+/** Where an error happened and what the user can do about it. */
+export interface ErrorContext {
+  /** Lab host name the error concerns. */
+  host?: string;
+  /** Protocol or subsystem that failed. */
+  protocol?: ErrorProtocol;
+  /** What to do about it, as a sentence. */
+  hint?: string;
+  /** The underlying error, kept for debugging (its message is redacted when shown). */
+  cause?: unknown;
+  /** Leave the `host (protocol):` prefix out of the message. */
+  unprefixed?: boolean;
+}
+
+/**
+ * Base class of every error labwright throws. The message names the host and the
+ * protocol, says what went wrong and what to do; secrets are masked.
+ */
+export class LabwrightError extends Error {
+  readonly host: string | undefined;
+  readonly protocol: ErrorProtocol | undefined;
+  readonly hint: string | undefined;
+  /** The message without the host/protocol prefix and the hint. */
+  readonly detail: string;
+
+  constructor(detail: string, context: ErrorContext = {}) {
+    const where = context.unprefixed
+      ? ''
+      : context.host
+      ? `${context.host}${context.protocol ? ` (${context.protocol})` : ''}: `
+      : context.protocol
+        ? `${context.protocol}: `
+        : '';
+    const hint = context.hint ? ` ${context.hint}` : '';
+    super(redact(`${where}${detail}${hint}`), context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = new.target.name;
+    this.host = context.host;
+    this.protocol = context.protocol;
+    this.hint = context.hint;
+    this.detail = redact(detail);
+  }
+}
+
+/** The lab configuration is invalid. Thrown before any connection is made. */
+export class ConfigError extends LabwrightError {
+  /** One line per problem found. */
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[], source?: string) {
+    const header = `Invalid lab configuration${source ? ` in ${source}` : ''}`;
+    super(
+      problems.length === 1 ? `${header}: ${problems[0]}` : `${header}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      { protocol: 'config', unprefixed: true },
+    );
+    this.problems = problems;
+  }
+}
+
+/** Why a connection attempt failed; drives retry decisions (only transient kinds are retried). */
+export type ConnectFailure =
+  | 'dns'
+  | 'refused'
+  | 'timeout'
+  | 'unreachable'
+  | 'reset'
+  | 'auth'
+  | 'host-key'
+  | 'protocol'
+  | 'closed';
+
+/** A connection could not be opened or was lost. */
+export class ConnectionError extends LabwrightError {
+  readonly kind: ConnectFailure;
+  constructor(kind: ConnectFailure, detail: string, context: ErrorContext) {
+    super(detail, context);
+    this.kind = kind;
+  }
+  /** Whether trying again later can succeed (never for credentials or host keys). */
+  get transient(): boolean {
+    return this.kind !== 'auth' && this.kind !== 'host-key' && this.kind !== 'dns';
+  }
+}
+
+/** A shell session ended underneath a command, or could not be recovered after a timeout. */
+export class SessionClosedError extends LabwrightError {}
+
+/** `expect()` did not see its pattern in time. */
+export class ExpectTimeoutError extends LabwrightError {
+  /** Output received while waiting (redacted). */
+  readonly received: string;
+  constructor(detail: string, received: string, context: ErrorContext) {
+    super(detail, context);
+    this.received = redact(received);
+  }
+}
+
+/** A file transfer failed or its verification did not match. */
+export class TransferError extends LabwrightError {}
+
+/** A wait exceeded its bound. */
+export class TimeoutError extends LabwrightError {}
+
+/** Returns the message of anything thrown, redacted. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return redact(error.message);
+  return redact(String(error));
+}

@@ -1,0 +1,39 @@
+/**
+ * Process-wide registry of secret strings (passwords, passphrases, TOTP seeds, expect
+ * responses marked secret). Everything that leaves the library as text — transcripts,
+ * step titles, error messages, logs — passes through {@link redact}.
+ *
+ * The registry is global on purpose: a secret registered by one lab must never leak
+ * through another, and masking too much is harmless where leaking is not.
+ */
+
+/** What a secret is replaced with. */
+export const MASK = '******';
+
+interface Registry {
+  secrets: Set<string>;
+  /** Longest first, so a secret containing another is masked as a whole. */
+  ordered: string[];
+}
+
+// Kept on globalThis so that two copies of labwright in one process (a lab file loaded
+// through another module system, a duplicated dependency) share one registry.
+const KEY = Symbol.for('labwright.secrets');
+const registry: Registry = ((globalThis as Record<symbol, Registry | undefined>)[KEY] ??= { secrets: new Set(), ordered: [] });
+
+/** Registers a secret so that {@link redact} masks it from now on. Empty values are ignored. */
+export function registerSecret(value: string | undefined | null): void {
+  if (!value || registry.secrets.has(value)) return;
+  registry.secrets.add(value);
+  registry.ordered = [...registry.secrets].sort((a, b) => b.length - a.length);
+}
+
+/** Returns `text` with every registered secret replaced by {@link MASK}. */
+export function redact(text: string): string {
+  if (registry.ordered.length === 0 || !text) return text;
+  let out = text;
+  for (const secret of registry.ordered) {
+    if (out.includes(secret)) out = out.split(secret).join(MASK);
+  }
+  return out;
+}

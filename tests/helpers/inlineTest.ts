@@ -1,0 +1,115 @@
+/**
+ * Runs inline Playwright test files through the real `playwright test` CLI in a
+ * subprocess, the way Playwright tests its own runner, and returns the JSON report.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { JSONReport, JSONReportSuite, JSONReportTest, JSONReportTestResult, JSONReportTestStep } from '@playwright/test/reporter';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface InlineRun {
+  exitCode: number;
+  output: string;
+  report: JSONReport | undefined;
+  dir: string;
+}
+
+const DEFAULT_CONFIG = `
+import { defineConfig } from '@playwright/test';
+export default defineConfig({ workers: 1, reporter: [['json', { outputFile: 'report.json' }]], timeout: 60_000 });
+`;
+
+/** Writes `files` into a fresh directory and runs `playwright test` there (bounded by `timeoutMs`). */
+export async function runInlineTest(
+  files: Record<string, string>,
+  options: { args?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<InlineRun> {
+  await mkdir(path.join(os.tmpdir(), 'labwright-inline'), { recursive: true });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'labwright-inline', 'run-'));
+  const all: Record<string, string> = {
+    'playwright.config.ts': DEFAULT_CONFIG,
+    // Resolve `labwright` to this repository's sources, as its own tsconfig does.
+    'tsconfig.json': JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        baseUrl: '.',
+        paths: { labwright: [path.join(repoRoot, 'src/index.ts')], 'labwright/core': [path.join(repoRoot, 'src/core.ts')] },
+      },
+    }),
+    'package.json': JSON.stringify({ type: 'module' }),
+    ...files,
+  };
+  for (const [name, content] of Object.entries(all)) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), content);
+  }
+  // Resolve @playwright/test from the repository for the inline files too.
+  await mkdir(path.join(dir, 'node_modules'), { recursive: true });
+  await symlinkModules(dir);
+
+  const cli = path.join(repoRoot, 'node_modules/@playwright/test/cli.js');
+  const child = spawn(process.execPath, [cli, 'test', ...(options.args ?? [])], {
+    cwd: dir,
+    env: { ...process.env, CI: '', FORCE_COLOR: '0', PLAYWRIGHT_HTML_OPEN: 'never', LABWRIGHT_LAB: '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  clearTimeout(timer);
+  let report: JSONReport | undefined;
+  try {
+    report = JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')) as JSONReport;
+  } catch {
+    report = undefined;
+  }
+  return { exitCode, output, report, dir };
+}
+
+async function symlinkModules(dir: string): Promise<void> {
+  const { symlink } = await import('node:fs/promises');
+  for (const name of ['@playwright', 'playwright', 'playwright-core']) {
+    await symlink(path.join(repoRoot, 'node_modules', name), path.join(dir, 'node_modules', name)).catch(() => {});
+  }
+}
+
+/** Every test of the report, with its title path. */
+export function allTests(report: JSONReport): JSONReportTest[] {
+  const tests: JSONReportTest[] = [];
+  const visit = (suite: JSONReportSuite) => {
+    for (const spec of suite.specs) for (const test of spec.tests) tests.push(Object.assign(test, { title: spec.title }));
+    for (const child of suite.suites ?? []) visit(child);
+  };
+  report.suites.forEach(visit);
+  return tests;
+}
+
+/** The single result of the test titled `title`. */
+export function resultOf(report: JSONReport, title: string): JSONReportTestResult {
+  const test = allTests(report).find((t) => (t as JSONReportTest & { title: string }).title === title);
+  if (!test) throw new Error(`no test titled ${JSON.stringify(title)} in the report`);
+  const result = test.results[test.results.length - 1];
+  if (!result) throw new Error(`test ${JSON.stringify(title)} has no result`);
+  return result;
+}
+
+/** Titles of all steps, depth first. */
+export function stepTitles(steps: readonly JSONReportTestStep[] | undefined): string[] {
+  return (steps ?? []).flatMap((step) => [step.title, ...stepTitles(step.steps)]);
+}
+
+/** The text of an attachment that was attached inline (body, not a file path). */
+export function inlineAttachment(result: JSONReportTestResult, name: string): string {
+  const attachment = result.attachments.find((a) => a.name === name);
+  if (!attachment) throw new Error(`no attachment ${JSON.stringify(name)}; have: ${result.attachments.map((a) => a.name).join(', ')}`);
+  if (attachment.body === undefined) throw new Error(`attachment ${JSON.stringify(name)} is a file (${attachment.path}), not inline`);
+  return Buffer.from(attachment.body, 'base64').toString('utf8');
+}

@@ -1,0 +1,20 @@
+/**
+ * labwright's own test suite (`npm test`). Projects:
+ * - unit: pure logic, no processes
+ * - local: real bash, real Playwright runs in subprocesses
+ * - containers: real OpenSSH, telnetd and vsftpd in containers (added with the SSH milestone)
+ */
+import { defineConfig } from '@playwright/test';
+
+export default defineConfig({
+  testDir: '.',
+  timeout: 120_000,
+  forbidOnly: !!process.env.CI,
+  fullyParallel: true,
+  reporter: process.env.CI ? [['list'], ['html', { open: 'never', outputFolder: '../playwright-report/tests' }]] : [['list']],
+  outputDir: '../test-results/tests',
+  projects: [
+    { name: 'unit', testDir: 'unit' },
+    { name: 'local', testDir: 'local' },
+  ],
+});
