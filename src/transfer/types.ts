@@ -29,3 +29,27 @@ export interface TransferResult {
   /** How the result was verified. */
   verified: VerifyMode;
 }
+
+/** Result of a command a transfer method ran on the remote host (mkdir, sha256sum, nc). */
+export interface RemoteCommandResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs helper commands on the remote host for transfer methods: over SSH `exec`, or a
+ * telnet session on telnet-only devices. Commands are POSIX sh.
+ */
+export interface RemoteRunner {
+  run(command: string, options: { timeout: number; stdin?: Buffer | string }): Promise<RemoteCommandResult>;
+}
+
+/** One transfer method on one host. Implementations verify what they moved. */
+export interface TransferStrategy {
+  readonly method: TransferMethod;
+  put(localPath: string, remotePath: string, options: TransferOptions): Promise<TransferResult>;
+  get(remotePath: string, localPath: string, options: TransferOptions): Promise<TransferResult>;
+  /** Releases connections held for transfers. */
+  close(): Promise<void>;
+}
