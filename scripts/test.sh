@@ -6,4 +6,8 @@ cd "$(dirname "$0")/.."
 
 npm run --silent lint
 npm run --silent typecheck
+# The container tests need a Docker engine and the lab images; both scripts are idempotent
+# and fast when everything is in place (see fixtures/README.md).
+bash fixtures/scripts/ensure-docker.sh
+bash fixtures/scripts/build-images.sh >/dev/null
 npx playwright test -c tests "$@"

@@ -2,7 +2,7 @@
  * labwright's own test suite (`npm test`). Projects:
  * - unit: pure logic, no processes
  * - local: real bash, real Playwright runs in subprocesses
- * - containers: real OpenSSH, telnetd and vsftpd in containers (added with the SSH milestone)
+ * - containers: real OpenSSH, telnetd and vsftpd in containers (fixtures/lab/startLab.ts)
  */
 import { defineConfig } from '@playwright/test';
 
@@ -16,5 +16,7 @@ export default defineConfig({
   projects: [
     { name: 'unit', testDir: 'unit' },
     { name: 'local', testDir: 'local' },
+    // Real daemons in containers; under CI=true these never skip (startLab fails loudly instead).
+    { name: 'containers', testDir: 'containers' },
   ],
 });
