@@ -4,4 +4,5 @@ export * from './commands.js';
 export * from './hostSession.js';
 export * from './host.js';
 export { LocalHost } from './localHost.js';
+export { RemoteHost, type RemoteHostDeps, type LocalForwardOptions, type RemoteForwardOptions } from './remoteHost.js';
 export * from './lab.js';

@@ -1,28 +1,23 @@
 /** A running lab: hosts by name, created on first use, sharing events and step reporting. */
 import { LOCAL_HOST, type LabConfig } from '../config/defineLab.js';
+import { hopChain } from '../config/hops.js';
 import { loadLab, resolveLabFile } from '../config/load.js';
 import { suggest } from '../config/problems.js';
+import type { ConnectionFactory } from '../transport/connectionManager.js';
+import { HopPath } from '../transport/hopPath.js';
+import { directPath, type NetworkPath } from '../transport/network.js';
 import { LabwrightError } from '../util/errors.js';
 import { LabEvents, plainStep, type HostContext, type StepRunner } from './events.js';
 import { DEFAULT_COMMAND_TIMEOUT, type Host } from './host.js';
 import { LocalHost } from './localHost.js';
-
-/** Creates the object for a remote host; the seam through which remote transports plug in. */
-export type RemoteHostFactory = (lab: Lab, name: string) => Host;
+import { RemoteHost } from './remoteHost.js';
 
 /** Options of a {@link Lab}. */
 export interface LabOptions {
   /** Command timeout (ms) for hosts that set none; between the host's own value and the lab's `defaults.commandTimeout`. */
   commandTimeout?: number | undefined;
-  /** Builds remote hosts (RemoteHost by default; tests pass doubles here). */
-  remoteHostFactory?: RemoteHostFactory | undefined;
-}
-
-let defaultRemoteFactory: RemoteHostFactory | undefined;
-
-/** Registers how remote hosts are built when a lab is given no factory (set by the remote host module). */
-export function setDefaultRemoteHostFactory(factory: RemoteHostFactory): void {
-  defaultRemoteFactory = factory;
+  /** Creates raw connections for every remote host: the seam for test doubles. */
+  connectionFactory?: ConnectionFactory | undefined;
 }
 
 /**
@@ -79,11 +74,10 @@ export class Lab implements AsyncDisposable {
     if (name === LOCAL_HOST) {
       host = new LocalHost(this.config.local, this.context);
     } else if (this.config.hosts[name]) {
-      const factory = this.options.remoteHostFactory ?? defaultRemoteFactory;
-      if (!factory) {
-        throw new LabwrightError(`no remote host support is loaded.`, { host: name, hint: 'Import labwright (or labwright/core) rather than internal modules.' });
-      }
-      host = factory(this, name);
+      host = new RemoteHost(this.config.hosts[name]!, this.context, {
+        path: () => this.pathTo(name),
+        factory: this.options.connectionFactory,
+      });
     } else {
       const hint = suggest(name, this.hostNames);
       throw new LabwrightError(
@@ -95,14 +89,41 @@ export class Lab implements AsyncDisposable {
     return host;
   }
 
+  /** The remote host called `name` (throws if it is `local`). */
+  remote(name: string): RemoteHost {
+    const host = this.host(name);
+    if (!(host instanceof RemoteHost)) throw new LabwrightError(`"${name}" is the runner, not a remote host.`, { host: name });
+    return host;
+  }
+
+  private readonly paths = new Map<string, NetworkPath>();
+
+  /** How `name` is reached: directly, or through its hop's SSH connection (recursively). */
+  private async pathTo(name: string): Promise<NetworkPath> {
+    const hop = this.config.hosts[name]?.hop;
+    if (hop === undefined) return directPath;
+    let path = this.paths.get(name);
+    if (!path) {
+      path = new HopPath(hop, this.remote(hop).connections, hopChain(this.config.hosts, name));
+      this.paths.set(name, path);
+    }
+    return path;
+  }
+
   /** Hosts created so far. */
   get activeHosts(): Host[] {
     return [...this.hosts.values()];
   }
 
-  /** Closes every host's sessions and connections. */
+  /** Closes every host's sessions and connections; hosts behind hops first, bastions last. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.hosts.values()].map((host) => host.close()));
+    const depth = (host: Host) => (host instanceof RemoteHost ? hopChain(this.config.hosts, host.name).length : 0);
+    const byDepth = [...this.hosts.values()].sort((a, b) => depth(b) - depth(a));
+    for (const level of [...new Set(byDepth.map(depth))]) {
+      await Promise.allSettled(byDepth.filter((host) => depth(host) === level).map((host) => host.close()));
+    }
+    await Promise.allSettled([...this.paths.values()].map((path) => (path as HopPath).close?.()));
+    this.paths.clear();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

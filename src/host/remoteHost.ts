@@ -1,0 +1,221 @@
+/**
+ * A remote lab host: shells over SSH (or telnet), stateless exec multiplexed over the SSH
+ * connection, transfers by method, port forwards. Everything connects on first use and
+ * goes through the host's network path (direct or through hops).
+ */
+import type { RemoteHostConfig } from '../config/defineLab.js';
+import type { TransferMethod } from '../config/schema.js';
+import { SshExecutor } from '../exec/executor.js';
+import { SshShellTransport } from '../session/sshShell.js';
+import { LineSplitter, cleanText } from '../session/text.js';
+import type { ShellTransport } from '../session/transport.js';
+import { SftpTransfer } from '../transfer/sftp.js';
+import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from '../transfer/types.js';
+import { ConnectionManager, type ConnectionFactory } from '../transport/connectionManager.js';
+import { pipeToLocal, startLocalForward, startRemoteForward, type Forward, type IncomingHandler } from '../transport/forwarding.js';
+import type { NetworkPath } from '../transport/network.js';
+import { LabwrightError, TransferError, messageOf } from '../util/errors.js';
+import { reportCommand } from './commands.js';
+import type { HostContext } from './events.js';
+import { Host, type ExecOptions } from './host.js';
+import { CommandResult, statusOf } from './results.js';
+
+/** How a remote host reaches its device; provided by the lab. */
+export interface RemoteHostDeps {
+  /** The network path (direct, or the hop chain), resolved on first connection. */
+  path: () => Promise<NetworkPath>;
+  /** Test-double seam for raw connections. */
+  factory?: ConnectionFactory | undefined;
+}
+
+/** Options of a local forward. */
+export interface LocalForwardOptions {
+  /** Runner port to listen on (127.0.0.1); default: a free one. */
+  localPort?: number;
+}
+
+/** Options of a remote forward. */
+export interface RemoteForwardOptions {
+  /** Address the device listens on; default 127.0.0.1 (only the device itself can connect). */
+  bindAddress?: string;
+  /** Device port; default: a free one chosen by the device. */
+  remotePort?: number;
+}
+
+export class RemoteHost extends Host {
+  readonly kind = 'remote' as const;
+  declare readonly config: RemoteHostConfig;
+  /** The host's SSH connection manager. */
+  readonly connections: ConnectionManager;
+  /** Concurrent commands over the SSH connection. */
+  readonly executor: SshExecutor;
+  private readonly transfers = new Map<TransferMethod, TransferStrategy>();
+  private readonly forwards = new Set<Forward>();
+
+  constructor(
+    config: RemoteHostConfig,
+    context: HostContext,
+    private readonly deps: RemoteHostDeps,
+  ) {
+    super(config, context);
+    this.connections = new ConnectionManager(config, {
+      path: deps.path,
+      factory: deps.factory,
+      onEvent: ({ event, detail }) =>
+        context.events.emit({ type: 'connection', time: Date.now(), host: config.name, protocol: 'ssh', event, ...(detail ? { detail } : {}) }),
+    });
+    this.executor = new SshExecutor(config, this.connections);
+  }
+
+  protected shellTransport(sessionName: string): ShellTransport {
+    if (this.config.term !== 'ssh') {
+      throw new LabwrightError(`telnet shells are not available in this build.`, { host: this.name, protocol: 'telnet', hint: 'Use term: "ssh".' });
+    }
+    const { ssh, shell } = this.config;
+    return new SshShellTransport({
+      host: this.name,
+      session: sessionName,
+      connections: this.connections,
+      executor: this.executor,
+      termType: ssh.termType,
+      cols: ssh.cols,
+      rows: ssh.rows,
+      env: ssh.env,
+      command: shell.command,
+      openTimeout: shell.openTimeout,
+    });
+  }
+
+  exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+    const timeout = options.timeout ?? this.commandTimeout;
+    const where = { host: this.name, session: 'exec', protocol: 'ssh' as const };
+    return reportCommand(this.context, where, command, async (onLine) => {
+      const lines = new LineSplitter((line) => onLine(cleanText(line)));
+      const { ssh } = this.config;
+      const outcome = await this.executor.exec(command, {
+        timeout,
+        env: { ...ssh.env, ...options.env },
+        stdin: options.stdin,
+        pty: options.pty ? { term: ssh.termType, cols: ssh.cols, rows: ssh.rows } : undefined,
+        onStdout: (chunk) => lines.push(chunk.toString('utf8')),
+      });
+      lines.flush();
+      const error = outcome.timedOut
+        ? `timed out after ${timeout} ms; the remote command was interrupted and its channel closed`
+        : outcome.signal
+          ? `killed by signal ${outcome.signal}`
+          : undefined;
+      return new CommandResult({
+        ...where,
+        command,
+        output: cleanText(outcome.stdout.toString('utf8')),
+        outputBytes: outcome.stdout,
+        exitCode: outcome.exitCode,
+        status: error ? 'error' : statusOf(outcome.exitCode),
+        durationMs: outcome.durationMs,
+        timedOut: outcome.timedOut,
+        error,
+        stderr: cleanText(outcome.stderr.toString('utf8')),
+        signal: outcome.signal,
+      });
+    });
+  }
+
+  /** Runs helper commands for transfer methods (over SSH exec). */
+  protected get runner(): RemoteRunner {
+    return {
+      run: async (command, { timeout, stdin }) => {
+        const outcome = await this.executor.exec(command, { timeout, stdin });
+        return { exitCode: outcome.exitCode, stdout: outcome.stdout.toString('utf8'), stderr: outcome.stderr.toString('utf8') };
+      },
+    };
+  }
+
+  /** The strategy for a transfer method, created on first use. */
+  protected transfer(method: TransferMethod): TransferStrategy {
+    const existing = this.transfers.get(method);
+    if (existing) return existing;
+    let strategy: TransferStrategy;
+    switch (method) {
+      case 'sftp':
+        strategy = new SftpTransfer({
+          host: this.name,
+          options: this.config.sftp,
+          session: async () => (await this.connections.ssh()).sftp(this.name, this.config.ssh.connectTimeout),
+          runner: this.runner,
+        });
+        break;
+      default:
+        throw new LabwrightError(`the transfer method "${method}" is not available in this build.`, { host: this.name, hint: 'Use transfer: "sftp".' });
+    }
+    this.transfers.set(method, strategy);
+    return strategy;
+  }
+
+  put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<TransferResult> {
+    return this.move('put', localPath, remotePath, options);
+  }
+
+  get(remotePath: string, localPath: string, options: TransferOptions = {}): Promise<TransferResult> {
+    return this.move('get', remotePath, localPath, options);
+  }
+
+  private move(direction: 'put' | 'get', source: string, destination: string, options: TransferOptions): Promise<TransferResult> {
+    const method = options.method ?? this.config.transfer;
+    const [local, remote] = direction === 'put' ? [source, destination] : [destination, source];
+    const started = Date.now();
+    return this.context.step(`${this.name}: ${direction} ${source} → ${destination} (${method})`, async () => {
+      try {
+        const strategy = this.transfer(method);
+        const result = direction === 'put' ? await strategy.put(local, remote, options) : await strategy.get(remote, local, options);
+        this.context.events.emit({ type: 'transfer', time: Date.now(), host: this.name, direction, method, local, remote, bytes: result.bytes, durationMs: result.durationMs });
+        return result;
+      } catch (error) {
+        this.context.events.emit({ type: 'transfer', time: Date.now(), host: this.name, direction, method, local, remote, durationMs: Date.now() - started, error: messageOf(error) });
+        if (error instanceof LabwrightError) throw error;
+        throw new TransferError(`${direction} of ${source} failed: ${messageOf(error)}.`, { host: this.name, protocol: method, cause: error });
+      }
+    });
+  }
+
+  /**
+   * Local port forward: connections to 127.0.0.1:<forward.port> on the runner reach
+   * `address:port` as seen from this host. Closed with the host.
+   */
+  async forwardLocal(address: string, port: number, options: LocalForwardOptions = {}): Promise<Forward> {
+    return this.track(await startLocalForward(this.connections, this.name, address, port, options.localPort ?? 0));
+  }
+
+  /**
+   * Remote port forward: the device listens on `bindAddress:<forward.port>` (loopback by
+   * default) and connections reach `localAddress:localPort` as seen from the runner.
+   */
+  async forwardRemote(localAddress: string, localPort: number, options: RemoteForwardOptions = {}): Promise<Forward> {
+    return this.forwardRemoteTo(pipeToLocal(localAddress, localPort), options);
+  }
+
+  /** Remote port forward whose connections are handled in-process (the reverse SFTP share uses it). */
+  async forwardRemoteTo(handler: IncomingHandler, options: RemoteForwardOptions = {}): Promise<Forward> {
+    return this.track(await startRemoteForward(this.connections, this.name, { ...options, handler }));
+  }
+
+  private track(forward: Forward): Forward {
+    this.forwards.add(forward);
+    return {
+      port: forward.port,
+      close: async () => {
+        this.forwards.delete(forward);
+        await forward.close();
+      },
+    };
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await Promise.allSettled([...this.forwards].map((forward) => forward.close()));
+    this.forwards.clear();
+    await Promise.allSettled([...this.transfers.values()].map((transfer) => transfer.close()));
+    this.transfers.clear();
+    await this.connections.close();
+  }
+}

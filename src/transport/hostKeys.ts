@@ -1,0 +1,87 @@
+/**
+ * Host key policies: `strict` (the key must be in a known_hosts file), `accept-new`
+ * (unknown hosts are pinned to a file, changed keys refused), `off` (explicit opt-out).
+ */
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import type { HostKeyPolicy } from '../config/schema.js';
+import { ConnectionError } from '../util/errors.js';
+import { expandHome } from '../util/paths.js';
+import { fingerprint, knownHostLine, knownHostName, keyTypeOf, lookupHostKey, readKnownHosts } from './knownHosts.js';
+
+/** What the verifier needs to know about the connection. */
+export interface HostKeyCheck {
+  /** Lab host name, for messages. */
+  host: string;
+  /** Address and port as known_hosts records them (as reached from the runner or the hop). */
+  address: string;
+  port: number;
+  policy: HostKeyPolicy;
+  knownHosts: readonly string[];
+  pinFile?: string | undefined;
+}
+
+function hostKeyError(check: HostKeyCheck, detail: string, hint: string): ConnectionError {
+  return new ConnectionError('host-key', detail, { host: check.host, protocol: 'ssh', hint });
+}
+
+/**
+ * Verifies `key` under the check's policy. Resolves when the key is accepted (pinning it
+ * first under `accept-new`), rejects with a ConnectionError of kind `host-key` otherwise.
+ */
+export async function verifyHostKey(check: HostKeyCheck, key: Buffer): Promise<void> {
+  if (check.policy === 'off') return;
+  const files = check.knownHosts.map(expandHome);
+  const name = knownHostName(check.address, check.port);
+  const presented = `${keyTypeOf(key)} ${fingerprint(key)}`;
+  const { entries, found } = await readKnownHosts(files);
+  const verdict = lookupHostKey(entries, check.address, check.port, key);
+  switch (verdict.kind) {
+    case 'match':
+      return;
+    case 'revoked':
+      throw hostKeyError(
+        check,
+        `the host key of ${name} (${presented}) is marked @revoked in ${verdict.entry.file}:${verdict.entry.line}.`,
+        'Do not connect: the key was withdrawn. Re-key the device and update known_hosts.',
+      );
+    case 'mismatch': {
+      const known = verdict.known.map((entry) => `${entry.keyType} ${fingerprint(entry.key)} (${entry.file}:${entry.line})`).join('; ');
+      throw hostKeyError(
+        check,
+        `HOST KEY MISMATCH for ${name}: the server presented ${presented}, but known_hosts has ${known}. Someone may be intercepting the connection, or the device was re-imaged.`,
+        `If the device was re-imaged, remove the old entry with \`ssh-keygen -R '${name}' -f ${verdict.known[0]!.file}\` and connect again (hostKeyPolicy 'accept-new' pins the new key).`,
+      );
+    }
+    case 'unknown':
+      if (check.policy === 'strict') {
+        throw hostKeyError(
+          check,
+          `the host key of ${name} (${presented}) is not in ${found.length > 0 ? `the known_hosts files (${found.join(', ')})` : `any known_hosts file (none of ${files.join(', ')} exists)`}.`,
+          `Verify the fingerprint, then add it with \`ssh-keyscan -p ${check.port} ${check.address} >> ${files[0] ?? '~/.ssh/known_hosts'}\`, or set ssh.hostKeyPolicy: 'accept-new' to pin keys on first use.`,
+        );
+      }
+      await pin(check, key, files);
+  }
+}
+
+/** Appends the key to the pin file under a lock, unless another worker pinned meanwhile. */
+async function pin(check: HostKeyCheck, key: Buffer, files: string[]): Promise<void> {
+  const pinFile = expandHome(check.pinFile ?? files[0] ?? '~/.ssh/known_hosts');
+  await mkdir(path.dirname(pinFile), { recursive: true });
+  await writeFile(pinFile, '', { flag: 'a' });
+  // Several Playwright workers may meet a new device at once: one pins, the others re-read.
+  const release = await lockfile.lock(pinFile, { retries: { retries: 50, minTimeout: 20, maxTimeout: 200 }, stale: 10_000 });
+  try {
+    const { entries } = await readKnownHosts([...new Set([...files, pinFile])]);
+    const verdict = lookupHostKey(entries, check.address, check.port, key);
+    if (verdict.kind === 'match') return;
+    if (verdict.kind !== 'unknown') {
+      throw hostKeyError(check, `another key was pinned for ${knownHostName(check.address, check.port)} while connecting.`, `Inspect ${pinFile}.`);
+    }
+    await appendFile(pinFile, `${knownHostLine(check.address, check.port, key)}\n`);
+  } finally {
+    await release();
+  }
+}
