@@ -90,13 +90,37 @@ export function openExec(client: SshClient, command: string, options: ChannelExe
   });
 }
 
+interface ChannelInternals {
+  outgoing?: { state?: string; id?: number };
+  _client?: { _protocol?: { signal(id: number, name: string): void } };
+}
+
+/**
+ * Sends a signal request. ssh2's channel.signal() drops it silently once stdin was closed
+ * (it requires a writable channel), but the request is valid until the channel closes,
+ * so after EOF it goes through the same protocol call directly (ssh2 1.17 Channel.js).
+ */
+export function sendSignal(channel: ClientChannel, name: string): void {
+  try {
+    if (channel.writable) return void channel.signal(name);
+    const internals = channel as unknown as ChannelInternals;
+    const { outgoing } = internals;
+    if ((outgoing?.state === 'open' || outgoing?.state === 'eof') && outgoing.id !== undefined) internals._client?._protocol?.signal(outgoing.id, name);
+  } catch {
+    // The channel is closing anyway.
+  }
+}
+
 /** Waits for an opened exec until it exits, its channel closes, or the timeout ends it. */
 export function runOnChannel({ channel, recorder }: OpenedExec, options: ChannelExecOptions): Promise<ChannelExecOutcome> {
   const started = Date.now();
   return new Promise((resolve) => {
     let timedOut = false;
+    let finished = false;
     const timers: NodeJS.Timeout[] = [];
     const finish = () => {
+      if (finished) return;
+      finished = true;
       timers.forEach(clearTimeout);
       resolve({
         stdout: Buffer.concat(recorder.stdout),
@@ -118,17 +142,21 @@ export function runOnChannel({ channel, recorder }: OpenedExec, options: Channel
       setTimeout(() => {
         timedOut = true;
         // With a pty Ctrl+C reaches the foreground job; without one a signal request does
-        // (OpenSSH 7.9+). Then stronger signals, then the channel is closed regardless.
+        // (OpenSSH 7.9+). Then KILL, then the channel is closed, then we stop waiting: a
+        // server that honours none of these must not hang the caller.
         try {
-          if (options.pty) channel.write('\x03');
-          channel.signal('INT');
+          if (options.pty && channel.writable) channel.write('\x03');
         } catch {}
+        sendSignal(channel, 'INT');
         timers.push(
           setTimeout(() => {
-            try {
-              channel.signal('KILL');
-            } catch {}
-            timers.push(setTimeout(() => channel.close(), KILL_GRACE_MS));
+            sendSignal(channel, 'KILL');
+            timers.push(
+              setTimeout(() => {
+                channel.close();
+                timers.push(setTimeout(finish, KILL_GRACE_MS * 3));
+              }, KILL_GRACE_MS),
+            );
           }, KILL_GRACE_MS),
         );
       }, Math.max(1, options.timeout)),

@@ -9,6 +9,8 @@ import { SshExecutor } from '../exec/executor.js';
 import { SshShellTransport } from '../session/sshShell.js';
 import { LineSplitter, cleanText } from '../session/text.js';
 import type { ShellTransport } from '../session/transport.js';
+import { ByteReader } from '../transfer/byteReader.js';
+import { ScpTransfer } from '../transfer/scp.js';
 import { SftpTransfer } from '../transfer/sftp.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from '../transfer/types.js';
 import { ConnectionManager, type ConnectionFactory } from '../transport/connectionManager.js';
@@ -145,8 +147,31 @@ export class RemoteHost extends Host {
           runner: this.runner,
         });
         break;
+      case 'scp':
+        strategy = new ScpTransfer({
+          host: this.name,
+          options: this.config.scp,
+          runner: this.runner,
+          open: async (command) => {
+            const connection = await this.connections.ssh();
+            return this.executor.openChannel(connection, { kind: 'exec', name: 'scp' }, this.config.ssh.connectTimeout, (client) =>
+              new Promise((resolve, reject) => {
+                try {
+                  client.exec(command, (error, channel) => {
+                    if (error) return reject(error);
+                    channel.stderr.resume();
+                    resolve({ channel, reader: new ByteReader(channel) });
+                  });
+                } catch (error) {
+                  reject(error);
+                }
+              }),
+            );
+          },
+        });
+        break;
       default:
-        throw new LabwrightError(`the transfer method "${method}" is not available in this build.`, { host: this.name, hint: 'Use transfer: "sftp".' });
+        throw new LabwrightError(`the transfer method "${method}" is not available in this build.`, { host: this.name, hint: 'Use transfer: "sftp" or "scp".' });
     }
     this.transfers.set(method, strategy);
     return strategy;

@@ -269,6 +269,7 @@ export class ShellSession {
     const context = { host: this.transport.host, protocol: this.transport.protocol } as const;
     const bound = this.options.openTimeout;
 
+    // Transports bound their own waits by openTimeout and explain them; this is the safety net.
     const channel = await withTimeout(
       this.transport.open({
         data: (chunk) => {
@@ -278,8 +279,8 @@ export class ShellSession {
           if (generation === this.generation) this.onClosed(reason);
         },
       }),
-      bound,
-      () => new SessionClosedError(`could not start a shell within ${formatDuration(bound)}.`, { ...context, hint: 'Check that the host answers, or raise shell.openTimeout.' }),
+      bound + 5_000,
+      () => new SessionClosedError(`could not start a shell within ${formatDuration(bound + 5_000)}.`, { ...context, hint: 'Check that the host answers, or raise shell.openTimeout.' }),
     );
     this.channel = channel;
     this.state = 'open';
@@ -416,7 +417,7 @@ export class ShellSession {
 
   // ---- commands ---------------------------------------------------------------------
 
-  private async runUnlocked(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome> {
+  private async runUnlocked(command: string, options: SessionCommandOptions, attempt = 0): Promise<SessionCommandOutcome> {
     await this.ensureOpen();
     const started = Date.now();
     const markers = this.markers.next();
@@ -437,6 +438,7 @@ export class ShellSession {
       this.write(lines.map((line) => line + nl).join(''));
     } catch (error) {
       this.current = undefined;
+      if (error instanceof SessionClosedError && attempt === 0) return this.runUnlocked(command, options, attempt + 1);
       return this.outcome(run, started, messageOf(error));
     }
 
@@ -462,6 +464,11 @@ export class ShellSession {
     }
     this.releaseRun();
     if (run.exitCode === null) {
+      // The shell was gone before the command's start marker came back (a connection that
+      // broke while idle, noticed only now): the command never began, so run it on a new shell.
+      if (run.phase === 'start' && attempt === 0 && this.state === 'dead') {
+        return this.runUnlocked(command, { ...options, timeout: Math.max(1, options.timeout - (Date.now() - started)) }, attempt + 1);
+      }
       return this.outcome(run, started, `the shell ended while the command ran (${this.lostReason ?? 'unknown reason'}); the next command opens a new shell`);
     }
     return this.outcome(run, started);

@@ -51,3 +51,38 @@ export function checkDigest(expected: string, actual: string, what: string, cont
     throw new TransferError(`${what} arrived corrupted: sha256 ${actual} instead of ${expected}.`, { ...context, hint: 'Transfer it again; check the storage of the device.' });
   }
 }
+
+/**
+ * Sizes or sha256 digests of a remote file, or of every file under a remote directory
+ * (keys relative to it, `''` for a single file), through one command.
+ */
+export async function remoteTreeDigests(
+  runner: RemoteRunner,
+  remote: string,
+  directory: boolean,
+  mode: 'size' | 'sha256',
+  context: { host: string; protocol: ErrorProtocol },
+): Promise<Map<string, string>> {
+  const where = remote === '~' ? '"$HOME"' : remote.startsWith('~/') ? `"$HOME"/${shellQuote(remote.slice(2))}` : shellQuote(remote);
+  const tool = mode === 'size' ? 'wc -c' : 'sha256sum';
+  const command = directory ? `cd ${where} && find . -type f -exec ${tool} {} +` : `${tool} < ${where}`;
+  const result = await runner.run(command, { timeout: 300_000 });
+  if (result.exitCode !== 0) {
+    throw new TransferError(`cannot check ${remote} on the device: ${(result.stderr || result.stdout).trim() || `exit ${result.exitCode}`}.`, {
+      ...context,
+      hint: mode === 'sha256' ? 'Install sha256sum on the device, or use verify: "size".' : 'Check the remote path.',
+    });
+  }
+  const digests = new Map<string, string>();
+  if (!directory) {
+    // `wc -c < file` prints the number alone; `sha256sum < file` prints "<hex>  -".
+    const value = result.stdout.trim().split(/\s+/)[0];
+    if (value) digests.set('', value);
+    return digests;
+  }
+  for (const line of result.stdout.split('\n')) {
+    const match = /^\s*(\S+)\s+\*?(\.\/.*)$/.exec(line);
+    if (match) digests.set(match[2]!.slice(2), match[1]!); // wc's "total" lines do not start with ./
+  }
+  return digests;
+}

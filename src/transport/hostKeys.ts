@@ -32,7 +32,8 @@ function hostKeyError(check: HostKeyCheck, detail: string, hint: string): Connec
  */
 export async function verifyHostKey(check: HostKeyCheck, key: Buffer): Promise<void> {
   if (check.policy === 'off') return;
-  const files = check.knownHosts.map(expandHome);
+  // Under accept-new the pin file is part of what the device is held to.
+  const files = [...new Set([...check.knownHosts, ...(check.policy === 'accept-new' && check.pinFile ? [check.pinFile] : [])].map(expandHome))];
   const name = knownHostName(check.address, check.port);
   const presented = `${keyTypeOf(key)} ${fingerprint(key)}`;
   const { entries, found } = await readKnownHosts(files);

@@ -79,6 +79,15 @@ export async function connectSsh(target: SshTarget, path: NetworkPath): Promise<
         const kind = classifySocketError(error.code);
         return fail(new ConnectionError(kind, `the connection to ${endpoint} failed during the SSH handshake: ${messageOf(error)}.`, { ...context, hint: adviceFor(kind), cause: error }));
       }
+      if (/before handshake/i.test(error.message)) {
+        return fail(
+          new ConnectionError('closed', `the connection to ${endpoint} closed before the SSH handshake: nothing there speaks SSH.`, {
+            ...context,
+            hint: 'Check the address and port (a firewall or proxy may have accepted the connection), and that sshd runs on the device.',
+            cause: error,
+          }),
+        );
+      }
       fail(new ConnectionError('protocol', `SSH handshake with ${endpoint} failed: ${messageOf(error)}.`, { ...context, hint: 'Check that an SSH server listens on this port, and ssh.algorithms.', cause: error }));
     });
     client.once('close', () => {
