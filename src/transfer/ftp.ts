@@ -20,7 +20,7 @@ import { FTPError } from 'basic-ftp';
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { FtpOptions, VerifyMode } from '../config/schema.js';
 import type { NetworkPath } from '../transport/network.js';
-import { ConfigError, LabwrightError, TimeoutError, TransferError, messageOf } from '../util/errors.js';
+import { ConfigError, ConnectionError, LabwrightError, TimeoutError, TransferError, messageOf } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
 import { openFtpConnection, type FtpConnection } from './ftp/connect.js';
@@ -112,6 +112,7 @@ export class FtpTransfer implements TransferStrategy {
   readonly method = 'ftp' as const;
   private readonly pool: Pool<FtpConnection>;
   private readonly idleTimeout: number;
+  private closing = false;
 
   /** Builds the strategy from a host's validated config (FTP user: `ftp.user`, else the host's user). */
   static fromConfig(config: RemoteHostConfig, path: NetworkPath, extras: Pick<FtpTransferSetup, 'onEvent' | 'runner'> = {}): FtpTransfer {
@@ -141,6 +142,9 @@ export class FtpTransfer implements TransferStrategy {
           hint: 'Raise ftp.poolSize, run fewer transfers on this host at once, or check for a stalled transfer.',
         }),
       closedError: () => new TransferError('the FTP transfers of this host were closed.', { host: setup.host, protocol: 'ftp', hint: 'Do not use a host after close().' }),
+      // A refused login or certificate fails every queued transfer at once instead of
+      // logging in again for each (repeated refusals can lock the account on the device).
+      failsWaiters: (error) => error instanceof ConnectionError && !error.transient,
     });
   }
 
@@ -183,6 +187,7 @@ export class FtpTransfer implements TransferStrategy {
 
   /** Closes every FTP connection of this host; transfers still running fail. */
   async close(): Promise<void> {
+    this.closing = true;
     await this.pool.close();
   }
 
@@ -448,6 +453,9 @@ export class FtpTransfer implements TransferStrategy {
     }
     const code = (error as NodeJS.ErrnoException).code;
     const message = messageOf(error);
+    if (this.closing) {
+      return new TransferError(`${what} was aborted: the host's FTP connections were closed during it (${message}).`, { ...context, hint: 'Wait for transfers to finish before closing the host.' });
+    }
     if (/Timeout \((data|control) socket\)/.test(message)) {
       return new TransferError(`${what} stalled: the server made no progress for ${formatDuration(this.idleTimeout)} (${message}).`, {
         ...context,

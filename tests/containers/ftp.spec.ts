@@ -9,7 +9,9 @@ import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { TLSSocket } from 'node:tls';
 import { FTPError } from 'basic-ftp';
 import { defineLab, type FtpOptions, type HostInput } from '../../src/config/index.js';
 import type { RemoteHostConfig } from '../../src/config/defineLab.js';
@@ -19,8 +21,8 @@ import { remoteFileSize } from '../../src/transfer/ftp/remote.js';
 import type { RemoteRunner } from '../../src/transfer/types.js';
 import { directPath, type NetworkPath } from '../../src/transport/network.js';
 import { ConnectionError, TransferError } from '../../src/util/errors.js';
-import { test, expect, labInput, type StartedLab } from '../helpers/containerLab.js';
-import { RecordingPath } from '../helpers/ftpPaths.js';
+import { test, expect, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
+import { RecordingPath, TlsTerminatingPath } from '../helpers/ftpPaths.js';
 
 const MiB = 1024 * 1024;
 /** A small local file to transfer: this spec. */
@@ -227,6 +229,87 @@ test.describe('FTP transfers against vsftpd', () => {
     }
   });
 
+  test('FTPS implicit: TLS from the first byte on control and data connections', async ({ sharedLab: lab }, testInfo) => {
+    // vsftpd of the lab speaks explicit FTPS only; TLS terminators in front of its control
+    // and data ports (with its own certificate) make an implicit-FTPS server of it.
+    const target = lab.host('target');
+    const credentials = {
+      cert: (await target.exec('cat /etc/ssl/certs/labwright-ftp.pem')).stdout,
+      key: (await target.exec('cat /etc/ssl/private/labwright-ftp.key')).stdout,
+    };
+    const terminator = new TlsTerminatingPath('ftps.lab.invalid', credentials);
+    const ftp = ftpTo(lab, { secure: 'implicit', allowUnauthorizedTls: true }, { path: terminator, address: 'ftps.lab.invalid' });
+    const local = testInfo.outputPath('implicit.bin');
+    const back = testInfo.outputPath('implicit-back.bin');
+    const remote = `${scratch(testInfo.testId)}/implicit.bin`;
+    await writeRandomFile(local, 3 * MiB);
+    try {
+      await ftp.put(local, remote);
+      await ftp.get(remote, back);
+      expect(await sha256(back)).toBe(await sha256(local));
+      expect(await remoteSha256(lab, remote)).toBe(await sha256(local));
+      // Control connection and every data connection completed a TLS handshake.
+      expect(terminator.records.length).toBeGreaterThanOrEqual(3);
+      expect(terminator.records.every((r) => r.handshakes === 1)).toBe(true);
+    } finally {
+      await ftp.close();
+      terminator.dispose();
+      await target.exec(`rm -rf '${scratch(testInfo.testId)}'`);
+    }
+  });
+
+  // eslint-disable-next-line no-empty-pattern -- uses a private lab, no fixtures
+  test('FTPS explicit works with vsftpd requiring TLS session reuse on data connections (its default)', async ({}, testInfo) => {
+    test.setTimeout(120_000);
+    // The shared lab runs require_ssl_reuse=NO; real devices keep vsftpd's default YES, where
+    // a data connection that does not resume the control connection's session gets 522.
+    const lab = await privateLab({ roles: ['target'] });
+    try {
+      const target = lab.host('target');
+      const restarted = await target.exec(
+        `sed -i 's/^require_ssl_reuse=NO/require_ssl_reuse=YES/' /etc/vsftpd.conf && grep -qx 'require_ssl_reuse=YES' /etc/vsftpd.conf && ` +
+          // The entrypoint restarts vsftpd when it dies; it then reads the changed config.
+          `kill -KILL $(pgrep -u root -x vsftpd) && sleep 0.5 && for i in $(seq 50); do ss -ltn | grep -q ':21 ' && exit 0; sleep 0.2; done; exit 1`,
+      );
+      expect(restarted.exitCode, restarted.output).toBe(0);
+      const ftp = ftpTo(lab, { secure: 'explicit', allowUnauthorizedTls: true, poolSize: 2 });
+      const local = testInfo.outputPath('reuse.bin');
+      await writeRandomFile(local, 2 * MiB);
+      try {
+        const results = await Promise.all([0, 1, 2, 3].map((i) => ftp.put(local, `/tmp/reuse/${i}.bin`)));
+        expect(results.every((r) => r.bytes === 2 * MiB)).toBe(true);
+        await ftp.get('/tmp/reuse', testInfo.outputPath('reuse-back'));
+        expect(await sha256(testInfo.outputPath('reuse-back/3.bin'))).toBe(await sha256(local));
+      } finally {
+        await ftp.close();
+      }
+
+      // Control: the same client without session resumption is refused, so reuse is enforced.
+      const config = targetConfig(lab, { secure: 'explicit', allowUnauthorizedTls: true });
+      const conn = await openFtpConnection({
+        host: 'target',
+        address: config.address,
+        port: config.ftp.port,
+        secure: 'explicit',
+        allowUnauthorizedTls: true,
+        user: 'lab',
+        password: config.users.lab?.password,
+        connectTimeout: 10_000,
+        idleTimeout: 10_000,
+        path: directPath,
+      });
+      try {
+        Object.defineProperty(conn.client.ftp, 'tlsSessionStore', { get: () => undefined, set: () => {} });
+        (conn.client.ftp.socket as TLSSocket).getSession = () => undefined;
+        await expect(conn.client.downloadTo(new PassThrough(), '/tmp/reuse/0.bin')).rejects.toThrow();
+      } finally {
+        await conn.close();
+      }
+    } finally {
+      await lab.stop();
+    }
+  });
+
   test('FTPS with a self-signed certificate is refused unless allowUnauthorizedTls', async ({ sharedLab: lab }) => {
     const ftp = ftpTo(lab, { secure: 'explicit' });
     try {
@@ -244,7 +327,6 @@ test.describe('FTP transfers against vsftpd', () => {
     const wrong = 'not-the-password-42';
     const ftp = ftpTo(lab, {}, { password: wrong });
     try {
-      const started = Date.now();
       const error = await ftp.put(thisFile, 'never.txt').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ConnectionError);
       const message = (error as Error).message;
@@ -253,7 +335,24 @@ test.describe('FTP transfers against vsftpd', () => {
       expect(message).toMatch(/^target \(ftp\): login as "lab" at 127\.0\.0\.1:\d+ refused: "530 Login incorrect\."/);
       expect(message).toContain('Check the password of user "lab"');
       expect(message).not.toContain(wrong);
-      expect(Date.now() - started).toBeLessThan(30_000);
+    } finally {
+      await ftp.close();
+    }
+  });
+
+  test('a refused login fails queued transfers at once instead of logging in for each', async ({ sharedLab: lab }) => {
+    const target = lab.host('target');
+    const failures = async () => Number((await target.exec("grep -c 'FAIL LOGIN' /var/log/vsftpd.log || true")).stdout.trim() || '0');
+    const before = await failures();
+    const ftp = ftpTo(lab, { poolSize: 2 }, { password: 'also-wrong-17' });
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => ftp.get(`/tmp/x${i}`, '/dev/null')));
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        expect((result as PromiseRejectedResult).reason).toMatchObject({ kind: 'auth' });
+      }
+      await expect.poll(failures).toBeGreaterThan(before);
+      expect((await failures()) - before).toBeLessThanOrEqual(2);
     } finally {
       await ftp.close();
     }

@@ -5,6 +5,7 @@
  * first bytes were (TLS or not), and that endpoints are released.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type { LocalEndpoint, NetworkPath } from '../../src/transport/network.js';
 import { connectTcp } from '../../src/transport/network.js';
 
@@ -86,6 +87,67 @@ export class RecordingPath implements NetworkPath {
 
   /** Closes forwarders that were never released (test cleanup). */
   async dispose(): Promise<void> {
+    for (const server of this.servers) server.close();
+    this.servers.clear();
+  }
+}
+
+/**
+ * A NetworkPath whose endpoints speak TLS and forward the decrypted bytes to the real port:
+ * an implicit-FTPS server made of a plain FTP server, for testing the client's implicit mode
+ * (control and data connections) against vsftpd.
+ */
+export class TlsTerminatingPath implements NetworkPath {
+  readonly description = 'via TLS terminator';
+  /** TLS handshakes completed per endpoint, in the order endpoints were asked. */
+  readonly records: Array<{ address: string; port: number; handshakes: number }> = [];
+  private readonly servers = new Set<tls.Server>();
+
+  constructor(
+    readonly alias: string,
+    private readonly credentials: { cert: string; key: string },
+    private readonly realAddress = '127.0.0.1',
+  ) {}
+
+  async connect(): Promise<never> {
+    throw new Error('TlsTerminatingPath: FTP must use endpoint(), not connect()');
+  }
+
+  async endpoint(address: string, port: number): Promise<LocalEndpoint> {
+    if (address !== this.alias) throw new Error(`TlsTerminatingPath: asked for ${address}:${port}, only ${this.alias} is reachable`);
+    const record = { address, port, handshakes: 0 };
+    const server = tls.createServer(this.credentials, (secure) => {
+      record.handshakes++;
+      secure.pause(); // nothing may flow before the plain side is connected
+      connectTcp(this.realAddress, port, 5_000, { host: 'test', protocol: 'forward' }).then(
+        (plain) => {
+          secure.pipe(plain).pipe(secure);
+          secure.resume();
+          const end = () => {
+            secure.destroy();
+            plain.destroy();
+          };
+          secure.once('close', end).once('error', end);
+          plain.once('close', end).once('error', end);
+        },
+        () => secure.destroy(),
+      );
+    });
+    server.on('tlsClientError', () => {});
+    this.servers.add(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.records.push(record);
+    return {
+      host: '127.0.0.1',
+      port: (server.address() as net.AddressInfo).port,
+      release: async () => {
+        this.servers.delete(server);
+        server.close();
+      },
+    };
+  }
+
+  dispose(): void {
     for (const server of this.servers) server.close();
     this.servers.clear();
   }

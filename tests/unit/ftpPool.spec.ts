@@ -107,3 +107,18 @@ test('close destroys everything and fails waiters and later callers', async () =
   await holder;
   await expect(p.use(async () => {}, never)).rejects.toThrow('pool closed');
 });
+
+test('a fatal create failure fails the queued callers too, without more attempts', async () => {
+  let attempts = 0;
+  const { pool: p } = pool(1, 5_000, {
+    create: async () => {
+      attempts++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      throw new Error('530 Login incorrect.');
+    },
+    failsWaiters: () => true,
+  });
+  const results = await Promise.allSettled(Array.from({ length: 4 }, () => p.use(async () => {}, never)));
+  expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+  expect(attempts).toBe(1);
+});

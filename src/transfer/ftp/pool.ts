@@ -17,6 +17,11 @@ export interface PoolHooks<T> {
   waitTimeoutError(waitMs: number, size: number): Error;
   /** The error for a caller of a closed pool. */
   closedError(): Error;
+  /**
+   * Whether a failed `create()` dooms the callers already waiting too (bad credentials: each
+   * of them trying again would only repeat the refusal and could lock the account).
+   */
+  failsWaiters?(error: unknown): boolean;
 }
 
 /** Counters for diagnostics and tests. */
@@ -130,7 +135,14 @@ export class Pool<T> {
       resource = await this.hooks.create();
     } catch (error) {
       this.opening--;
-      this.wakeOne(undefined); // the slot is free again: let a waiter try
+      if (this.hooks.failsWaiters?.(error)) {
+        for (const waiter of this.waiters.splice(0)) {
+          clearTimeout(waiter.timer);
+          waiter.fail(error as Error);
+        }
+      } else {
+        this.wakeOne(undefined); // the slot is free again: let a waiter try
+      }
       throw error;
     }
     this.opening--;
