@@ -157,6 +157,7 @@ export class FtpTransfer implements TransferStrategy {
    * Uploads a file or a directory tree. A directory's contents go into `remotePath`
    * (created with missing parents, merged if it exists); a file goes to `remotePath`, or
    * into it when it ends with `/`. Relative remote paths start at the FTP login directory.
+   * Files get `options.mode`, else their local mode, by SITE CHMOD (noted when refused).
    */
   put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<FtpTransferResult> {
     return this.run('put', localPath, remotePath, options, async () => {
@@ -170,6 +171,8 @@ export class FtpTransfer implements TransferStrategy {
   /**
    * Downloads a file or a directory tree. A directory's contents go into `localPath`
    * (created, merged if it exists); a file goes to `localPath`, or into it when it ends with `/`.
+   * Modes: `options.mode` if given, else the listed modes of a tree's files; a single file
+   * gets the runner's default mode (FTP's SIZE does not tell the mode).
    */
   get(remotePath: string, localPath: string, options: TransferOptions = {}): Promise<FtpTransferResult> {
     return this.run('get', localPath, remotePath, options, async () => ({ total: 0, body: (context) => this.getSource(context, remotePath, localPath) }));
@@ -462,7 +465,8 @@ export class FtpTransfer implements TransferStrategy {
         hint: 'The device may be overloaded, out of space or rebooting; check it and retry.',
       });
     }
-    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOSPC' || code === 'EINVAL') {
+    // Node's file-system errors carry the path they concern; socket errors do not.
+    if (code && typeof (error as NodeJS.ErrnoException).path === 'string') {
       return new TransferError(`${what} failed on the runner: ${message}.`, { ...context, hint: 'Check the local path, its permissions and free space.' });
     }
     return new TransferError(`${what} failed: ${message}.`, { ...context, hint: 'The FTP connection was lost or broke; check the device and retry.' });

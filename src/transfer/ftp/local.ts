@@ -22,7 +22,7 @@ export type LocalSource =
 export async function readLocalSource(root: string): Promise<LocalSource> {
   const info = await stat(root);
   if (info.isFile()) return { kind: 'file', size: info.size, mode: info.mode & 0o7777 };
-  if (!info.isDirectory()) throw Object.assign(new Error(`${root} is neither a file nor a directory`), { code: 'EINVAL' });
+  if (!info.isDirectory()) throw Object.assign(new Error(`${root} is neither a file nor a directory`), { code: 'EINVAL', path: root });
   return { kind: 'directory', mode: info.mode & 0o7777, entries: await walk(root, '') };
 }
 
