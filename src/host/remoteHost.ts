@@ -10,6 +10,7 @@ import { SshShellTransport } from '../session/sshShell.js';
 import { LineSplitter, cleanText } from '../session/text.js';
 import type { ShellTransport } from '../session/transport.js';
 import { ByteReader } from '../transfer/byteReader.js';
+import { FtpTransfer } from '../transfer/ftp.js';
 import { ScpTransfer } from '../transfer/scp.js';
 import { SftpTransfer } from '../transfer/sftp.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from '../transfer/types.js';
@@ -51,7 +52,7 @@ export class RemoteHost extends Host {
   readonly connections: ConnectionManager;
   /** Concurrent commands over the SSH connection. */
   readonly executor: SshExecutor;
-  private readonly transfers = new Map<TransferMethod, TransferStrategy>();
+  private readonly transfers = new Map<TransferMethod, Promise<TransferStrategy>>();
   private readonly forwards = new Set<Forward>();
 
   constructor(
@@ -133,10 +134,18 @@ export class RemoteHost extends Host {
     };
   }
 
-  /** The strategy for a transfer method, created on first use. */
-  protected transfer(method: TransferMethod): TransferStrategy {
-    const existing = this.transfers.get(method);
-    if (existing) return existing;
+  /** The strategy for a transfer method, created once on first use. */
+  protected transfer(method: TransferMethod): Promise<TransferStrategy> {
+    let pending = this.transfers.get(method);
+    if (!pending) {
+      pending = this.createTransfer(method);
+      this.transfers.set(method, pending);
+      pending.catch(() => this.transfers.delete(method));
+    }
+    return pending;
+  }
+
+  private async createTransfer(method: TransferMethod): Promise<TransferStrategy> {
     let strategy: TransferStrategy;
     switch (method) {
       case 'sftp':
@@ -170,10 +179,18 @@ export class RemoteHost extends Host {
           },
         });
         break;
+      case 'ftp':
+        strategy = FtpTransfer.fromConfig(this.config, await this.deps.path(), {
+          runner: this.runner,
+          // Transfers are reported by move(); FTP adds its control connection's lifecycle.
+          onEvent: (event) => {
+            if (event.type === 'connection') this.context.events.emit(event);
+          },
+        });
+        break;
       default:
-        throw new LabwrightError(`the transfer method "${method}" is not available in this build.`, { host: this.name, hint: 'Use transfer: "sftp" or "scp".' });
+        throw new LabwrightError(`the transfer method "${method}" is not available in this build.`, { host: this.name, hint: 'Use transfer: "sftp", "scp" or "ftp".' });
     }
-    this.transfers.set(method, strategy);
     return strategy;
   }
 
@@ -191,7 +208,7 @@ export class RemoteHost extends Host {
     const started = Date.now();
     return this.context.step(`${this.name}: ${direction} ${source} → ${destination} (${method})`, async () => {
       try {
-        const strategy = this.transfer(method);
+        const strategy = await this.transfer(method);
         const result = direction === 'put' ? await strategy.put(local, remote, options) : await strategy.get(remote, local, options);
         this.context.events.emit({ type: 'transfer', time: Date.now(), host: this.name, direction, method, local, remote, bytes: result.bytes, durationMs: result.durationMs });
         return result;
@@ -239,7 +256,7 @@ export class RemoteHost extends Host {
     await super.close();
     await Promise.allSettled([...this.forwards].map((forward) => forward.close()));
     this.forwards.clear();
-    await Promise.allSettled([...this.transfers.values()].map((transfer) => transfer.close()));
+    await Promise.allSettled([...this.transfers.values()].map(async (transfer) => (await transfer).close()));
     this.transfers.clear();
     await this.connections.close();
   }

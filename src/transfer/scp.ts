@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { ClientChannel } from 'ssh2';
 import type { ScpOptions } from '../config/schema.js';
 import { TransferError, messageOf } from '../util/errors.js';
-import { ByteReader } from './byteReader.js';
+import type { ByteReader } from './byteReader.js';
 import { checkDigest, checkSize, remoteTreeDigests, sha256File } from './verify.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 

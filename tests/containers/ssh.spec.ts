@@ -114,7 +114,8 @@ test.describe('exec over SSH', () => {
     const r = await target.exec('sleep 317', { timeout: 500 });
     expect(r.timedOut).toBe(true);
     expect(r.exitCode).toBeNull();
-    await expect.poll(async () => (await target.exec('pgrep -f "sleep 317" || true')).output.trim(), { timeout: 10_000 }).toBe('');
+    // `ps` lists the command line; the pattern cannot match the grep or the shell running it.
+    await expect.poll(async () => (await target.exec("ps -eo args | grep -c '^sleep 317$' || true")).output.trim(), { timeout: 10_000 }).toBe('0');
     await lab.close();
   });
 
