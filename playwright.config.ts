@@ -1,22 +1,20 @@
 /**
- * The main job: the example lab suite in examples/, with an HTML report in
- * playwright-report/ (`npm run examples`, then `npx playwright show-report`).
+ * The main job: the example lab suite in examples/ run over every device of the lab as
+ * Playwright projects, with an HTML report in playwright-report/ (`npm run examples`).
  */
 import { defineConfig } from '@playwright/test';
 import type { LabwrightOptions } from 'labwright';
 
+const device = (name: string, defaultHost: string) => ({ name, use: { labFile: 'lab.config.ts', defaultHost } });
+
 export default defineConfig<LabwrightOptions>({
   testDir: 'examples',
-  // Users write 'labwright/global-setup'; inside this repository the source file is used.
-  globalSetup: './src/playwright/globalSetup.ts',
+  // Starts the containerized devices, then validates the lab (users write 'labwright/global-setup').
+  globalSetup: ['./examples/lab/containers.ts', './src/playwright/globalSetup.ts'],
   timeout: 120_000,
   fullyParallel: true,
+  workers: 2,
   forbidOnly: !!process.env.CI,
   reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
-  projects: [
-    {
-      name: 'local',
-      use: { labFile: 'lab.config.ts', defaultHost: 'local' },
-    },
-  ],
+  projects: [device('local', 'local'), device('ssh-board', 'ssh-board')],
 });

@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The example devices run in containers: a Docker engine and the lab images are needed.
+bash fixtures/scripts/ensure-docker.sh
+bash fixtures/scripts/build-images.sh >/dev/null
 npx playwright test "$@"
 echo "HTML report: $(pwd)/playwright-report/index.html (open with: npx playwright show-report)"

@@ -1,0 +1,39 @@
+/** Things only remote devices do: sudo with a secret password, a REPL, port forwarding. */
+import net from 'node:net';
+import { test, expect, secret, RemoteHost } from 'labwright';
+
+test.beforeEach(async ({ dut }) => {
+  test.skip(dut.kind === 'local', 'needs a remote device');
+});
+
+test('sudo asks for the password; it is answered and masked in the transcript', async ({ dut }) => {
+  const r = await dut.run('sudo -k; sudo -p "[sudo] password: " id -un', {
+    expects: [[/\[sudo\] password: $/, secret(process.env.LAB_PASSWORD!)]],
+  });
+  expect(r).toSucceed();
+  expect(r.only.output.trim().split('\n').pop()).toBe('root');
+});
+
+test('a python REPL is driven with send and expect', async ({ dut }) => {
+  await dut.send('python3 -q\n');
+  await dut.expect(/>>> $/);
+  await dut.send('sum(range(10))\n');
+  expect((await dut.expect(/(\d+)\n>>> $/)).match[1]).toBe('45');
+  await dut.send('exit()\n');
+  expect(await dut.run('echo back')).toHaveOutput('back');
+});
+
+test('a local port forward reaches a service on the device', async ({ dut }) => {
+  if (!(dut instanceof RemoteHost) || dut.config.term !== 'ssh') return test.skip(true, 'port forwarding needs SSH');
+  const forward = await dut.forwardLocal('127.0.0.1', 22);
+  const banner = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(forward.port, '127.0.0.1');
+    socket.once('data', (data) => {
+      resolve(data.toString());
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+  expect(banner).toMatch(/^SSH-2\.0-/);
+  await forward.close();
+});
