@@ -21,9 +21,15 @@ interface Registry {
 const KEY = Symbol.for('labwright.secrets');
 const registry: Registry = ((globalThis as Record<symbol, Registry | undefined>)[KEY] ??= { secrets: new Set(), ordered: [] });
 
-/** Registers a secret so that {@link redact} masks it from now on. Empty values are ignored. */
+/**
+ * Shortest secret that is masked. Shorter values (a one-letter test password) would mask
+ * that letter in every transcript and message, destroying them without protecting much.
+ */
+export const MIN_SECRET_LENGTH = 3;
+
+/** Registers a secret so that {@link redact} masks it from now on. Values under {@link MIN_SECRET_LENGTH} characters are ignored. */
 export function registerSecret(value: string | undefined | null): void {
-  if (!value || registry.secrets.has(value)) return;
+  if (!value || value.length < MIN_SECRET_LENGTH || registry.secrets.has(value)) return;
   registry.secrets.add(value);
   registry.ordered = [...registry.secrets].sort((a, b) => b.length - a.length);
 }

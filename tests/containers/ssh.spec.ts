@@ -189,7 +189,7 @@ test.describe('authentication', () => {
     expect(await attempt({ users: { [c.user.username]: { password: 'not-the-password' } }, ssh: { authMethods: ['password'] } })).toMatch(
       /^target \(ssh\): authentication refused for user "lab" at 127\.0\.0\.1:\d+; tried password \(password\); the server accepts .*Check users\.lab/,
     );
-    expect(await attempt({ user: 'nosuchuser', users: { nosuchuser: { password: 'x' } }, ssh: { authMethods: ['password'] } })).toMatch(/authentication refused for user "nosuchuser"/);
+    expect(await attempt({ user: 'nosuchuser', users: { nosuchuser: { password: 'no-such-user-password' } }, ssh: { authMethods: ['password'] } })).toMatch(/authentication refused for user "nosuchuser"/);
     expect(await attempt({ users: { [c.user.username]: { privateKey: c.keys.wrong.privateKeyPath } }, ssh: { authMethods: ['publickey'] } })).toMatch(
       /authentication refused for user "lab" .*tried publickey \(key .*id_wrong_ed25519\)/,
     );

@@ -107,3 +107,8 @@ test('a TypeScript lab file in a CommonJS package and one in an ES module packag
     expect((await loadLab(path.join(dir, 'lab.config.ts'))).hosts.a?.address, type).toBe('10.1.1.1');
   }
 });
+
+test('secrets shorter than three characters are not masked (they would mask ordinary text)', () => {
+  defineLab({ hosts: { a: { address: 'x', users: { root: { password: 'q' }, admin: { password: 'abc' } } } } });
+  expect(redact('quiet abcde')).toBe('quiet ******de');
+});
