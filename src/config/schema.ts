@@ -172,6 +172,8 @@ export const ftpOptionsSchema = z.strictObject({
 export const ncOptionsSchema = z.strictObject({
   /** Remote netcat program. */
   command: z.string().min(1).default('nc'),
+  /** Address the runner (or the hop) reaches the device's listener at, when it differs from `address` (NAT, a published SSH port). */
+  address: z.string().min(1).optional(),
   /** Remote ports tried for the listener. */
   portRange: z.tuple([port(), port()]).default([40000, 40999]),
   /** Remote listeners are killed after this long whatever happens. */

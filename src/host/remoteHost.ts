@@ -11,6 +11,7 @@ import { LineSplitter, cleanText } from '../session/text.js';
 import type { ShellTransport } from '../session/transport.js';
 import { ByteReader } from '../transfer/byteReader.js';
 import { FtpTransfer } from '../transfer/ftp.js';
+import { NcTransfer } from '../transfer/nc.js';
 import { ScpTransfer } from '../transfer/scp.js';
 import { SftpTransfer } from '../transfer/sftp.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from '../transfer/types.js';
@@ -188,8 +189,9 @@ export class RemoteHost extends Host {
           },
         });
         break;
-      default:
-        throw new LabwrightError(`the transfer method "${method}" is not available in this build.`, { host: this.name, hint: 'Use transfer: "sftp", "scp" or "ftp".' });
+      case 'nc':
+        strategy = new NcTransfer({ host: this.name, address: this.config.address, options: this.config.nc, runner: this.runner, path: this.deps.path });
+        break;
     }
     return strategy;
   }

@@ -1,0 +1,57 @@
+/**
+ * `npm run bench`: labwright against the OpenSSH client on the same containers, in one
+ * run, medians of repeated runs, printed as ratios. Not a test: nothing asserts timings.
+ *
+ *   npm run bench                    # everything, 256 MiB transfers
+ *   npm run bench -- --size 64       # smaller transfers
+ *   npm run bench -- --only latency,transfer
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { defineLab } from '../src/config/defineLab.js';
+import { Lab } from '../src/host/lab.js';
+import { labInput } from '../fixtures/lab/labConfig.js';
+import { startLab } from '../fixtures/lab/startLab.js';
+import { OpenSshMaster } from './openssh.js';
+import { formatTable, type Row } from './stats.js';
+import { latencySection } from './sections/latency.js';
+import { transferSection } from './sections/transfer.js';
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '256' },
+    only: { type: 'string' },
+  },
+});
+const sizeMiB = Number(values.size);
+const only = values.only ? new Set(values.only.split(',')) : undefined;
+const wanted = (name: string) => !only || only.has(name);
+
+const started = await startLab({ roles: ['target'] });
+const input = labInput(started);
+const lab = new Lab(defineLab(input));
+const knownHosts = (input.hosts!.target!.ssh as { knownHosts: string[] }).knownHosts[0]!;
+const target = started.host('target');
+const master = new OpenSshMaster({
+  address: '127.0.0.1',
+  port: target.ports.ssh!,
+  user: started.credentials.user.username,
+  key: started.credentials.keys.ed25519.privateKeyPath,
+  knownHosts,
+});
+const rows: Row[] = [];
+try {
+  await master.start();
+  console.log(`labwright benchmark: container ${target.name}, transfers of ${sizeMiB} MiB, OpenSSH client over a ControlMaster socket as reference\n`);
+  if (wanted('latency')) rows.push(...(await latencySection(lab, master)));
+  if (wanted('transfer')) rows.push(...(await transferSection(lab, master, sizeMiB)));
+  console.log(`\n${formatTable(rows)}\n`);
+  console.log('ratio: how many times faster labwright is than the reference (above 1 is better).');
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(path.join('bench/results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), sizeMiB, rows }, null, 2));
+} finally {
+  await master.stop();
+  await lab.close();
+  await started.stop();
+}
