@@ -114,7 +114,8 @@ export class NcTransfer implements TransferStrategy {
       pid: pids[1]!,
       // Whatever happened, nothing stays listening: kill the listener job, its children and the watchdog.
       cleanup: async () => {
-        await this.deps.runner.run(`pkill -P ${pids[1]} 2>/dev/null; kill ${pids[1]} ${pids[2]} 2>/dev/null; pkill -P ${pids[2]} 2>/dev/null; true`, { timeout: 15_000 }).catch(() => {});
+        // Children first: once a parent is gone its children are re-parented and out of reach.
+        await this.deps.runner.run(`pkill -P ${pids[1]} 2>/dev/null; pkill -P ${pids[2]} 2>/dev/null; kill ${pids[1]} ${pids[2]} 2>/dev/null; true`, { timeout: 15_000 }).catch(() => {});
       },
     };
   }
