@@ -12,9 +12,17 @@
  * - the server may enable BINARY, SGA and ECHO on its side (we ask for BINARY and SGA);
  * - we enable BINARY and SGA on our side (asked for), NAWS (the window size is sent
  *   whenever it becomes enabled) and TTYPE (SEND is answered with the configured type);
+ * - DO ECHO is answered WILL ECHO (we never echo anything): BSD-derived telnetds,
+ *   inetutils included, send DO ECHO to detect 4.2BSD clients, and to any other client
+ *   send the Synch after a pty output flush (every Ctrl+C) as TCP urgent data. Urgent
+ *   data stalls Docker's userland proxy for good and loses the IAC through TCP
+ *   forwarders (an SSH port forward delivers a bare DM byte as data). Answered this way,
+ *   telnetd sends `IAC DM` inline and then says DONT ECHO itself;
  * - everything else is refused with DONT / WONT.
  * BINARY both ways makes every byte 0x00–0xFF travel unchanged (only IAC is doubled);
- * without it, CR NUL / CR LF rules of RFC 854 apply and are handled both ways.
+ * without it, CR NUL / CR LF rules of RFC 854 apply and are handled both ways, so output
+ * stays byte-exact either way (inetutils telnetd sends binary only while the pty has
+ * `-opost`, and decides that once, at login).
  */
 import type { Duplex } from 'node:stream';
 import {
@@ -54,7 +62,7 @@ type Q = 'no' | 'yes' | 'wantno' | 'wantyes';
 
 /** Options the server may enable on its side. */
 const ACCEPT_REMOTE: ReadonlySet<number> = new Set([Option.BINARY, Option.SGA, Option.ECHO]);
-/** Options we enable on our side when asked. */
+/** Options we enable on our side when asked (ECHO: see the module comment). */
 const ACCEPT_LOCAL: ReadonlySet<number> = new Set([Option.BINARY, Option.SGA, Option.NAWS, Option.TTYPE, Option.ECHO]);
 /** Asked for as soon as the connection starts. */
 const REQUEST_REMOTE = [Option.BINARY, Option.SGA] as const;
