@@ -119,6 +119,8 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
       firstUnsettled = undefined;
       if (done) return;
       const text = recent;
+      const failure = sentUser || sentPassword ? failureLine(text, options.loginFailed, false) : undefined;
+      if (failure !== undefined) return refused(`the device answered ${JSON.stringify(failure)}`);
       if (options.loginPrompt.test(text)) {
         if (sentUser) return refused(`the device asked for the login again: ${JSON.stringify(lastLine(text))}`);
         sentUser = true;
@@ -149,8 +151,10 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
         const text = cleaner.push(bytes);
         recent += text;
         transcript = (transcript + text).slice(-TAIL * 4);
-        if (sentUser && options.loginFailed.test(recent)) {
-          return refused(`the device answered ${JSON.stringify(lastLine(recent.match(options.loginFailed)?.[0] ?? recent))}`);
+        // A refusal counts at once, reported with its whole line (so once that line ended,
+        // or at the next quiet moment).
+        if ((sentUser || sentPassword) && failureLine(recent, options.loginFailed, true) !== undefined) {
+          return refused(`the device answered ${JSON.stringify(failureLine(recent, options.loginFailed, true))}`);
         }
         if (probing) {
           raw = Buffer.concat([raw, bytes]);
@@ -173,6 +177,19 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
         ),
     });
   });
+}
+
+/**
+ * The line of `text` in which `pattern` matches, trimmed; with `complete`, only once that
+ * line has ended.
+ */
+function failureLine(text: string, pattern: RegExp, complete: boolean): string | undefined {
+  const match = pattern.exec(text);
+  if (!match) return undefined;
+  const start = text.lastIndexOf('\n', match.index) + 1;
+  const end = text.indexOf('\n', match.index + match[0].length);
+  if (end === -1 && complete) return undefined;
+  return text.slice(start, end === -1 ? undefined : end).trim().slice(0, 200);
 }
 
 /** The last non-empty line of `text`, for messages. */
