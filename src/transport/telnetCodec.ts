@@ -93,46 +93,58 @@ export class TelnetDecoder {
 
   /** Decodes the next chunk, calling `events` for everything it completes. */
   push(chunk: Buffer, events: TelnetEvents): void {
-    let dataStart = -1; // start of a run of plain data bytes inside `chunk`
-    const pending: Buffer[] = [];
-    const flushRun = (end: number) => {
-      if (dataStart !== -1 && end > dataStart) pending.push(chunk.subarray(dataStart, end));
-      dataStart = -1;
-    };
+    // Data bytes are compacted into `out` (never longer than the chunk) and handed out as
+    // views of it, so 0xFF-dense data costs no allocation per byte.
+    const out = Buffer.allocUnsafe(chunk.length);
+    let length = 0;
+    let emitted = 0;
     const flushData = () => {
-      if (pending.length === 0) return;
-      const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-      pending.length = 0;
-      events.data(bytes);
+      if (length === emitted) return;
+      events.data(out.subarray(emitted, length));
+      emitted = length;
     };
-    const dataByte = (index: number, byte: number): void => {
-      // CR NUL → CR outside binary mode (RFC 854); the NUL is dropped, even across chunks.
-      if (this.afterCr && byte === 0 && !this.binary()) {
-        this.afterCr = false;
-        flushRun(index);
-        return;
-      }
-      this.afterCr = byte === 0x0d && !this.binary();
-      if (dataStart === -1) dataStart = index;
-    };
+    // Only a negotiation can switch binary mode, so the flag is re-read after each one.
+    let binary = this.binary();
+    // Positions of the next IAC and CR at or after the cursor; -1: none left in the chunk.
+    let nextIac = chunk.indexOf(IAC);
+    let nextCr = chunk.indexOf(0x0d);
 
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i]!;
       switch (this.state) {
-        case 'data':
+        case 'data': {
           if (byte === IAC) {
-            flushRun(i);
             this.state = 'iac';
-          } else {
-            dataByte(i, byte);
+            break;
           }
+          if (this.afterCr) {
+            this.afterCr = false;
+            // CR NUL → CR outside binary mode (RFC 854); the NUL is dropped, even across chunks.
+            if (byte === 0 && !binary) break;
+          }
+          if (byte === 0x0d) {
+            out[length++] = byte;
+            this.afterCr = !binary;
+            break;
+          }
+          // Copy up to the next byte that needs a look: IAC, or CR outside binary mode.
+          if (nextIac !== -1 && nextIac <= i) nextIac = chunk.indexOf(IAC, i + 1);
+          let stop = nextIac === -1 ? chunk.length : nextIac;
+          if (!binary) {
+            if (nextCr !== -1 && nextCr <= i) nextCr = chunk.indexOf(0x0d, i + 1);
+            if (nextCr !== -1 && nextCr < stop) stop = nextCr;
+          }
+          if (stop - i === 1) out[length++] = byte;
+          else length += chunk.copy(out, length, i, stop);
+          i = stop - 1;
           break;
+        }
         case 'iac':
           this.state = 'data';
           if (byte === IAC) {
             // An escaped 0xFF data byte; it is never the CR of a CR NUL pair.
             this.afterCr = false;
-            pending.push(Buffer.from([IAC]));
+            out[length++] = IAC;
           } else if (byte === DO || byte === DONT || byte === WILL || byte === WONT) {
             this.verb = byte;
             this.state = 'verb';
@@ -147,6 +159,7 @@ export class TelnetDecoder {
           this.state = 'data';
           flushData();
           events.negotiate(this.verb, byte);
+          binary = this.binary();
           break;
         case 'sb-option':
           this.sbOption = byte;
@@ -176,7 +189,6 @@ export class TelnetDecoder {
           break;
       }
     }
-    flushRun(chunk.length);
     flushData();
   }
 }

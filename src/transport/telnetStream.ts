@@ -29,6 +29,7 @@ import {
   DO,
   DONT,
   IAC,
+  NOP,
   Option,
   TTYPE_IS,
   TTYPE_SEND,
@@ -53,6 +54,14 @@ export interface TelnetTerminal {
 
 /** Options of a {@link TelnetStream}. */
 export interface TelnetStreamOptions extends TelnetTerminal {
+  /**
+   * Answer each chunk of data with `IAC NOP` when nothing else is sent back, so that our
+   * ACK leaves at once (default true). Telnetds write without TCP_NODELAY, so a second
+   * small write of theirs waits for the ACK of the first, which Linux delays up to 40 ms:
+   * measured against inetutils telnetd, 44% of commands took 45 ms instead of 1 ms, and
+   * 200 sequential commands 3.8 s instead of 0.1 s. A NOP is ignored by every telnetd.
+   */
+  nopAcks?: boolean;
   /** Called for every negotiation step, received (`<`) and sent (`>`); for debugging. */
   trace?: (line: string) => void;
 }
@@ -67,6 +76,8 @@ const ACCEPT_LOCAL: ReadonlySet<number> = new Set([Option.BINARY, Option.SGA, Op
 /** Asked for as soon as the connection starts. */
 const REQUEST_REMOTE = [Option.BINARY, Option.SGA] as const;
 const REQUEST_LOCAL = [Option.BINARY, Option.SGA] as const;
+
+const NOP_BYTES = Buffer.from([IAC, NOP]);
 
 /** Listeners of a {@link TelnetStream}. */
 export interface TelnetStreamListener {
@@ -90,6 +101,8 @@ export class TelnetStream {
   private early: Buffer[] = [];
   /** Replies produced while a chunk is decoded, sent as one write afterwards. */
   private replies: Buffer[] | undefined;
+  /** Whether anything was sent while the current chunk was handled. */
+  private sentThisTurn = false;
   private ended = false;
   private endError: Error | undefined;
   private readonly closedPromise: Promise<void>;
@@ -164,6 +177,7 @@ export class TelnetStream {
       this.stream.write(Buffer.concat(this.replies));
       this.replies = [];
     }
+    this.sentThisTurn = true;
     this.stream.write(bytes);
   }
 
@@ -187,8 +201,11 @@ export class TelnetStream {
 
   private receive(chunk: Buffer): void {
     this.replies = [];
+    this.sentThisTurn = false;
+    let sawData = false;
     this.decoder.push(chunk, {
       data: (bytes) => {
+        sawData = true;
         if (this.listener) this.listener.data(bytes);
         else this.early.push(Buffer.from(bytes));
       },
@@ -199,6 +216,7 @@ export class TelnetStream {
     const replies = this.replies;
     this.replies = undefined;
     if (replies.length > 0) this.writeQuietly(Buffer.concat(replies));
+    else if (sawData && !this.sentThisTurn && this.options.nopAcks !== false) this.writeQuietly(NOP_BYTES);
   }
 
   private sendVerb(verb: Verb, option: number): void {

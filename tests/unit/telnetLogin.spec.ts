@@ -32,8 +32,12 @@ async function withDevice(script: (io: DeviceIo) => Promise<void>, params: Parti
           skip--;
           continue;
         }
+        if (skip === -1) {
+          skip = byte >= 251 && byte <= 254 ? 1 : 0; // IAC DO/DONT/WILL/WONT <option>, or IAC NOP
+          continue;
+        }
         if (byte === 255) {
-          skip = 2; // the client's IAC DO/WILL requests
+          skip = -1; // the client's telnet commands
           continue;
         }
         if (byte === 0x0a) {

@@ -85,7 +85,7 @@ const OPENING = [`DO ${BINARY}`, `DO ${SGA}`, `WILL ${BINARY}`, `WILL ${SGA}`];
 const TERMINAL: TelnetTerminal = { termType: 'xterm-256color', cols: 255, rows: 511 };
 
 /** A fake server with one connected TelnetStream client. */
-async function connectPair(split: 'bytes' | 'none', terminal: TelnetTerminal = TERMINAL) {
+async function connectPair(split: 'bytes' | 'none', terminal: TelnetTerminal = TERMINAL, nopAcks = false) {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
@@ -97,7 +97,7 @@ async function connectPair(split: 'bytes' | 'none', terminal: TelnetTerminal = T
   let received = Buffer.alloc(0);
   peer.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
 
-  const telnet = new TelnetStream(new Rechunked(socket, split), terminal);
+  const telnet = new TelnetStream(new Rechunked(socket, split), { ...terminal, nopAcks });
   let data = Buffer.alloc(0);
   const closes: (Error | undefined)[] = [];
   telnet.attach({ data: (bytes) => (data = Buffer.concat([data, bytes])), closed: (error) => closes.push(error) });
@@ -253,5 +253,19 @@ test('the end of the connection is reported once, and writing afterwards throws'
   expect(() => pair.telnet.write('more')).toThrow(/closed/);
   await pair.telnet.close();
   expect(pair.closes.length).toBe(1);
+  await pair.close();
+});
+
+test('with nopAcks, data that gets no other answer is answered with one IAC NOP per chunk', async () => {
+  const pair = await connectPair('none', TERMINAL, true);
+  // A chunk answered anyway carries the ACK itself; a chunk of data alone gets a NOP.
+  // (TCP may deliver an exchange in more than one chunk, hence "NOPs only" below.)
+  const negotiated = await pair.exchange([IAC, DO, 99]);
+  expect(negotiated[0]).toBe('WONT 99');
+  expect(negotiated.slice(1).every((token) => token === `IAC ${NOP}`)).toBe(true);
+  const data = await pair.exchange([...Buffer.from('output')]);
+  expect(data.length).toBeGreaterThan(0);
+  expect(data.every((token) => token === `IAC ${NOP}`)).toBe(true);
+  expect(pair.data().toString()).toBe('output');
   await pair.close();
 });
