@@ -22,6 +22,9 @@ export interface ShellPoolOptions {
   observer?: (name: string) => SessionObserver | undefined;
 }
 
+/** setTimeout's largest delay (about 24.8 days); larger ones, Infinity included, would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Waiter {
   resolve(session: ShellSession): void;
   reject(error: Error): void;
@@ -86,7 +89,7 @@ export class ShellPool {
               hint: 'Run fewer commands at once, raise the timeout, or raise the pool size (telnet.execPoolSize).',
             }),
           );
-        }, Math.max(0, timeoutMs)),
+        }, Math.min(Math.max(0, timeoutMs), MAX_TIMER_MS)),
       };
       this.waiters.push(waiter);
     });

@@ -15,7 +15,7 @@
 import type { TelnetOptions } from '../config/schema.js';
 import type { TelnetStream } from '../transport/telnetStream.js';
 import { ConnectionError, type ConnectFailure } from '../util/errors.js';
-import { redact } from '../util/secrets.js';
+import { redact, registerSecret } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
 import { TextCleaner } from './text.js';
 import { randomId } from './wire.js';
@@ -49,7 +49,14 @@ const TAIL = 400;
  */
 export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
-    const { host, user, password, options, newline } = params;
+    const { host, user, password, newline } = params;
+    registerSecret(password);
+    const options = {
+      ...params.options,
+      loginPrompt: stateless(params.options.loginPrompt),
+      passwordPrompt: stateless(params.options.passwordPrompt),
+      loginFailed: stateless(params.options.loginFailed),
+    };
     const probeId = randomId(10);
     const probeAnswer = Buffer.from(`LWL_${probeId}`);
     const probeLine = `printf 'LWL_%s\\n' ${probeId}${newline}`;
@@ -190,6 +197,11 @@ function failureLine(text: string, pattern: RegExp, complete: boolean): string |
   const end = text.indexOf('\n', match.index + match[0].length);
   if (end === -1 && complete) return undefined;
   return text.slice(start, end === -1 ? undefined : end).trim().slice(0, 200);
+}
+
+/** `pattern` without the g and y flags, which would make test() and exec() stateful. */
+function stateless(pattern: RegExp): RegExp {
+  return pattern.global || pattern.sticky ? new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')) : pattern;
 }
 
 /** The last non-empty line of `text`, for messages. */

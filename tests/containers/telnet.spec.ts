@@ -282,8 +282,13 @@ test.describe('exec pool of logged-in telnet shells', () => {
   test('a pooled shell whose connection died is discarded and replaced', async ({ sharedLab }) => {
     const device = sharedLab.host('telnetOnly');
     const pool = new ShellPool({ transport: transportFor(sharedLab), shell, size: 1 });
-    const pid = (await pool.run('echo $$', { timeout: T })).output.trim();
+    const session = await pool.acquire(T);
+    const pid = (await session.run('echo $$', { timeout: T })).output.trim();
+    pool.release(session);
+    // Killed while idle in the pool. (A command that races the hang-up fails like any
+    // command on a dying connection; the pool does not run commands twice.)
     await killTelnetdOf(device, pid);
+    await expect.poll(() => session.alive).toBe(false);
     const after = await pool.run('echo $$', { timeout: T });
     expect(after.exitCode).toBe(0);
     expect(after.output.trim()).not.toBe(pid);
