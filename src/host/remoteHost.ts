@@ -6,7 +6,9 @@
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { TransferMethod } from '../config/schema.js';
 import { SshExecutor } from '../exec/executor.js';
+import { ShellPool } from '../session/shellPool.js';
 import { SshShellTransport } from '../session/sshShell.js';
+import { TelnetShellTransport } from '../session/telnetShell.js';
 import { LineSplitter, cleanText } from '../session/text.js';
 import type { ShellTransport } from '../session/transport.js';
 import { ByteReader } from '../transfer/byteReader.js';
@@ -17,12 +19,13 @@ import { SftpTransfer } from '../transfer/sftp.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from '../transfer/types.js';
 import { ConnectionManager, type ConnectionFactory } from '../transport/connectionManager.js';
 import { pipeToLocal, startLocalForward, startRemoteForward, type Forward, type IncomingHandler } from '../transport/forwarding.js';
-import type { NetworkPath } from '../transport/network.js';
+import { DeferredPath, type NetworkPath } from '../transport/network.js';
 import { LabwrightError, TransferError, messageOf } from '../util/errors.js';
 import { reportCommand } from './commands.js';
 import type { HostContext } from './events.js';
 import { Host, type ExecOptions } from './host.js';
 import { CommandResult, statusOf } from './results.js';
+import { execToken, splitTelnetExec, telnetExecScript } from './telnetExec.js';
 
 /** How a remote host reaches its device; provided by the lab. */
 export interface RemoteHostDeps {
@@ -55,6 +58,10 @@ export class RemoteHost extends Host {
   readonly executor: SshExecutor;
   private readonly transfers = new Map<TransferMethod, Promise<TransferStrategy>>();
   private readonly forwards = new Set<Forward>();
+  /** The network path, resolved (hops built) on first use. */
+  private readonly path: DeferredPath;
+  /** Logged-in shells for exec on telnet hosts. */
+  private execPool: ShellPool | undefined;
 
   constructor(
     config: RemoteHostConfig,
@@ -69,12 +76,23 @@ export class RemoteHost extends Host {
         context.events.emit({ type: 'connection', time: Date.now(), host: config.name, protocol: 'ssh', event, ...(detail ? { detail } : {}) }),
     });
     this.executor = new SshExecutor(config, this.connections);
+    this.path = new DeferredPath(deps.path);
+  }
+
+  private telnetTransport(): TelnetShellTransport {
+    const { config } = this;
+    return new TelnetShellTransport({
+      host: this.name,
+      address: config.address,
+      path: this.path,
+      telnet: config.telnet,
+      user: config.user,
+      password: config.users[config.user]?.password,
+    });
   }
 
   protected shellTransport(sessionName: string): ShellTransport {
-    if (this.config.term !== 'ssh') {
-      throw new LabwrightError(`telnet shells are not available in this build.`, { host: this.name, protocol: 'telnet', hint: 'Use term: "ssh".' });
-    }
+    if (this.config.term === 'telnet') return this.telnetTransport();
     const { ssh, shell } = this.config;
     return new SshShellTransport({
       host: this.name,
@@ -91,6 +109,10 @@ export class RemoteHost extends Host {
   }
 
   exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+    return this.config.term === 'telnet' ? this.telnetExec(command, options) : this.sshExec(command, options);
+  }
+
+  private sshExec(command: string, options: ExecOptions): Promise<CommandResult> {
     const timeout = options.timeout ?? this.commandTimeout;
     const where = { host: this.name, session: 'exec', protocol: 'ssh' as const };
     return reportCommand(this.context, where, command, async (onLine) => {
@@ -125,8 +147,62 @@ export class RemoteHost extends Host {
     });
   }
 
-  /** Runs helper commands for transfer methods (over SSH exec). */
+  /** The pool of logged-in shells that runs exec on telnet hosts. */
+  private get pool(): ShellPool {
+    this.execPool ??= new ShellPool({
+      transport: this.telnetTransport(),
+      shell: this.config.shell,
+      size: this.config.telnet.execPoolSize,
+      observer: (name) => ({
+        lifecycle: (event, detail) =>
+          this.context.events.emit({ type: 'session', time: Date.now(), host: this.name, session: name, protocol: 'telnet', event, ...(detail ? { detail } : {}) }),
+      }),
+    });
+    return this.execPool;
+  }
+
+  /** exec on a telnet host: a subshell on a pooled shell, stderr kept apart. */
+  private async runOnPool(command: string, options: ExecOptions, timeout: number, onLine?: (line: string) => void) {
+    const token = execToken();
+    const outcome = await this.pool.run(telnetExecScript(command, options, token), { timeout, onLine });
+    const { stdout, stderr } = splitTelnetExec(outcome.outputBytes, token);
+    return { outcome, stdout, stderr };
+  }
+
+  private telnetExec(command: string, options: ExecOptions): Promise<CommandResult> {
+    const timeout = options.timeout ?? this.commandTimeout;
+    const where = { host: this.name, session: 'exec', protocol: 'telnet' as const };
+    return reportCommand(this.context, where, command, async (onLine) => {
+      let inStderr = false;
+      const { outcome, stdout, stderr } = await this.runOnPool(command, options, timeout, (line) => {
+        if (/^LWSE_[0-9a-f]{12}$/.test(line)) inStderr = true;
+        else if (!inStderr) onLine(line);
+      });
+      return new CommandResult({
+        ...where,
+        command,
+        output: cleanText(stdout.toString('utf8')),
+        outputBytes: stdout,
+        exitCode: outcome.exitCode,
+        status: outcome.error ? 'error' : statusOf(outcome.exitCode),
+        durationMs: outcome.durationMs,
+        timedOut: outcome.timedOut,
+        error: outcome.error,
+        stderr: cleanText(stderr.toString('utf8')),
+      });
+    });
+  }
+
+  /** Runs helper commands for transfer methods: SSH exec, or the telnet exec pool. */
   protected get runner(): RemoteRunner {
+    if (this.config.term === 'telnet') {
+      return {
+        run: async (command, { timeout, stdin }) => {
+          const { outcome, stdout, stderr } = await this.runOnPool(command, { stdin }, timeout);
+          return { exitCode: outcome.exitCode, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8') };
+        },
+      };
+    }
     return {
       run: async (command, { timeout, stdin }) => {
         const outcome = await this.executor.exec(command, { timeout, stdin });
@@ -181,7 +257,7 @@ export class RemoteHost extends Host {
         });
         break;
       case 'ftp':
-        strategy = FtpTransfer.fromConfig(this.config, await this.deps.path(), {
+        strategy = FtpTransfer.fromConfig(this.config, this.path, {
           runner: this.runner,
           // Transfers are reported by move(); FTP adds its control connection's lifecycle.
           onEvent: (event) => {
@@ -190,7 +266,7 @@ export class RemoteHost extends Host {
         });
         break;
       case 'nc':
-        strategy = new NcTransfer({ host: this.name, address: this.config.address, options: this.config.nc, runner: this.runner, path: this.deps.path });
+        strategy = new NcTransfer({ host: this.name, address: this.config.address, options: this.config.nc, runner: this.runner, path: async () => this.path });
         break;
     }
     return strategy;
@@ -260,6 +336,9 @@ export class RemoteHost extends Host {
     this.forwards.clear();
     await Promise.allSettled([...this.transfers.values()].map(async (transfer) => (await transfer).close()));
     this.transfers.clear();
+    const pool = this.execPool;
+    this.execPool = undefined;
+    await pool?.close();
     await this.connections.close();
   }
 }

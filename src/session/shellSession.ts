@@ -120,15 +120,20 @@ class CommandRun {
 export function markerPrefixLength(buffer: Buffer, marker: Buffer): number {
   const max = Math.min(buffer.length, marker.length + 2);
   for (let length = max; length > 0; length--) {
-    const tail = buffer.subarray(buffer.length - length);
-    for (const lead of LEADS) {
-      const candidate = Buffer.concat([lead, marker]);
-      if (length <= candidate.length && tail.equals(candidate.subarray(0, length))) return length;
+    const from = buffer.length - length;
+    // Compare in place against the three possible beginnings, without allocating.
+    for (const lead of [2, 1, 0]) {
+      if (length > marker.length + lead) continue;
+      let matches = true;
+      for (let i = 0; i < length && matches; i++) {
+        const expected = i < lead ? (lead === 2 && i === 0 ? 0x0d : 0x0a) : marker[i - lead]!;
+        matches = buffer[from + i] === expected;
+      }
+      if (matches) return length;
     }
   }
   return 0;
 }
-const LEADS = [Buffer.from('\r\n'), Buffer.from('\n'), Buffer.alloc(0)];
 
 function toRegExp(pattern: RegExp | string): RegExp {
   if (typeof pattern === 'string') return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
@@ -157,6 +162,8 @@ export class ShellSession {
   private lostReason: string | undefined;
   /** True while the opening handshake runs: output then belongs to the handshake, not to expect(). */
   private handshaking = false;
+  /** Whether the terminal turns our LF into CR LF (stty -onlcr did not take). */
+  private crlf = false;
 
   private idleCleaner = new TextCleaner();
   private idleText = '';
@@ -269,19 +276,21 @@ export class ShellSession {
     const context = { host: this.transport.host, protocol: this.transport.protocol } as const;
     const bound = this.options.openTimeout;
 
-    // Transports bound their own waits by openTimeout and explain them; this is the safety net.
-    const channel = await withTimeout(
-      this.transport.open({
-        data: (chunk) => {
-          if (generation === this.generation) this.onData(chunk);
-        },
-        closed: (reason) => {
-          if (generation === this.generation) this.onClosed(reason);
-        },
-      }),
-      bound + 5_000,
-      () => new SessionClosedError(`could not start a shell within ${formatDuration(bound + 5_000)}.`, { ...context, hint: 'Check that the host answers, or raise shell.openTimeout.' }),
-    );
+    // Transports bound their own waits and explain them; this is the safety net.
+    const safety = Math.max(bound, this.transport.maxOpenMs ?? 0) + 5_000;
+    const opening = this.transport.open({
+      data: (chunk) => {
+        if (generation === this.generation) this.onData(chunk);
+      },
+      closed: (reason) => {
+        if (generation === this.generation) this.onClosed(reason);
+      },
+    });
+    const channel = await withTimeout(opening, safety, () => {
+      // A shell that arrives after we gave up must not stay logged in.
+      opening.then((late) => late.close(), () => {});
+      return new SessionClosedError(`could not start a shell within ${formatDuration(safety)}.`, { ...context, hint: 'Check that the host answers, or raise shell.openTimeout.' });
+    });
     this.channel = channel;
     this.state = 'open';
     this.handshaking = true;
@@ -391,6 +400,8 @@ export class ShellSession {
       if (index !== -1) {
         const lineEnd = this.buffer.indexOf(0x0a, index + marker.length);
         if (lineEnd !== -1) {
+          // Our printf printed a bare LF: a CR before it means the terminal still maps NL to CR NL.
+          this.crlf = this.buffer[lineEnd - 1] === 0x0d;
           this.buffer = this.buffer.subarray(lineEnd + 1);
           return true;
         }
@@ -538,9 +549,12 @@ export class ShellSession {
     if (lineEnd === -1) return;
     const code = Number.parseInt(this.buffer.subarray(codeStart, lineEnd).toString('latin1').trim(), 10);
     // The end marker was printed after a newline of its own; it is not part of the output.
+    // Only a terminal that maps NL to CR NL added a CR to it: an output's own final CR stays.
     let contentEnd = end;
-    if (contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0a) contentEnd--;
-    if (contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0d) contentEnd--;
+    if (contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0a) {
+      contentEnd--;
+      if (this.crlf && contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0d) contentEnd--;
+    }
     this.emit(run, this.buffer.subarray(0, contentEnd));
     this.buffer = this.buffer.subarray(lineEnd + 1);
     run.exitCode = Number.isNaN(code) ? null : code;

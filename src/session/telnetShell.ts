@@ -46,6 +46,11 @@ export class TelnetShellTransport implements ShellTransport {
    */
   readonly newline = '\n';
 
+  /** Connect plus login, the longest open() can take by its own bounds. */
+  get maxOpenMs(): number {
+    return this.options.telnet.connectTimeout + this.options.telnet.loginTimeout;
+  }
+
   constructor(private readonly options: TelnetShellOptions) {
     this.host = options.host;
     registerSecret(options.password);

@@ -30,6 +30,11 @@ export interface ShellTransport {
   readonly pty: boolean;
   /** What ends a typed line (`\n` for pty and pipes; telnet may need `\r\n`). */
   readonly newline: string;
+  /**
+   * The longest `open()` can take by the transport's own bounds (telnet: connect plus
+   * login). The session waits at least this long before giving up on its own.
+   */
+  readonly maxOpenMs?: number;
   /** Starts a shell; resolves once output can flow. The session applies its own bound. */
   open(sink: ShellSink): Promise<ShellChannel>;
 }

@@ -205,8 +205,11 @@ export class NcTransfer implements TransferStrategy {
       const listener = await this.listen(port, send, true);
       try {
         const socket = await this.connect(port);
-        const sink: Writable = directory ? tarExtract(localPath) : createWriteStream(localPath);
+        const extract = directory ? tarExtract(localPath) : undefined;
+        const sink: Writable = extract?.stdin ?? createWriteStream(localPath);
         await receive(socket, sink, expected, (received) => options.onProgress?.(received, expected ?? received));
+        // The runner's tar must have written every file before anything is verified.
+        if (extract) await extract.done;
       } finally {
         await listener.cleanup();
       }
@@ -266,6 +269,7 @@ function receive(socket: Duplex, sink: Writable, expected: number | undefined, p
     };
     sink.on('error', finish);
     socket.on('error', finish);
+    socket.on('end', () => finish());
     socket.on('close', () => finish());
     socket.on('data', (chunk: Buffer) => {
       const take = expected === undefined ? chunk : chunk.subarray(0, Math.max(0, expected - received));
@@ -295,10 +299,17 @@ function tarCreate(dir: string): Readable {
   return child.stdout;
 }
 
-/** Extracts a tar stream into a directory with the runner's tar. */
-function tarExtract(dir: string): Writable {
-  const child = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'ignore', 'inherit'] });
-  return child.stdin;
+/** Extracts a tar stream into a directory with the runner's tar; `done` settles when tar exits. */
+function tarExtract(dir: string): { stdin: Writable; done: Promise<void> } {
+  const child = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let errors = '';
+  child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar on the runner failed (exit ${code}): ${errors.trim()}`))));
+  });
+  done.catch(() => {});
+  return { stdin: child.stdin, done };
 }
 
 async function listRelative(root: string, prefix = ''): Promise<string[]> {

@@ -210,3 +210,9 @@ test.describe('timeouts and dead shells', () => {
     await expect(session.run('true', { timeout: T })).rejects.toThrow(/shell init command "echo preparing; false" exited with 1; output: "preparing\\n"/);
   });
 });
+
+test('an output ending in a carriage return keeps it', async () => {
+  const { session } = localSession();
+  expect((await session.run(`printf 'progress 100%%\\r'`, { timeout: T })).output).toBe('progress 100%\r');
+  await session.close();
+});
