@@ -98,6 +98,11 @@ export class Lab implements AsyncDisposable {
 
   private readonly paths = new Map<string, NetworkPath>();
 
+  /** The network path of `name` once it was used (a HopPath for hosts behind a hop), for diagnostics. */
+  pathOf(name: string): NetworkPath | undefined {
+    return this.paths.get(name);
+  }
+
   /** How `name` is reached: directly, or through its hop's SSH connection (recursively). */
   private async pathTo(name: string): Promise<NetworkPath> {
     const hop = this.config.hosts[name]?.hop;

@@ -45,7 +45,7 @@ export class HopPath implements NetworkPath {
       if (error instanceof LabwrightError) {
         const kind = error instanceof ConnectionError ? error.kind : 'closed';
         // Name the bastion: it is what is down, not the target.
-        throw new ConnectionError(kind, `${error.detail} (the hop needed to reach "${context.host}")`, {
+        throw new ConnectionError(kind, `${error.detail.replace(/\.$/, '')}, and it is the hop to "${context.host}".`, {
           host: error.host ?? this.hopName,
           protocol: error.protocol ?? 'ssh',
           hint: error.hint ?? 'Check the bastion.',
@@ -94,6 +94,13 @@ export class HopPath implements NetworkPath {
         }
       },
     };
+  }
+
+  /** Destinations with a live local forwarder and how many users hold each (diagnostics). */
+  async activeForwards(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const [key, pending] of this.forwards) out[key] = (await pending.catch(() => undefined))?.users ?? 0;
+    return out;
   }
 
   /** Closes every cached forwarder (the host is being closed). */
