@@ -16,5 +16,7 @@ export default defineConfig<LabwrightOptions>({
   workers: 2,
   forbidOnly: !!process.env.CI,
   reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
-  projects: [device('local', 'local'), device('ssh-board', 'ssh-board')],
+  // One project per device: the same suite over the runner, an SSH board, a telnet-only
+  // board (FTP transfers) and a board reachable only through the bastion.
+  projects: [device('local', 'local'), device('ssh-board', 'ssh-board'), device('telnet-board', 'telnet-board'), device('hidden-board', 'hidden-board')],
 });

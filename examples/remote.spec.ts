@@ -25,7 +25,8 @@ test('a python REPL is driven with send and expect', async ({ dut }) => {
 
 test('a local port forward reaches a service on the device', async ({ dut }) => {
   if (!(dut instanceof RemoteHost) || dut.config.term !== 'ssh') return test.skip(true, 'port forwarding needs SSH');
-  const forward = await dut.forwardLocal('127.0.0.1', 22);
+  // The device's FTP server, as seen from the device itself.
+  const forward = await dut.forwardLocal('127.0.0.1', 21);
   const banner = await new Promise<string>((resolve, reject) => {
     const socket = net.connect(forward.port, '127.0.0.1');
     socket.once('data', (data) => {
@@ -34,6 +35,13 @@ test('a local port forward reaches a service on the device', async ({ dut }) => 
     });
     socket.once('error', reject);
   });
-  expect(banner).toMatch(/^SSH-2\.0-/);
+  expect(banner).toMatch(/^220 /);
   await forward.close();
+});
+
+test('devices are described in lab.config.ts and reached the way it says', async ({ dut }) => {
+  const { config } = dut as RemoteHost;
+  const r = await dut.run('hostname');
+  expect(r).toSucceed();
+  test.info().annotations.push({ type: 'device', description: `${dut.name}: ${config.term}${config.hop ? ` via ${config.hop}` : ''}, transfers by ${config.transfer}, hostname ${r.only.output.trim()}` });
 });
