@@ -4,7 +4,7 @@
  *
  *   npm run bench                    # everything, 256 MiB transfers
  *   npm run bench -- --size 64       # smaller transfers
- *   npm run bench -- --only latency,transfer
+ *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +15,8 @@ import { labInput } from '../fixtures/lab/labConfig.js';
 import { startLab } from '../fixtures/lab/startLab.js';
 import { OpenSshMaster } from './openssh.js';
 import { formatTable, type Row } from './stats.js';
+import { executorSection } from './sections/executor.js';
+import { hopsSection } from './sections/hops.js';
 import { latencySection } from './sections/latency.js';
 import { transferSection } from './sections/transfer.js';
 
@@ -28,7 +30,8 @@ const sizeMiB = Number(values.size);
 const only = values.only ? new Set(values.only.split(',')) : undefined;
 const wanted = (name: string) => !only || only.has(name);
 
-const started = await startLab({ roles: ['target'] });
+// MaxSessions 100 on the target so that OpenSSH's multiplexer can run 100 commands at once too.
+const started = await startLab({ roles: ['target', 'telnetOnly', 'bastion', 'inner'], roleOptions: { target: { maxSessions: 100 } } });
 const input = labInput(started);
 const lab = new Lab(defineLab(input));
 const knownHosts = (input.hosts!.target!.ssh as { knownHosts: string[] }).knownHosts[0]!;
@@ -46,6 +49,8 @@ try {
   console.log(`labwright benchmark: container ${target.name}, transfers of ${sizeMiB} MiB, OpenSSH client over a ControlMaster socket as reference\n`);
   if (wanted('latency')) rows.push(...(await latencySection(lab, master)));
   if (wanted('transfer')) rows.push(...(await transferSection(lab, master, sizeMiB)));
+  if (wanted('hops')) rows.push(...(await hopsSection(lab, Math.min(sizeMiB, 128))));
+  if (wanted('executor')) rows.push(...(await executorSection(lab, master)));
   console.log(`\n${formatTable(rows)}\n`);
   console.log('ratio: how many times faster labwright is than the reference (above 1 is better).');
   mkdirSync('bench/results', { recursive: true });

@@ -9,7 +9,7 @@ import { mbps, median, row, timeRuns, type Row } from '../stats.js';
 
 const MiB = 1024 * 1024;
 
-function randomFile(file: string, bytes: number): void {
+export function randomFile(file: string, bytes: number): void {
   const fd = openSync(file, 'w');
   for (let done = 0; done < bytes; done += MiB) writeSync(fd, randomBytes(Math.min(MiB, bytes - done)));
   closeSync(fd);
@@ -26,7 +26,7 @@ export async function transferSection(lab: Lab, master: OpenSshMaster, sizeMiB: 
   const time = async (body: () => Promise<unknown>) => median(await timeRuns(runs, body, 1));
 
   const results: Record<string, number> = {};
-  for (const method of ['sftp', 'scp', 'ftp'] as const) {
+  for (const method of ['sftp', 'scp', 'ftp', 'nc'] as const) {
     results[`${method} put`] = await time(() => target.put(source, `${remote}.${method}`, { method }));
     results[`${method} get`] = await time(() => target.get(`${remote}.${method}`, path.join(dir, `back.${method}`), { method }));
   }
@@ -44,6 +44,7 @@ export async function transferSection(lab: Lab, master: OpenSshMaster, sizeMiB: 
     rows.push(row('transfer', `sftp ${direction} ${sizeMiB} MiB`, 'MB/s', rate(`sftp ${direction}`), rate(`openssh sftp ${direction}`), 'OpenSSH sftp', '>= 1x'));
     rows.push(row('transfer', `scp ${direction} ${sizeMiB} MiB`, 'MB/s', rate(`scp ${direction}`), rate(`openssh scp ${direction}`), 'OpenSSH scp -O'));
     rows.push(row('transfer', `ftp ${direction} ${sizeMiB} MiB`, 'MB/s', rate(`ftp ${direction}`), rate(`sftp ${direction}`), 'labwright sftp'));
+    rows.push(row('transfer', `nc ${direction} ${sizeMiB} MiB`, 'MB/s', rate(`nc ${direction}`), rate(`sftp ${direction}`), 'labwright sftp'));
   }
   console.log(`transfer: ${Object.entries(results).map(([k, v]) => `${k} ${mbps(bytes, v).toFixed(0)} MB/s`).join(', ')}`);
   return rows;

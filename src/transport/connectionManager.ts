@@ -35,6 +35,7 @@ export class SshConnection {
   private lostError: Error | undefined;
   private readonly lostListeners = new Set<(error: Error) => void>();
   private sftpSession: Promise<SFTPWrapper> | undefined;
+  private interactive: Promise<void> | undefined;
 
   constructor(
     readonly client: SshClient,
@@ -74,6 +75,43 @@ export class SshConnection {
     } catch {
       // Already closed.
     }
+  }
+
+  /**
+   * Makes the server treat the connection as interactive, once: OpenSSH's sshd turns
+   * Nagle off (TCP_NODELAY) on a connection only when a session asks for a pty. A bastion
+   * used only for forwarding never does, so small packets through it waited for delayed
+   * ACKs (about 40 ms per command round trip). A pty exec of `true` flips it for good.
+   */
+  makeInteractive(): Promise<void> {
+    this.interactive ??= (async () => {
+      const release = await this.budget.acquire({ kind: 'exec', name: 'interactive' }, 10_000);
+      try {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 10_000);
+          try {
+            this.client.exec('true', { pty: { term: 'dumb', cols: 80, rows: 24 } }, (error, channel) => {
+              if (error) {
+                clearTimeout(timer);
+                return resolve();
+              }
+              channel.resume();
+              channel.stderr.resume();
+              channel.once('close', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+            });
+          } catch {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      } finally {
+        release();
+      }
+    })();
+    return this.interactive;
   }
 
   /** The connection's SFTP session, opened on first use (it holds one channel slot). */

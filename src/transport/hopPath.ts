@@ -54,6 +54,8 @@ export class HopPath implements NetworkPath {
       }
       throw error;
     }
+    // Best effort: a hop that refuses ptys still forwards, just with Nagle's delays.
+    await connection.makeInteractive().catch(() => {});
     try {
       return await withTimeout(forwardOut(connection.client, address, port), timeoutMs, () => new Error(`no answer within ${formatDuration(timeoutMs)}`));
     } catch (error) {

@@ -9,6 +9,18 @@ import type { Duplex } from 'node:stream';
 import { messageOf } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 
+/** How long one side of a finished forwarded connection may take to flush before it is destroyed. */
+const LINGER_MS = 30_000;
+
+/** Ends `side` gracefully and destroys it if it has not closed within LINGER_MS. */
+function linger(side: Duplex): void {
+  if (side.destroyed) return;
+  side.end();
+  const timer = setTimeout(() => side.destroy(), LINGER_MS);
+  timer.unref();
+  side.once('close', () => clearTimeout(timer));
+}
+
 /** Opens the remote end for one accepted local connection. */
 export type StreamOpener = (source: { address: string; port: number }) => Promise<Duplex>;
 
@@ -54,9 +66,14 @@ export class LocalForwarder {
       (stream) => {
         this.streams.add(stream);
         stream.on('close', () => this.streams.delete(stream));
+        // Errors end both sides at once; a normal end is passed on as a half-close (pipe
+        // ends the other side after flushing) so that nothing still queued for the SSH
+        // window or the local socket is thrown away, then the other side gets a bounded
+        // time to finish.
         stream.on('error', () => socket.destroy());
-        socket.on('close', () => stream.destroy());
-        stream.on('close', () => socket.destroy());
+        socket.on('error', () => stream.destroy());
+        socket.on('close', () => linger(stream));
+        stream.on('close', () => linger(socket));
         socket.pipe(stream);
         stream.pipe(socket);
         socket.resume();

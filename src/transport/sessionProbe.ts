@@ -7,7 +7,7 @@
 import type { Client as SshClient } from 'ssh2';
 
 /** Highest number of sessions the probe opens: bounded, whatever the server allows. */
-export const PROBE_LIMIT = 32;
+export const PROBE_LIMIT = 64;
 /** Capacity assumed when the probe cannot run (OpenSSH's default MaxSessions). */
 export const FALLBACK_CAPACITY = 10;
 
@@ -58,31 +58,25 @@ export async function probeMaxSessions(client: SshClient, timeoutMs = 5_000): Pr
   if (typeof internals._chanMgr?.add !== 'function' || typeof internals._protocol?.session !== 'function') {
     return { capacity: FALLBACK_CAPACITY, probed: false };
   }
-  const open: Channel[] = [];
-  try {
-    while (open.length < PROBE_LIMIT) {
-      try {
-        open.push(await openBareSession(client, timeoutMs));
-      } catch (error) {
-        if (isChannelOpenFailure(error)) break;
-        throw error;
-      }
-    }
-  } finally {
-    // Wait until the server confirmed every close, so the slots are free again.
-    await Promise.all(
-      open.map(
-        (channel) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, timeoutMs);
-            channel.once('close', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            channel.close();
-          }),
-      ),
-    );
-  }
+  // All opens go out at once (one round trip, not one per channel); the server answers
+  // them in order, accepting up to its MaxSessions and refusing the rest.
+  const attempts = await Promise.allSettled(Array.from({ length: PROBE_LIMIT }, () => openBareSession(client, timeoutMs)));
+  const open = attempts.flatMap((attempt) => (attempt.status === 'fulfilled' ? [attempt.value] : []));
+  const unexpected = attempts.find((attempt) => attempt.status === 'rejected' && !isChannelOpenFailure(attempt.reason));
+  // Wait until the server confirmed every close, so the slots are free again.
+  await Promise.all(
+    open.map(
+      (channel) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          channel.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          channel.close();
+        }),
+    ),
+  );
+  if (unexpected && open.length === 0) throw (unexpected as PromiseRejectedResult).reason;
   return { capacity: Math.max(1, open.length), probed: true };
 }
