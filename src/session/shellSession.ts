@@ -542,6 +542,8 @@ export class ShellSession {
         this.emit(run, this.buffer.subarray(0, safe));
         this.buffer = this.buffer.subarray(safe);
       }
+      // A held-back line end completes the current line whatever follows it.
+      if (this.buffer[0] === 0x0a || (this.buffer[0] === 0x0d && this.buffer[1] === 0x0a)) run.lines.endLineEarly();
       return;
     }
     const codeStart = end + run.markers.end.length;

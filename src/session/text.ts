@@ -39,14 +39,33 @@ export class TextCleaner {
 /** Splits streamed text into complete lines for line listeners. */
 export class LineSplitter {
   private partial = '';
+  /** The partial line was emitted early; its newline, if it comes, is already accounted for. */
+  private emittedEarly = false;
 
   constructor(private readonly onLine: (line: string) => void) {}
 
   push(text: string): void {
     if (!text) return;
+    if (this.emittedEarly) {
+      this.emittedEarly = false;
+      if (text.startsWith('\n')) text = text.slice(1);
+      if (!text) return;
+    }
     const parts = (this.partial + text).split('\n');
     this.partial = parts.pop() ?? '';
     for (const line of parts) this.onLine(line);
+  }
+
+  /**
+   * Emits the partial line now: the caller knows a line end follows (held back only
+   * because it might begin an end marker). Either way the line is complete, and live
+   * listeners should not wait for the next output to see it.
+   */
+  endLineEarly(): void {
+    if (!this.partial) return;
+    this.onLine(this.partial);
+    this.partial = '';
+    this.emittedEarly = true;
   }
 
   /** Emits a last line that had no newline. */

@@ -1,5 +1,6 @@
 /** ShellSession core on a real local bash: markers, output fidelity, expects, timeouts, death. */
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { test, expect } from '@playwright/test';
 import { localSession } from '../helpers/localSession.js';
 
@@ -214,5 +215,24 @@ test.describe('timeouts and dead shells', () => {
 test('an output ending in a carriage return keeps it', async () => {
   const { session } = localSession();
   expect((await session.run(`printf 'progress 100%%\\r'`, { timeout: T })).output).toBe('progress 100%\r');
+  await session.close();
+});
+
+test('a line reaches line listeners as soon as its newline arrives, even if that newline is held back', async () => {
+  const { session } = localSession();
+  const go = `/tmp/lw-go-${process.pid}-${Date.now()}`;
+  const seen: string[] = [];
+  // The command prints its second line only after the listener saw the first: a listener
+  // that lags one line behind never lets it finish, and the command times out.
+  const r = await session.run(`echo early; while [ ! -f ${go} ]; do sleep 0.02; done; rm -f ${go}; echo late`, {
+    timeout: 10_000,
+    onLine: (line) => {
+      seen.push(line);
+      if (line === 'early') writeFileSync(go, '');
+    },
+  });
+  expect(r.timedOut).toBe(false);
+  expect(r.output).toBe('early\nlate\n');
+  expect(seen).toEqual(['early', 'late']);
   await session.close();
 });

@@ -31,3 +31,15 @@ test('only a tail that can start an end marker is held back', () => {
   expect(markerPrefixLength(Buffer.from('out\r\nLWE_a'), marker)).toBe(7);
   expect(markerPrefixLength(Buffer.from('LW'), marker)).toBe(2);
 });
+
+test('a line can be ended early; its newline arriving later is not a second line', () => {
+  const lines: string[] = [];
+  const splitter = new LineSplitter((line) => lines.push(line));
+  splitter.push('first');
+  splitter.endLineEarly();
+  splitter.push('\nsecond\n');
+  splitter.push('third');
+  splitter.endLineEarly();
+  splitter.flush();
+  expect(lines).toEqual(['first', 'second', 'third']);
+});
