@@ -27,6 +27,13 @@ test('run keeps state, expects answer prompts, timeouts recover, named sessions 
   await lab.close();
 });
 
+test('telnet shells have the default SIGPIPE: a pipeline ending early is quiet', async ({ sharedLab }) => {
+  const { lab, telnet } = labOf(sharedLab);
+  const r = await telnet.run('yes | head -n 2');
+  expect(r.only.output).toBe('y\ny\n');
+  await lab.close();
+});
+
 test('every byte value reads back exactly over telnet', async ({ sharedLab }) => {
   await sharedLab.host('telnetOnly').exec(`python3 -c "open('/tmp/allbytes.bin','wb').write(bytes(range(256))*4)"`);
   const { lab, telnet } = labOf(sharedLab);
