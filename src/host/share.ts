@@ -161,6 +161,11 @@ export class Share implements AsyncDisposable {
     return this.pausedState;
   }
 
+  /** Client connections open right now. */
+  get connections(): number {
+    return this.server.connectionCount;
+  }
+
   /** Whether `stop()` was called. */
   get stopped(): boolean {
     return this.stopping !== undefined;
@@ -204,7 +209,7 @@ export class Share implements AsyncDisposable {
     const probe = await this.deps.runner.run(
       'command -v sftp >/dev/null 2>&1 && echo sftp=ok || echo sftp=missing; ' +
         'command -v sshfs >/dev/null 2>&1 && echo sshfs=ok || echo sshfs=missing; ' +
-        '{ [ -c /dev/fuse ] || echo fuse=missing; } && { [ ! -c /dev/fuse ] || { [ -r /dev/fuse ] && [ -w /dev/fuse ]; } && echo fuse=ok || echo fuse=denied; }',
+        'if [ ! -c /dev/fuse ]; then echo fuse=missing; elif [ -r /dev/fuse ] && [ -w /dev/fuse ]; then echo fuse=ok; else echo fuse=denied; fi',
       { timeout: this.deps.commandTimeout },
     );
     const facts = new Map(probe.stdout.split('\n').filter((line) => line.includes('=')).map((line) => line.trim().split('=') as [string, string]));

@@ -76,12 +76,30 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
   let nextHandle = 1;
   let closed = false;
 
-  /** Runs a request; whatever it throws becomes a STATUS reply. */
-  const answer = (reqId: number, work: () => Promise<void>) => {
-    work().catch((error: unknown) => {
-      const { code, message } = statusOf(error);
-      sftp.status(reqId, code, message);
-    });
+  // Request order: clients pipeline requests and rely on them taking effect in order
+  // (sshfs sends OPEN with O_CREAT and, without waiting, LSTAT of the new file), as
+  // OpenSSH's sequential sftp-server guarantees. Requests that change nothing ('look')
+  // run concurrently with each other, so pipelined READs stay parallel; a request that
+  // changes something ('change') waits for everything before it, and everything after
+  // waits for it.
+  let barrier: Promise<void> = Promise.resolve();
+  const looking = new Set<Promise<void>>();
+  /** Runs a request in order; whatever it throws becomes a STATUS reply. */
+  const answer = (reqId: number, work: () => Promise<void>, kind: 'look' | 'change' = 'change') => {
+    const run = () =>
+      work().catch((error: unknown) => {
+        const { code, message } = statusOf(error);
+        sftp.status(reqId, code, message);
+      });
+    if (kind === 'look') {
+      const done = barrier.then(run);
+      looking.add(done);
+      void done.then(() => looking.delete(done));
+      return;
+    }
+    const before = Promise.all([barrier, ...looking]);
+    looking.clear();
+    barrier = before.then(run);
   };
   const writable = () => {
     if (options.readOnly) throw new ReadOnlyShareError();
@@ -138,7 +156,7 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
       const { bytesRead } = await file.read(buffer, 0, size, offset);
       if (bytesRead === 0 && size > 0) return sftp.status(reqId, STATUS.EOF);
       sftp.data(reqId, bytesRead === size ? buffer : buffer.subarray(0, bytesRead));
-    }),
+    }, 'look'),
   );
 
   sftp.on('WRITE', (reqId: number, handle: Buffer, offset: number, data: Buffer) =>
@@ -158,7 +176,7 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
       const entry = lookup(handle);
       const stats = entry.kind === 'file' ? await entry.file.stat() : await root.shared(async () => fs.stat(await root.resolve(entry.virtual, { follow: true })));
       sftp.attrs(reqId, attrsOf(stats));
-    }),
+    }, 'look'),
   );
 
   sftp.on('FSETSTAT', (reqId: number, handle: Buffer, attrs: RequestAttrs) =>
@@ -240,14 +258,14 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
     answer(reqId, async () => {
       const stats = await root.shared(async () => fs.lstat(await root.resolve(clientPath, { follow: false })));
       sftp.attrs(reqId, attrsOf(stats));
-    }),
+    }, 'look'),
   );
 
   sftp.on('STAT', (reqId: number, clientPath: string) =>
     answer(reqId, async () => {
       const stats = await root.shared(async () => fs.stat(await root.resolve(clientPath, { follow: true })));
       sftp.attrs(reqId, attrsOf(stats));
-    }),
+    }, 'look'),
   );
 
   sftp.on('REMOVE', (reqId: number, clientPath: string) =>
@@ -284,7 +302,7 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
     answer(reqId, async () => {
       const virtual = await root.shared(() => root.canonical(clientPath));
       sftp.name(reqId, [{ filename: virtual, longname: virtual } as FileEntry]);
-    }),
+    }, 'look'),
   );
 
   sftp.on('RENAME', (reqId: number, oldPath: string, newPath: string) =>
@@ -307,7 +325,7 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
     answer(reqId, async () => {
       const text = await root.shared(() => root.readlink(clientPath));
       sftp.name(reqId, [{ filename: text, longname: text } as FileEntry]);
-    }),
+    }, 'look'),
   );
 
   // ssh2 passes (linkPath, targetPath) in protocol order, undoing OpenSSH's historical swap.
@@ -329,7 +347,12 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
     handles.clear();
     await Promise.allSettled(open.map((entry) => (entry.kind === 'file' ? entry.file.close() : entry.dir.close())));
   };
-  sftp.once('end', () => void close());
+  // The client's EOF ends the session: like sftp-server exiting under sshd, close the
+  // channel too, or OpenSSH's ssh waits for it (and sftp ends up killing ssh, exit 1).
+  sftp.once('end', () => {
+    void close();
+    sftp.end();
+  });
   sftp.once('close', () => void close());
   return { close };
 }

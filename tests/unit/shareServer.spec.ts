@@ -118,6 +118,28 @@ test.describe('sftp operations', () => {
     await h.close();
   });
 
+  test('pipelined requests take effect in order (sshfs sends LSTAT right after OPEN with O_CREAT)', async () => {
+    const h = await harness();
+    const sftp = await h.sftp();
+    // Every request leaves before any reply arrives; done often enough that reordering would show.
+    const rounds = Array.from({ length: 40 }, (_, i) => {
+      const file = `/sub/created-${i}.txt`;
+      return Promise.all([
+        call<Buffer>((cb) => sftp.open(file, 'w', cb)),
+        call((cb) => sftp.lstat(file, cb)),
+        call((cb) => sftp.unlink(file, cb)),
+        call((cb) => sftp.lstat(file, cb)),
+      ]);
+    });
+    for (const [opened, stat, removed, after] of await Promise.all(rounds)) {
+      expect(Buffer.isBuffer(opened)).toBe(true);
+      expect(stat).toMatchObject({ size: 0 });
+      expect(removed).toBeUndefined();
+      expect(after).toMatchObject({ code: STATUS.NO_SUCH_FILE });
+    }
+    await h.close();
+  });
+
   test('setstat truncates, changes mode and times', async () => {
     const h = await harness();
     const sftp = await h.sftp();
