@@ -55,6 +55,8 @@ export interface ShareClientCommands {
 const SHARE_USER = 'share';
 /** Address the device reaches the share at: the forward is bound to its loopback. */
 const SHARE_ADDRESS = '127.0.0.1';
+/** sftp's read/write size (-B): the server answers reads up to 256 KiB. */
+const SFTP_BUFFER = 128 * 1024;
 /** Bound of a whole stop(). */
 const STOP_BOUND = 20_000;
 
@@ -110,9 +112,17 @@ export class Share implements AsyncDisposable {
     const server = new ShareServer({ root, readOnly, hostKey: hostKey.privateKey, clientKey: clientKey.publicKey });
 
     let forward: Forward;
+    const requested = deps.forward((stream) => server.accept(stream), options.remotePort);
     try {
-      forward = await deps.forward((stream) => server.accept(stream), options.remotePort);
+      forward = await withTimeout(requested, deps.commandTimeout, () =>
+        new LabwrightError(`the device did not grant the remote forward within ${deps.commandTimeout / 1000} s.`, {
+          ...context,
+          hint: 'Check that the device answers over SSH and allows remote forwarding (AllowTcpForwarding).',
+        }),
+      );
     } catch (error) {
+      // A grant arriving after the bound must not leave a listener behind.
+      requested.then((late) => late.close(), () => {});
       await server.close();
       throw error;
     }
@@ -191,7 +201,9 @@ export class Share implements AsyncDisposable {
    */
   sftpCommand(args: readonly string[] = []): string {
     // -F /dev/null: the device user's ssh_config (ProxyJump, ControlMaster...) must not interfere.
-    const words = ['sftp', '-F', '/dev/null', ...this.sshOptions(), '-P', String(this.remotePort), ...args, `${SHARE_USER}@${SHARE_ADDRESS}`];
+    // -B 131072: 128 KiB reads instead of 32 KiB; every reply crosses two SSH layers, so fewer,
+    // larger ones fetch about 1.3 times faster (measured against the container lab).
+    const words = ['sftp', '-F', '/dev/null', ...this.sshOptions(), '-B', String(SFTP_BUFFER), '-P', String(this.remotePort), ...args, `${SHARE_USER}@${SHARE_ADDRESS}`];
     return words.map(shellWord).join(' ');
   }
 

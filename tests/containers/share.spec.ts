@@ -88,7 +88,7 @@ test.describe('reverse SFTP share', () => {
     // The command line: this key, this host key, no agent, no config, the forwarded port.
     expect(share.sftpCommand()).toBe(
       `sftp -F /dev/null -o IdentityFile=${share.keyFile} -o IdentitiesOnly=yes -o IdentityAgent=none -o UserKnownHostsFile=${share.knownHostsFile} ` +
-        `-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o PreferredAuthentications=publickey -o BatchMode=yes -P ${share.remotePort} share@127.0.0.1`,
+        `-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o PreferredAuthentications=publickey -o BatchMode=yes -B 131072 -P ${share.remotePort} share@127.0.0.1`,
     );
     expect(share.keyFile).toMatch(new RegExp(`^/home/lab/\\.cache/labwright/share-${share.id}/id_ed25519$`));
     const r = await sftp(target, share, [`get hello.txt ${tmp}/hello.txt`, 'mkdir made', `put ${tmp}/up.txt made/up.txt`, 'ls -l made', 'rename made/up.txt made/renamed.txt', 'chmod 600 made/renamed.txt']);
@@ -314,6 +314,20 @@ test.describe('share through a hop', () => {
     await share.stop();
     expect(await listening(inner, share.remotePort)).toBe(false);
     expect((await inner.exec(`test -e ${share.remoteDir} && echo present || echo gone`)).output).toBe('gone\n');
+    await lab.close();
+  });
+
+  test('after the device\'s sshd restarts, the share is offered again on the same port', async () => {
+    const lab = new Lab(defineLab(labInput(started!)));
+    const inner = lab.remote('inner');
+    const { share: dir } = folders();
+    await using share = await inner.share(dir);
+    expect((await sftp(inner, share, ['ls'])).exitCode).toBe(0);
+    await started!.host('inner').restartSshd();
+    // The next command reconnects; the forward is requested again on the new connection.
+    await expect.poll(async () => (await sftp(inner, share, ['ls'])).output, { timeout: 30_000 }).toContain('hello.txt');
+    await share.stop();
+    expect(await listening(inner, share.remotePort)).toBe(false);
     await lab.close();
   });
 });
