@@ -25,6 +25,7 @@ import { reportCommand } from './commands.js';
 import type { HostContext } from './events.js';
 import { Host, type ExecOptions } from './host.js';
 import { CommandResult, statusOf } from './results.js';
+import { Share, type ShareOptions } from './share.js';
 import { execToken, splitTelnetExec, telnetExecScript } from './telnetExec.js';
 
 /** How a remote host reaches its device; provided by the lab. */
@@ -58,6 +59,7 @@ export class RemoteHost extends Host {
   readonly executor: SshExecutor;
   private readonly transfers = new Map<TransferMethod, Promise<TransferStrategy>>();
   private readonly forwards = new Set<Forward>();
+  private readonly shares = new Set<Share>();
   /** The network path, resolved (hops built) on first use. */
   private readonly path: DeferredPath;
   /** Logged-in shells for exec on telnet hosts. */
@@ -319,6 +321,32 @@ export class RemoteHost extends Host {
     return this.track(await startRemoteForward(this.connections, this.name, { ...options, handler }));
   }
 
+  /**
+   * Shares a runner folder with this host over SFTP, with no SSH server on the runner: the
+   * device's sshd listens on its loopback (`share.remotePort`) and every connection is
+   * served in-process, confined to `localDir`, for the one-time key placed on the device.
+   * `share.sftpCommand()` / `share.sshfsCommand(mountPoint)` give the command lines to run
+   * there. Stopped by `share.stop()` or when the host closes.
+   */
+  async share(localDir: string, options: ShareOptions = {}): Promise<Share> {
+    return this.context.step(`${this.name}: share ${localDir}${options.readOnly ? ' (read-only)' : ''}`, async () => {
+      const started: { share?: Share } = {};
+      const share = await Share.start(localDir, options, {
+        host: this.name,
+        runner: this.runner,
+        forward: (handler, remotePort) => this.forwardRemoteTo(handler, remotePort === undefined ? {} : { remotePort }),
+        commandTimeout: this.commandTimeout,
+        onEvent: (event, detail) => {
+          if (event === 'closed' && started.share) this.shares.delete(started.share);
+          this.context.events.emit({ type: 'connection', time: Date.now(), host: this.name, protocol: 'share', event, detail });
+        },
+      });
+      started.share = share;
+      this.shares.add(share);
+      return share;
+    });
+  }
+
   private track(forward: Forward): Forward {
     this.forwards.add(forward);
     return {
@@ -332,6 +360,9 @@ export class RemoteHost extends Host {
 
   override async close(): Promise<void> {
     await super.close();
+    // Shares first: removing their keys needs the connection, and they own forwards.
+    await Promise.allSettled([...this.shares].map((share) => share.stop()));
+    this.shares.clear();
     await Promise.allSettled([...this.forwards].map((forward) => forward.close()));
     this.forwards.clear();
     await Promise.allSettled([...this.transfers.values()].map(async (transfer) => (await transfer).close()));

@@ -62,6 +62,38 @@ function requestRemote(client: SshClient, bindAddress: string, port: number): Pr
 /** Handles incoming forwarded connections for one remote listener. */
 export type IncomingHandler = (stream: Duplex, details: TcpConnectionDetails) => void;
 
+type IncomingRoute = (details: TcpConnectionDetails, accept: () => Duplex, reject: () => void) => void;
+
+/** Remote forwards of each connection by remote port (several can share one connection). */
+const routesByClient = new WeakMap<SshClient, Map<number, IncomingRoute>>();
+
+/**
+ * Routes a connection's incoming forwarded channels by port through one listener. One
+ * listener per forward would not do: every listener sees every channel, and a channel
+ * accepted by one forward and rejected by another makes sshd drop the whole connection
+ * ("open failure for non-opening channel"). Channels for no known port are rejected.
+ */
+function routesOf(client: SshClient): Map<number, IncomingRoute> {
+  let routes = routesByClient.get(client);
+  if (!routes) {
+    const table = new Map<number, IncomingRoute>();
+    routes = table;
+    routesByClient.set(client, table);
+    client.on('tcp connection', (details, accept, reject) => {
+      const route = table.get(details.destPort);
+      if (route) route(details, accept, reject);
+      else reject();
+    });
+  }
+  return routes;
+}
+
+/** Removes a forward's route, unless the port was taken over by another forward since. */
+function unroute(client: SshClient, port: number, route: IncomingRoute): void {
+  const routes = routesByClient.get(client);
+  if (routes?.get(port) === route) routes.delete(port);
+}
+
 /**
  * Starts a remote forward: the server listens on `bindAddress:remotePort` (loopback by
  * default; 0 picks a free port) and each connection is handed to `handler`. Cancelled
@@ -85,14 +117,14 @@ export async function startRemoteForward(
     });
   }
   let closed = false;
-  const onConnection = (details: TcpConnectionDetails, accept: () => Duplex, reject: () => void) => {
-    if (details.destPort !== port || closed) return reject?.();
+  const onConnection: IncomingRoute = (details, accept, reject) => {
+    if (closed) return reject();
     options.handler(accept(), details);
   };
   const attach = (current: SshConnection) => {
-    current.client.on('tcp connection', onConnection);
+    routesOf(current.client).set(port, onConnection);
     current.onLost(() => {
-      current.client.off('tcp connection', onConnection);
+      unroute(current.client, port, onConnection);
       if (closed) return;
       // Ask again on the next connection, for the same port.
       void connections.ssh().then(async (next) => {
@@ -109,7 +141,7 @@ export async function startRemoteForward(
     close: async () => {
       if (closed) return;
       closed = true;
-      connection.client.off('tcp connection', onConnection);
+      unroute(connection.client, port, onConnection);
       if (!connection.alive) return;
       await new Promise<void>((resolve) => {
         try {

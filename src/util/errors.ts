@@ -10,7 +10,8 @@ export type ErrorProtocol =
   | 'ftp'
   | 'nc'
   | 'config'
-  | 'forward';
+  | 'forward'
+  | 'share';
 
 /** Where an error happened and what the user can do about it. */
 export interface ErrorContext {
