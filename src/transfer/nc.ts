@@ -17,7 +17,7 @@ import type { NetworkPath } from '../transport/network.js';
 import { ConnectionError, TransferError, messageOf } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 import { treeSize } from './localTree.js';
-import { checkDigest, checkSize, remoteTreeDigests, sha256File, shellQuote } from './verify.js';
+import { checkDigest, checkSize, remoteShellPath, remoteTreeDigests, sha256File, shellQuote } from './verify.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 
 export interface NcDeps {
@@ -42,13 +42,6 @@ export function listeningPorts(text: string): Set<number> {
     if (socket && /LISTEN/i.test(line)) ports.add(Number(socket[1]));
   }
   return ports;
-}
-
-/** Remote path as a shell word, `~/` kept expandable. */
-function remoteWord(remote: string): string {
-  if (remote === '~') return '"$HOME"';
-  if (remote.startsWith('~/')) return `"$HOME"/${shellQuote(remote.slice(2))}`;
-  return shellQuote(remote);
 }
 
 type Flavour = 'openbsd' | 'traditional';
@@ -162,7 +155,7 @@ export class NcTransfer implements TransferStrategy {
     });
     const directory = info.isDirectory();
     const size = await treeSize(localPath);
-    const target = remoteWord(remotePath);
+    const target = remoteShellPath(remotePath);
     await this.twice(async (avoid) => {
       const port = await this.freePort(avoid);
       avoid.add(port);
@@ -188,7 +181,7 @@ export class NcTransfer implements TransferStrategy {
 
   async get(remotePath: string, localPath: string, options: TransferOptions): Promise<TransferResult> {
     const started = Date.now();
-    const source = remoteWord(remotePath);
+    const source = remoteShellPath(remotePath);
     const probe = await this.deps.runner.run(`if [ -d ${source} ]; then echo dir; elif [ -r ${source} ]; then echo "file $(wc -c < ${source})"; else echo missing; fi`, { timeout: 15_000 });
     const kind = probe.stdout.trim();
     if (!/^(dir|file \d+)$/.test(kind)) {

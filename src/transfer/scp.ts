@@ -10,7 +10,7 @@ import type { ClientChannel } from 'ssh2';
 import type { ScpOptions } from '../config/schema.js';
 import { TransferError, messageOf } from '../util/errors.js';
 import type { ByteReader } from './byteReader.js';
-import { checkDigest, checkSize, remoteTreeDigests, sha256File } from './verify.js';
+import { checkDigest, checkSize, remoteShellPath, remoteTreeDigests, sha256File } from './verify.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 
 /** Opens an exec channel for `command` whose output is read through the returned reader. */
@@ -25,14 +25,6 @@ export interface ScpDeps {
 
 /** Bound on each protocol reply and on idle gaps in file data. */
 const REPLY_TIMEOUT = 60_000;
-
-/** A remote path as a shell word; a leading `~/` stays expandable. */
-export function remoteShellPath(remote: string): string {
-  const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
-  if (remote === '~') return '"$HOME"';
-  if (remote.startsWith('~/')) return `"$HOME"/${quote(remote.slice(2))}`;
-  return quote(remote);
-}
 
 interface LocalFile {
   local: string;

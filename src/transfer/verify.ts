@@ -21,6 +21,13 @@ export function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A remote path as a shell word; a leading `~/` stays expandable (the login directory). */
+export function remoteShellPath(remote: string): string {
+  if (remote === '~') return '"$HOME"';
+  if (remote.startsWith('~/')) return `"$HOME"/${shellQuote(remote.slice(2))}`;
+  return shellQuote(remote);
+}
+
 /** sha256 of a remote file through `sha256sum` (or `openssl`), hex. */
 export async function remoteSha256(runner: RemoteRunner, file: string, context: { host: string; protocol: ErrorProtocol }): Promise<string> {
   const quoted = shellQuote(file);
@@ -63,7 +70,7 @@ export async function remoteTreeDigests(
   mode: 'size' | 'sha256',
   context: { host: string; protocol: ErrorProtocol },
 ): Promise<Map<string, string>> {
-  const where = remote === '~' ? '"$HOME"' : remote.startsWith('~/') ? `"$HOME"/${shellQuote(remote.slice(2))}` : shellQuote(remote);
+  const where = remoteShellPath(remote);
   const tool = mode === 'size' ? 'wc -c' : 'sha256sum';
   const command = directory ? `cd ${where} && find . -type f -exec ${tool} {} +` : `${tool} < ${where}`;
   const result = await runner.run(command, { timeout: 300_000 });

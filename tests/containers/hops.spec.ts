@@ -4,7 +4,6 @@
  * runner → bastion → mid → inner. Every protocol goes through the chain.
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { defineLab } from '../../src/config/defineLab.js';
@@ -13,6 +12,7 @@ import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
 import type { HopPath } from '../../src/transport/hopPath.js';
 import { test, expect, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
+import { readBanner } from '../helpers/net.js';
 
 let started: StartedLab;
 test.beforeAll(async () => {
@@ -99,15 +99,7 @@ test('port forwarding works through the chain', async () => {
   const { lab } = labOf();
   const deep = lab.remote('deep');
   const forward = await deep.forwardLocal('127.0.0.1', 21);
-  const banner = await new Promise<string>((resolve, reject) => {
-    const socket = net.connect(forward.port, '127.0.0.1');
-    socket.once('data', (data) => {
-      resolve(data.toString());
-      socket.destroy();
-    });
-    socket.once('error', reject);
-  });
-  expect(banner).toMatch(/^220 /);
+  expect(await readBanner(forward.port)).toMatch(/^220 /);
   await lab.close();
 });
 

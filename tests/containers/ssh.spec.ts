@@ -12,6 +12,7 @@ import { Lab } from '../../src/host/lab.js';
 import { secret } from '../../src/host/commands.js';
 import { TranscriptRecorder } from '../../src/playwright/transcript.js';
 import { test, expect, labInput, type StartedLab } from '../helpers/containerLab.js';
+import { closedPort as freePortNobodyListensOn, readBanner } from '../helpers/net.js';
 
 /** A labwright Lab over the shared containers, with per-host overrides; closed by the caller. */
 function labOf(started: StartedLab, overrides: Record<string, Partial<HostInput>> = {}) {
@@ -315,15 +316,7 @@ test.describe('port forwarding', () => {
   test('local forward reaches a service as seen from the device; closed with the host', async ({ sharedLab }) => {
     const { lab, target } = labOf(sharedLab);
     const forward = await target.forwardLocal('127.0.0.1', 22);
-    const banner = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(forward.port, '127.0.0.1');
-      socket.once('data', (data) => {
-        resolve(data.toString());
-        socket.destroy();
-      });
-      socket.once('error', reject);
-    });
-    expect(banner).toMatch(/^SSH-2\.0-OpenSSH/);
+    expect(await readBanner(forward.port)).toMatch(/^SSH-2\.0-OpenSSH/);
     await lab.close();
     await expect(
       new Promise((resolve, reject) => {
@@ -364,12 +357,7 @@ test.describe('connection failures', () => {
         await lab.close();
       }
     };
-    const closedPort = await new Promise<number>((resolve) => {
-      const probe = net.createServer().listen(0, '127.0.0.1', () => {
-        const port = (probe.address() as net.AddressInfo).port;
-        probe.close(() => resolve(port));
-      });
-    });
+    const closedPort = await freePortNobodyListensOn();
     expect(await message({ ssh: { port: closedPort, connectAttempts: 1 } })).toMatch(
       new RegExp(`^target \\(ssh\\): cannot connect to 127\\.0\\.0\\.1:${closedPort}: connection refused\\. Nothing listens there`),
     );
@@ -391,12 +379,7 @@ test.describe('connection failures', () => {
   });
 
   test('transient failures are retried with backoff, reported as events', async ({ sharedLab }) => {
-    const closedPort = await new Promise<number>((resolve) => {
-      const probe = net.createServer().listen(0, '127.0.0.1', () => {
-        const port = (probe.address() as net.AddressInfo).port;
-        probe.close(() => resolve(port));
-      });
-    });
+    const closedPort = await freePortNobodyListensOn();
     const { lab, events, target } = labOf(sharedLab, { target: { ssh: { port: closedPort, connectAttempts: 3, connectBackoff: 50 } } });
     await expect(target.exec('true')).rejects.toThrow(/connection refused/);
     expect(events.filter((e) => e.type === 'connection' && e.event === 'retry')).toHaveLength(2);
