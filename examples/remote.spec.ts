@@ -1,6 +1,6 @@
 /** Things only remote devices do: sudo with a secret password, a REPL, port forwarding. */
 import net from 'node:net';
-import { test, expect, secret, RemoteHost } from 'labwright';
+import { test, expect, secret } from 'labwright';
 
 test.beforeEach(async ({ dut }) => {
   test.skip(dut.kind === 'local', 'needs a remote device');
@@ -23,10 +23,11 @@ test('a python REPL is driven with send and expect', async ({ dut }) => {
   expect(await dut.run('echo back')).toHaveOutput('back');
 });
 
-test('a local port forward reaches a service on the device', async ({ dut }) => {
-  if (!(dut instanceof RemoteHost) || dut.config.term !== 'ssh') return test.skip(true, 'port forwarding needs SSH');
+test('a local port forward reaches a service on the device', async ({ remote }) => {
+  const board = await remote();
+  test.skip(board.config.term !== 'ssh', 'port forwarding needs SSH');
   // The device's FTP server, as seen from the device itself.
-  const forward = await dut.forwardLocal('127.0.0.1', 21);
+  const forward = await board.forwardLocal('127.0.0.1', 21);
   const banner = await new Promise<string>((resolve, reject) => {
     const socket = net.connect(forward.port, '127.0.0.1');
     socket.once('data', (data) => {
@@ -39,9 +40,10 @@ test('a local port forward reaches a service on the device', async ({ dut }) => 
   await forward.close();
 });
 
-test('devices are described in lab.config.ts and reached the way it says', async ({ dut }) => {
-  const { config } = dut as RemoteHost;
-  const r = await dut.run('hostname');
+test('devices are described in lab.config.ts and reached the way it says', async ({ remote }) => {
+  const board = await remote();
+  const { config } = board;
+  const r = await board.run('hostname');
   expect(r).toSucceed();
-  test.info().annotations.push({ type: 'device', description: `${dut.name}: ${config.term}${config.hop ? ` via ${config.hop}` : ''}, transfers by ${config.transfer}, hostname ${r.only.output.trim()}` });
+  test.info().annotations.push({ type: 'device', description: `${board.name}: ${config.term}${config.hop ? ` via ${config.hop}` : ''}, transfers by ${config.transfer}, hostname ${r.only.output.trim()}` });
 });

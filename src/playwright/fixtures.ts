@@ -6,6 +6,7 @@
 import { test as base, expect as baseExpect, type TestInfo } from '@playwright/test';
 import type { Host } from '../host/host.js';
 import { Lab } from '../host/lab.js';
+import type { RemoteHost } from '../host/remoteHost.js';
 import { TranscriptRecorder } from './transcript.js';
 import { labwrightMatchers } from './matchers.js';
 
@@ -22,6 +23,9 @@ export interface LabwrightOptions {
 /** Returns a lab host (the same object for the whole worker); it connects on first command. */
 export type HostFixture = (name?: string) => Promise<Host>;
 
+/** Returns a remote lab host, typed for forwards and shares; throws for `local`. */
+export type RemoteHostFixture = (name?: string) => Promise<RemoteHost>;
+
 interface WorkerFixtures {
   /** The lab, loaded once per worker when a test first needs it. */
   lab: Lab;
@@ -29,6 +33,7 @@ interface WorkerFixtures {
 
 interface TestFixtures {
   host: HostFixture;
+  remote: RemoteHostFixture;
   /** The project's default host (`defaultHost` option): the device under test. */
   dut: Host;
   /** Records transcripts and steps for the current test; automatic. */
@@ -90,6 +95,10 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
 
   host: async ({ lab, defaultHost }, use) => {
     await use(async (name?: string) => lab.host(name ?? defaultHost));
+  },
+
+  remote: async ({ lab, defaultHost }, use) => {
+    await use(async (name?: string) => lab.remote(name ?? defaultHost));
   },
 
   dut: async ({ host }, use) => {

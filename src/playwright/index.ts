@@ -1,4 +1,4 @@
-export { test, expect, exclusive, hostLock, type LabwrightOptions, type HostFixture } from './fixtures.js';
+export { test, expect, exclusive, hostLock, type LabwrightOptions, type HostFixture, type RemoteHostFixture } from './fixtures.js';
 export { TranscriptRecorder } from './transcript.js';
 export { labwrightMatchers } from './matchers.js';
 export { globalSetup } from './globalSetup.js';

@@ -236,3 +236,16 @@ test('exclusive() gives tests that share a host a Playwright lock', async () => 
   expect(locked.exitCode, locked.output).toBe(0);
   expect(events(locked.dir)).toEqual(['start', 'end', 'start', 'end', 'start', 'end', 'start', 'end']);
 });
+
+test('the remote() fixture refuses the runner with a clear message', async () => {
+  const run = await runInlineTest({
+    'lab.config.ts': LAB,
+    'a.spec.ts': `
+      import { test, expect } from 'labwright';
+      test('remote local', async ({ remote }) => {
+        await expect(remote('local')).rejects.toThrow('"local" is the runner, not a remote host.');
+      });
+    `,
+  });
+  expect(run.exitCode, run.output).toBe(0);
+});
