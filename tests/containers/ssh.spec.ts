@@ -24,6 +24,19 @@ function labOf(started: StartedLab, overrides: Record<string, Partial<HostInput>
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'lw-ssh-'));
 
+/** Connects to the target with `override` applied; the error message, or 'connected'. */
+async function connectError(started: StartedLab, override: Partial<HostInput>): Promise<string> {
+  const { lab, target } = labOf(started, { target: override });
+  try {
+    await target.exec('true');
+    return 'connected';
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    await lab.close();
+  }
+}
+
 test.describe('shells over SSH', () => {
   test('state persists, exit codes, one connection for everything', async ({ sharedLab }) => {
     const { lab, events, target } = labOf(sharedLab);
@@ -176,17 +189,7 @@ test.describe('authentication', () => {
 
   test('each refusal is its own clear error', async ({ sharedLab }) => {
     const c = creds(sharedLab);
-    const attempt = async (override: Partial<HostInput>) => {
-      const { lab, target } = labOf(sharedLab, { target: override });
-      try {
-        await target.exec('true');
-        return 'connected';
-      } catch (error) {
-        return (error as Error).message;
-      } finally {
-        await lab.close();
-      }
-    };
+    const attempt = (override: Partial<HostInput>) => connectError(sharedLab, override);
     expect(await attempt({ users: { [c.user.username]: { password: 'not-the-password' } }, ssh: { authMethods: ['password'] } })).toMatch(
       /^target \(ssh\): authentication refused for user "lab" at 127\.0\.0\.1:\d+; tried password \(password\); the server accepts .*Check users\.lab/,
     );
@@ -346,17 +349,7 @@ test.describe('port forwarding', () => {
 
 test.describe('connection failures', () => {
   test('refused port, unknown name, silent and non-SSH listeners each get their own message', async ({ sharedLab }) => {
-    const message = async (override: Partial<HostInput>) => {
-      const { lab, target } = labOf(sharedLab, { target: override });
-      try {
-        await target.exec('true');
-        return 'connected';
-      } catch (error) {
-        return (error as Error).message;
-      } finally {
-        await lab.close();
-      }
-    };
+    const message = (override: Partial<HostInput>) => connectError(sharedLab, override);
     const closedPort = await freePortNobodyListensOn();
     expect(await message({ ssh: { port: closedPort, connectAttempts: 1 } })).toMatch(
       new RegExp(`^target \\(ssh\\): cannot connect to 127\\.0\\.0\\.1:${closedPort}: connection refused\\. Nothing listens there`),
