@@ -205,9 +205,6 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       const hint = suggest(user, userNames);
       problems.push(`${where} → user: "${user}" is not one of its users (${userNames.join(', ')})${hint ? `; did you mean "${hint}"?` : ''}`);
     }
-    if (host.term === 'telnet' && host.transfer && (host.transfer === 'sftp' || host.transfer === 'scp') && !host.hop) {
-      // Allowed (a device may run sshd for transfers only) but worth keeping explicit: nothing to report.
-    }
     registerHostSecrets(host.users, host);
     hosts[name] = {
       kind: 'remote',

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { cp, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalHostConfig } from '../config/defineLab.js';
-import { cleanText } from '../session/text.js';
+import { LineSplitter, cleanText } from '../session/text.js';
 import { LocalShellTransport } from '../session/localShell.js';
 import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
@@ -13,7 +13,8 @@ import { reportCommand } from './commands.js';
 import type { HostContext } from './events.js';
 import { Host, type ExecOptions } from './host.js';
 import { CommandResult, statusOf } from './results.js';
-import { treeSize } from '../transfer/localTree.js';
+import { listFiles, treeSize } from '../transfer/localTree.js';
+import { checkDigest, sha256File } from '../transfer/verify.js';
 
 /** The `local` host: commands run on the test runner. */
 export class LocalHost extends Host {
@@ -72,6 +73,12 @@ export class LocalHost extends Host {
               { host: this.name, protocol: 'local', hint: 'Check free space and permissions at the destination.' },
             );
           }
+          if (verify === 'sha256') {
+            for (const file of await listFiles(source)) {
+              const [from, to] = [path.join(source, file), path.join(destination, file)];
+              checkDigest(await sha256File(from), await sha256File(to), `copy of ${from}`, { host: this.name, protocol: 'local' });
+            }
+          }
         }
         options.onProgress?.(before.bytes, before.bytes);
         report(before.bytes);
@@ -83,7 +90,7 @@ export class LocalHost extends Host {
           files: before.files,
           bytes: before.bytes,
           durationMs: Date.now() - started,
-          verified: verify === 'sha256' ? 'size' : verify,
+          verified: verify,
         };
       } catch (error) {
         report(undefined, messageOf(error));
@@ -117,14 +124,12 @@ function runLocalProcess(
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    let partial = '';
+    const lines = new LineSplitter((line) => onLine(cleanText(line)));
     let timedOut = false;
     let spawnError: Error | undefined;
     child.stdout.on('data', (chunk: Buffer) => {
       stdout.push(chunk);
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      lines.forEach((line) => onLine(cleanText(line)));
+      lines.push(chunk.toString('utf8'));
     });
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.stdin.on('error', () => {});
@@ -147,7 +152,7 @@ function runLocalProcess(
 
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (partial) onLine(cleanText(partial));
+      lines.flush();
       const out = Buffer.concat(stdout);
       const exitCode = timedOut ? null : code;
       const error = spawnError

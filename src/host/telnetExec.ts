@@ -4,12 +4,12 @@
  * and its stderr is kept apart through a temporary file printed after a marker.
  */
 import { randomBytes } from 'node:crypto';
+import { shellQuote } from '../transfer/verify.js';
 
 /** The script that runs `command` and prints stdout, a separator line, then stderr. */
 export function telnetExecScript(command: string, options: { env?: Record<string, string> | undefined; stdin?: string | Buffer | undefined }, token: string): string {
-  const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
   const exports = Object.entries(options.env ?? {})
-    .map(([name, value]) => `export ${name}=${quote(value)}; `)
+    .map(([name, value]) => `export ${name}=${shellQuote(value)}; `)
     .join('');
   // stdin travels as base64 in a variable: binary-safe and free of here-document pitfalls.
   const body =

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,7 +16,7 @@ import type { NcOptions, VerifyMode } from '../config/schema.js';
 import type { NetworkPath } from '../transport/network.js';
 import { ConnectionError, TransferError, messageOf } from '../util/errors.js';
 import { sleep } from '../util/time.js';
-import { treeSize } from './localTree.js';
+import { listFiles, treeSize } from './localTree.js';
 import { checkDigest, checkSize, remoteShellPath, remoteTreeDigests, sha256File, shellQuote } from './verify.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 
@@ -229,7 +229,7 @@ export class NcTransfer implements TransferStrategy {
   private async verify(direction: 'put' | 'get', localPath: string, remotePath: string, directory: boolean, mode: VerifyMode): Promise<VerifyMode> {
     if (mode === 'none') return 'none';
     const remote = await remoteTreeDigests(this.deps.runner, remotePath, directory, mode, this.context);
-    const files = directory ? await listRelative(localPath) : [''];
+    const files = directory ? await listFiles(localPath) : [''];
     if (remote.size !== files.length) {
       throw this.fail(`${direction} of ${direction === 'put' ? localPath : remotePath} is incomplete: ${remote.size} file(s) on the device, ${files.length} on the runner.`, 'Transfer again; check free space.');
     }
@@ -305,12 +305,3 @@ function tarExtract(dir: string): { stdin: Writable; done: Promise<void> } {
   return { stdin: child.stdin, done };
 }
 
-async function listRelative(root: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(path.join(root, prefix), { withFileTypes: true })) {
-    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await listRelative(root, relative)));
-    else if (entry.isFile()) out.push(relative);
-  }
-  return out;
-}

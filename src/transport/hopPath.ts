@@ -10,7 +10,7 @@ import { formatDuration, withTimeout } from '../util/time.js';
 import type { ConnectionManager } from './connectionManager.js';
 import { forwardOut } from './forwarding.js';
 import { LocalForwarder } from './localForwarder.js';
-import { classifySocketError, type ConnectContext, type LocalEndpoint, type NetworkPath } from './network.js';
+import { type ConnectContext, type LocalEndpoint, type NetworkPath } from './network.js';
 
 interface CachedForward {
   forwarder: LocalForwarder;
@@ -60,7 +60,7 @@ export class HopPath implements NetworkPath {
       return await withTimeout(forwardOut(connection.client, address, port), timeoutMs, () => new Error(`no answer within ${formatDuration(timeoutMs)}`));
     } catch (error) {
       const message = messageOf(error);
-      const kind = /refused/i.test(message) ? 'refused' : /no answer|timed? ?out/i.test(message) ? 'timeout' : /unreachable|no route/i.test(message) ? 'unreachable' : classifySocketError(undefined);
+      const kind = /refused/i.test(message) ? 'refused' : /no answer|timed? ?out/i.test(message) ? 'timeout' : /unreachable|no route/i.test(message) ? 'unreachable' : 'closed';
       throw new ConnectionError(kind, `the hop "${this.hopName}" could not open ${address}:${port}: ${message}.`, {
         ...context,
         hint: `Check that ${address}:${port} is reachable from ${this.hopName} and that its sshd allows TCP forwarding (AllowTcpForwarding).`,

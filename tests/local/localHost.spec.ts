@@ -148,9 +148,10 @@ test.describe('put() and get() on the local host', () => {
     const put = await local.put(path.join(dir, 'src'), path.join(dir, 'dst'));
     expect(put).toMatchObject({ direction: 'put', files: 2, bytes: 100_005, verified: 'size' });
     expect(await readFile(path.join(dir, 'dst/sub/b.bin'))).toEqual(Buffer.alloc(100_000, 7));
-    const got = await local.get(path.join(dir, 'dst/a.txt'), path.join(dir, 'back/a.txt'));
-    expect(got.bytes).toBe(5);
+    const got = await local.get(path.join(dir, 'dst/a.txt'), path.join(dir, 'back/a.txt'), { verify: 'sha256' });
+    expect(got).toMatchObject({ bytes: 5, verified: 'sha256' });
     expect(events.filter((e) => e.type === 'transfer')).toHaveLength(2);
+    expect((await local.put(path.join(dir, 'src'), path.join(dir, 'dst2'), { verify: 'sha256' })).verified).toBe('sha256');
     await expect(local.get(path.join(dir, 'missing'), path.join(dir, 'x'))).rejects.toThrow(/local \(local\): could not copy .*missing.*Check that the source exists/);
     await rm(dir, { recursive: true, force: true });
     await lab.close();
