@@ -6,7 +6,9 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 /** Layers from the bottom up; each may import the ones before it. */
-const layers = ['util', 'config', 'transport', 'exec', 'transfer', 'session', 'host', 'playwright'];
+// share: the reverse SFTP share; power: power drivers; lease: device leases and their stores;
+// cli: the labwright command (it must not import Playwright either).
+const layers = ['util', 'config', 'transport', 'exec', 'transfer', 'session', 'share', 'power', 'lease', 'host', 'playwright', 'cli'];
 
 const playwrightImports = [
   { name: '@playwright/test', message: 'Only src/playwright/ may import Playwright (see DESIGN.md layering).' },
