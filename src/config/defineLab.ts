@@ -6,7 +6,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
-import { formatIssues, suggest } from './problems.js';
+import { formatIssues, isCredentialPath, suggest } from './problems.js';
 import {
   defaultsSchema,
   hostSchema,
@@ -144,6 +144,23 @@ function withDefaults(raw: unknown, defaults: Record<string, unknown>): unknown 
   return merged;
 }
 
+/**
+ * Registers every string found where credentials live in a raw, not yet validated host
+ * (`users`, secret-looking fields), so that a value in the wrong place (a password given
+ * as `users: { root: 'S3cret' }`) is masked in whatever message mentions it.
+ */
+function registerRawCredentials(value: unknown, path: readonly string[] = []): void {
+  if (typeof value === 'string') {
+    // Key files, agent sockets and the names of environment variables are not secrets:
+    // messages must be able to name them.
+    const field = path[path.length - 1];
+    if (isCredentialPath(path) && field !== 'privateKey' && field !== 'agent' && field !== 'env') registerSecret(value);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [key, inner] of Object.entries(value)) registerRawCredentials(inner, [...path, key]);
+}
+
 function registerHostSecrets(users: Record<string, UserCredentials>, host: z.output<typeof hostSchema>): void {
   for (const user of Object.values(users)) {
     registerSecret(user.password);
@@ -193,6 +210,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       problems.push(`${where}: host names use letters, digits, ".", "_" and "-" and start with a letter or digit`);
       continue;
     }
+    registerRawCredentials(raw);
     const parsed = hostSchema.safeParse(withDefaults(raw, rawDefaults), { reportInput: true });
     if (!parsed.success) {
       problems.push(...formatIssues(where, parsed.error.issues, (p) => fieldsAt(hostSchema, p)));

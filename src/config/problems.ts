@@ -1,25 +1,40 @@
 /** Turns zod issues into one-line problems naming the host, the field, what was given and what is expected. */
 import type { z } from 'zod';
 
-const SECRET_FIELD = /(password|passphrase|totp|secret)/i;
+/** Fields whose values are credentials, and subtrees where any value may be one. */
+const SECRET_FIELD = /(password|passphrase|totp|secret|token|answer)/i;
+const CREDENTIAL_SUBTREE = /^users$/;
 
 /** Field path as written in the config: `ssh.port`, `users.root.password`. */
 export function fieldPath(path: readonly PropertyKey[]): string {
   return path.map((part) => (typeof part === 'number' ? `[${part}]` : String(part))).join('.').replace(/\.\[/g, '[');
 }
 
-/** Short JSON-ish preview of a given value; secrets are never shown. */
+/** Whether a value at `path` may be a credential: under `users`, a secret-looking field, an MFA answer. */
+export function isCredentialPath(path: readonly PropertyKey[]): boolean {
+  return path.some((part) => SECRET_FIELD.test(String(part)) || CREDENTIAL_SUBTREE.test(String(part)));
+}
+
+/** A URL's password, masked (`postgres://user:***@db`). */
+function maskUrlPassword(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^/:@\s]*:)[^@\s]*@/gi, '$1***@');
+}
+
+/**
+ * Short preview of a given value. Values that may be credentials are never shown, and
+ * objects and arrays show only their shape: a value in them may be a misplaced password.
+ */
 function preview(value: unknown, path: readonly PropertyKey[]): string {
-  if (path.some((part) => SECRET_FIELD.test(String(part)))) return 'a value (hidden: secret field)';
+  if (isCredentialPath(path)) return 'a value (hidden: it may be a credential)';
   if (value instanceof RegExp) return String(value);
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'string') return JSON.stringify(maskUrlPassword(value.length > 60 ? `${value.slice(0, 57)}...` : value));
   if (value === undefined) return 'nothing';
-  try {
-    const json = JSON.stringify(value);
-    return json.length > 60 ? `${json.slice(0, 57)}...` : json;
-  } catch {
-    return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length} item(s)`;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value);
+    return keys.length === 0 ? 'an empty object' : `an object with ${keys.length > 6 ? `${keys.slice(0, 6).join(', ')}, ...` : keys.join(', ')}`;
   }
+  return String(value);
 }
 
 /** Levenshtein distance, for "did you mean" suggestions on misspelt field names. */

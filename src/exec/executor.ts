@@ -4,14 +4,12 @@
  * commands wait instead of failing; when a command sees the connection broken, the
  * connection is dropped once (only if still current), everyone waits for the single
  * reconnect, and the command is retried up to `commandRetries` times. A non-zero exit is
- * never retried. Shells and SFTP take their channels through here too.
+ * never retried. Channels are opened under the connection's budget (SshConnection.openChannel).
  */
-import type { ClientChannel } from 'ssh2';
 import type { RemoteHostConfig } from '../config/defineLab.js';
-import type { SlotLabel } from '../transport/channelBudget.js';
-import type { ConnectionManager, SshConnection } from '../transport/connectionManager.js';
-import { isChannelOpenFailure } from '../transport/sessionProbe.js';
-import { ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
+import type { ConnectionManager } from '../transport/connectionManager.js';
+import type { HeldChannel, SshConnection } from '../transport/sshConnection.js';
+import { AbortedError, ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
 import { openExec, runOnChannel, type ChannelExecOptions, type ChannelExecOutcome, type OpenedExec } from './sshExec.js';
 
@@ -21,12 +19,6 @@ export interface ExecutorOptions extends ChannelExecOptions {
   useWrapper?: boolean;
 }
 
-/** A channel held with its budget slot; closing the channel frees the slot. */
-export type HeldChannel<T extends { channel: ClientChannel }> = T & {
-  connection: SshConnection;
-  release: () => void;
-};
-
 /** Builds the stdin of a wrapper program: the command, and its own stdin through base64 when given. */
 export function wrapperScript(command: string, stdin: string | Buffer | undefined): string {
   if (stdin === undefined) return `${command}\n`;
@@ -34,9 +26,9 @@ export function wrapperScript(command: string, stdin: string | Buffer | undefine
   return `printf '%s' '${data.toString('base64')}' | base64 -d | {\n${command}\n}\n`;
 }
 
+/** Whether an error means the connection broke (retry on a new one), as classified where it arose. */
 function isConnectionBroken(error: unknown): boolean {
-  if (error instanceof ConnectionError) return error.kind === 'closed' || error.kind === 'reset';
-  return error instanceof Error && /not usable|not connected|No response from server|socket|ECONNRESET|EPIPE/i.test(error.message);
+  return error instanceof ConnectionError && (error.kind === 'closed' || error.kind === 'reset');
 }
 
 export class SshExecutor {
@@ -55,6 +47,7 @@ export class SshExecutor {
     const channelOptions: ChannelExecOptions = wrapper ? { ...options, stdin: wrapperScript(command, options.stdin) } : options;
     const deadline = Date.now() + options.timeout;
     const retries = this.config.ssh.commandRetries;
+    const { signal } = options;
     let lastLoss: Error | undefined;
 
     for (let attempt = 0; attempt <= retries; attempt++) {
@@ -62,9 +55,9 @@ export class SshExecutor {
       if (left <= 0) break;
       let connection: SshConnection;
       try {
-        connection = await this.connections.ssh();
+        connection = await this.connections.ssh(signal);
       } catch (error) {
-        if (lastLoss && error instanceof LabwrightError) {
+        if (lastLoss && error instanceof LabwrightError && !(error instanceof AbortedError)) {
           throw new ConnectionError('closed', `the connection was lost under the command and reconnecting failed: ${messageOf(error)}`, {
             host: this.config.name,
             protocol: 'ssh',
@@ -75,16 +68,19 @@ export class SshExecutor {
       }
       let held: HeldChannel<OpenedExec>;
       try {
-        held = await this.openChannel(connection, { kind: 'exec', name: 'exec' }, Math.max(1, deadline - Date.now()), (client) =>
-          openExec(client, program, channelOptions),
+        held = await connection.openChannel(
+          { kind: 'exec', name: 'exec' },
+          Math.max(1, deadline - Date.now()),
+          (client) => openExec(client, program, channelOptions),
+          (opened) => opened.channel,
+          signal,
         );
       } catch (error) {
-        if (isConnectionBroken(error) || !connection.alive) {
-          lastLoss = error instanceof Error ? error : new Error(String(error));
-          this.connections.invalidate(connection, lastLoss);
-          continue;
-        }
-        throw error;
+        // Only a connection that broke is retried; a full budget or a refusal is reported as it is.
+        if (!isConnectionBroken(error)) throw error;
+        lastLoss = error as Error;
+        this.connections.invalidate(connection, lastLoss);
+        continue;
       }
       const outcome = await runOnChannel(held, { ...channelOptions, timeout: Math.max(1, deadline - Date.now()) }).finally(held.release);
       if (!outcome.lost) return outcome;
@@ -99,39 +95,5 @@ export class SshExecutor {
         : `the command could not start within its ${formatDuration(options.timeout)} timeout.`,
       { host: this.config.name, protocol: 'ssh', hint: 'Check that the device stays up; ssh.commandRetries sets how often labwright retries.' },
     );
-  }
-
-  /**
-   * Takes a channel slot (waiting up to `timeoutMs`) and opens a channel with `open`.
-   * If the server refuses the channel although the budget had room, the budget shrinks
-   * and the request waits for a slot again. The slot is freed when the channel closes.
-   */
-  async openChannel<T extends { channel: ClientChannel }>(
-    connection: SshConnection,
-    label: SlotLabel,
-    timeoutMs: number,
-    open: (client: SshConnection['client']) => Promise<T>,
-  ): Promise<HeldChannel<T>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const release = await connection.budget.acquire(label, Math.max(0, deadline - Date.now()));
-      try {
-        const opened = await open(connection.client);
-        opened.channel.once('close', release);
-        return { ...opened, connection, release };
-      } catch (error) {
-        release();
-        if (!isChannelOpenFailure(error) || !connection.alive) throw error;
-        if (connection.budget.inUse === 0) {
-          throw new ConnectionError('protocol', `the server refuses every session channel (${messageOf(error)}).`, {
-            host: this.config.name,
-            protocol: 'ssh',
-            hint: 'Check MaxSessions in the device\'s sshd_config (0 forbids sessions) and ssh.maxSessions in the lab config.',
-          });
-        }
-        connection.budget.shrinkToInUse();
-        if (Date.now() >= deadline) throw error;
-      }
-    }
   }
 }

@@ -4,7 +4,6 @@
  * without a pty, Ctrl+C with one) and returns what was received.
  */
 import type { ClientChannel, Client as SshClient } from 'ssh2';
-import { messageOf } from '../util/errors.js';
 
 /** Options of one exec. */
 export interface ChannelExecOptions {
@@ -13,6 +12,8 @@ export interface ChannelExecOptions {
   stdin?: string | Buffer | undefined;
   pty?: { term: string; cols: number; rows: number } | undefined;
   onStdout?: ((chunk: Buffer) => void) | undefined;
+  /** Ends the command like its timeout does (INT, KILL, close). */
+  signal?: AbortSignal | undefined;
 }
 
 /** What happened to one exec. */
@@ -23,6 +24,8 @@ export interface ChannelExecOutcome {
   /** Signal name without SIG (`TERM`), when the process was killed by one. */
   signal: string | undefined;
   timedOut: boolean;
+  /** Whether the caller's signal ended the command. */
+  aborted: boolean;
   /** The channel closed without an exit status and not through our timeout: the connection likely broke. */
   lost: boolean;
   durationMs: number;
@@ -84,8 +87,9 @@ export function openExec(client: SshClient, command: string, options: ChannelExe
         (error, channel) => (error ? reject(error) : resolve({ channel, recorder: record(channel, options.onStdout) })),
       );
     } catch (error) {
-      // ssh2 throws synchronously when the connection is not (or no longer) up.
-      reject(new Error(`the connection is not usable: ${messageOf(error)}`));
+      // ssh2 throws synchronously when the connection is not (or no longer) up;
+      // SshConnection.openChannel classifies it.
+      reject(error);
     }
   });
 }
@@ -116,19 +120,24 @@ export function runOnChannel({ channel, recorder }: OpenedExec, options: Channel
   const started = Date.now();
   return new Promise((resolve) => {
     let timedOut = false;
+    let aborted = false;
     let finished = false;
     const timers: NodeJS.Timeout[] = [];
+    const { signal } = options;
     const finish = () => {
       if (finished) return;
       finished = true;
       timers.forEach(clearTimeout);
+      signal?.removeEventListener('abort', onAbort);
+      const stopped = timedOut || aborted;
       resolve({
         stdout: Buffer.concat(recorder.stdout),
         stderr: Buffer.concat(recorder.stderr),
-        exitCode: timedOut ? null : recorder.exitCode,
+        exitCode: stopped ? null : recorder.exitCode,
         signal: recorder.signal,
         timedOut,
-        lost: !recorder.gotExit && !timedOut,
+        aborted,
+        lost: !recorder.gotExit && !stopped,
         durationMs: Date.now() - started,
       });
     };
@@ -138,27 +147,39 @@ export function runOnChannel({ channel, recorder }: OpenedExec, options: Channel
     if (options.stdin !== undefined) channel.end(options.stdin);
     else channel.end();
 
+    // With a pty Ctrl+C reaches the foreground job; without one a signal request does
+    // (OpenSSH 7.9+). Then KILL, then the channel is closed, then we stop waiting: a
+    // server that honours none of these must not hang the caller.
+    function stop(): void {
+      if (finished) return;
+      try {
+        if (options.pty && channel.writable) channel.write('\x03');
+      } catch {}
+      sendSignal(channel, 'INT');
+      timers.push(
+        setTimeout(() => {
+          sendSignal(channel, 'KILL');
+          timers.push(
+            setTimeout(() => {
+              channel.close();
+              timers.push(setTimeout(finish, KILL_GRACE_MS * 3));
+            }, KILL_GRACE_MS),
+          );
+        }, KILL_GRACE_MS),
+      );
+    }
+    function onAbort(): void {
+      if (timedOut) return;
+      aborted = true;
+      stop();
+    }
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     timers.push(
       setTimeout(() => {
+        if (aborted) return;
         timedOut = true;
-        // With a pty Ctrl+C reaches the foreground job; without one a signal request does
-        // (OpenSSH 7.9+). Then KILL, then the channel is closed, then we stop waiting: a
-        // server that honours none of these must not hang the caller.
-        try {
-          if (options.pty && channel.writable) channel.write('\x03');
-        } catch {}
-        sendSignal(channel, 'INT');
-        timers.push(
-          setTimeout(() => {
-            sendSignal(channel, 'KILL');
-            timers.push(
-              setTimeout(() => {
-                channel.close();
-                timers.push(setTimeout(finish, KILL_GRACE_MS * 3));
-              }, KILL_GRACE_MS),
-            );
-          }, KILL_GRACE_MS),
-        );
+        stop();
       }, Math.max(1, options.timeout)),
     );
   });

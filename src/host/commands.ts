@@ -2,7 +2,7 @@
 import type { ExpectRule, ShellSession } from '../session/shellSession.js';
 import { messageOf } from '../util/errors.js';
 import { redact } from '../util/secrets.js';
-import { formatDuration } from '../util/time.js';
+import { abortReason, anySignal, formatDuration } from '../util/time.js';
 import type { HostContext } from './events.js';
 import { CommandResult, RunResult, statusOf, type CommandOrigin } from './results.js';
 
@@ -48,6 +48,11 @@ export interface RunOptions {
   expects?: readonly ExpectInput[];
   /** Skip the remaining commands once one fails. Default false: like a script, keep going. */
   stopOnFailure?: boolean;
+  /**
+   * Ends the running command early (interrupted, the shell recovered) and skips the rest;
+   * the test's own signal always applies.
+   */
+  signal?: AbortSignal;
 }
 
 /** Normalises `[pattern, response]` and object forms into session expect rules. */
@@ -90,7 +95,10 @@ export async function runCommands(
   options: RunOptions = {},
 ): Promise<RunResult> {
   const specs = normalise(commands);
+  // The call's timeout comes first: without one of their own, commands get the rest of it
+  // (never the host's shorter default).
   const budget = options.timeout ?? specs.reduce((sum, spec) => sum + (spec.timeout ?? target.commandTimeout), 0);
+  const signal = anySignal(options.signal, target.context.signal());
   const started = Date.now();
   const results: CommandResult[] = [];
   let stopReason: string | undefined;
@@ -101,13 +109,15 @@ export async function runCommands(
     if (!stopReason && left <= 0) {
       stopReason = `not run: the run's ${formatDuration(budget)} timeout budget was spent by the commands before it`;
     }
+    if (!stopReason && signal?.aborted) stopReason = `not run: aborted (${abortReason(signal)})`;
     if (stopReason) {
       results.push(skipped(target, spec.cmd, stopReason));
       emitSkipped(target, results[results.length - 1]!);
       continue;
     }
-    const timeout = Math.min(spec.timeout ?? target.commandTimeout, left);
-    const result = await runOne(target, spec, timeout, [...(options.expects ?? []), ...(spec.expects ?? [])]);
+    const timeout = Math.min(spec.timeout ?? (options.timeout !== undefined ? left : target.commandTimeout), left);
+    target.context.checkTimeout(target.host, timeout);
+    const result = await runOne(target, spec, timeout, [...(options.expects ?? []), ...(spec.expects ?? [])], signal);
     results.push(result);
     if (options.stopOnFailure && result.status !== 'success') {
       stopReason = `not run: "${redact(spec.cmd).slice(0, 60)}" before it did not succeed (stopOnFailure)`;
@@ -139,10 +149,10 @@ function emitSkipped(target: CommandTarget, result: CommandResult): void {
   events.emit({ ...base, type: 'command-end', time: Date.now(), result });
 }
 
-async function runOne(target: CommandTarget, spec: CommandSpec, timeout: number, expects: readonly ExpectInput[]): Promise<CommandResult> {
+async function runOne(target: CommandTarget, spec: CommandSpec, timeout: number, expects: readonly ExpectInput[], signal: AbortSignal | undefined): Promise<CommandResult> {
   const where = { host: target.host, session: target.session, protocol: target.shell.protocol };
   return reportCommand(target.context, where, spec.cmd, async (onLine) => {
-    const outcome = await target.shell.run(spec.cmd, { timeout, expects: toExpectRules(expects), onLine });
+    const outcome = await target.shell.run(spec.cmd, { timeout, expects: toExpectRules(expects), onLine, signal });
     return new CommandResult({
       ...where,
       command: spec.cmd,
@@ -152,6 +162,7 @@ async function runOne(target: CommandTarget, spec: CommandSpec, timeout: number,
       status: outcome.error ? 'error' : statusOf(outcome.exitCode),
       durationMs: outcome.durationMs,
       timedOut: outcome.timedOut,
+      aborted: outcome.aborted,
       error: outcome.error,
     });
   });

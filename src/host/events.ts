@@ -3,6 +3,7 @@
  * layer only emits; the Playwright layer listens (and nothing below it imports Playwright).
  */
 import type { SessionLifecycle } from '../session/shellSession.js';
+import { redact } from '../util/secrets.js';
 import type { CommandResult } from './results.js';
 
 interface EventBase {
@@ -29,12 +30,32 @@ export type LabEvent =
       durationMs: number;
       error?: string;
     })
-  | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string });
+  | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string })
+  /** Something the reader of a transcript should know (a timeout longer than the test has left). */
+  | (EventBase & { type: 'note'; text: string });
 
 export type LabEventListener = (event: LabEvent) => void;
 
 /** Runs `body` as a named step (Playwright's test.step in tests; a plain call elsewhere). */
 export type StepRunner = <T>(title: string, body: () => Promise<T>) => Promise<T>;
+
+/**
+ * The event with secrets masked in every text it carries: the one place where events are
+ * masked, so no listener (transcripts, reporters, user code) ever sees a secret.
+ */
+function maskEvent(event: LabEvent): LabEvent {
+  if (event.type === 'command-end') return { ...event, result: event.result.masked() };
+  const masked: Record<string, unknown> = { ...event };
+  for (const key of FREE_TEXT_FIELDS) if (typeof masked[key] === 'string') masked[key] = redact(masked[key]);
+  return masked as unknown as LabEvent;
+}
+
+/**
+ * Fields holding text from commands, devices or users. Names (host, session, protocol,
+ * type) stay as they are: they key transcripts, and a short password equal to a host name
+ * must not rename the host.
+ */
+const FREE_TEXT_FIELDS = ['command', 'line', 'text', 'pattern', 'matched', 'error', 'detail', 'local', 'remote'] as const;
 
 /** Distributes lab events to listeners; a throwing listener never breaks a command. */
 export class LabEvents {
@@ -47,10 +68,13 @@ export class LabEvents {
     return () => this.listeners.delete(listener);
   }
 
+  /** Sends `event` to every listener, with every registered secret masked in its text. */
   emit(event: LabEvent): void {
+    if (this.listeners.size === 0) return;
+    const masked = maskEvent(event);
     for (const listener of this.listeners) {
       try {
-        listener(event);
+        listener(masked);
       } catch {
         // Observers must not change what a command does.
       }
@@ -63,6 +87,18 @@ export class LabEvents {
   }
 }
 
+/**
+ * What the test running now gives the lab: how commands become steps, a signal that fires
+ * when the test ends (so nothing started for it outlives it), and when its time runs out.
+ */
+export interface TestBinding {
+  step: StepRunner;
+  /** The running test's signal, if a test runs (read at every call). */
+  signal: () => AbortSignal | undefined;
+  /** Epoch ms at which the running test times out, if it has a limit. */
+  deadline: () => number | undefined;
+}
+
 /** What every host of a lab shares. */
 export interface HostContext {
   readonly events: LabEvents;
@@ -70,6 +106,13 @@ export interface HostContext {
   readonly step: StepRunner;
   /** Timeout (ms) for commands with none of their own, before host configuration. */
   readonly defaultCommandTimeout: () => number;
+  /** The signal of the test running now, if any: every call made for it stops when it fires. */
+  readonly signal: () => AbortSignal | undefined;
+  /**
+   * Says once per test, in the transcript, that a command's timeout is longer than the
+   * test has left (the test's own timeout will end it first).
+   */
+  readonly checkTimeout: (host: string, timeoutMs: number) => void;
 }
 
 /** A step runner that just runs the body. */

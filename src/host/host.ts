@@ -3,10 +3,12 @@ import type { HostConfig } from '../config/defineLab.js';
 import { ShellSession, type ExpectMatch } from '../session/shellSession.js';
 import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
-import type { CommandInput, RunOptions } from './commands.js';
+import { cleanText } from '../session/text.js';
+import { anySignal } from '../util/time.js';
+import { reportCommand, type CommandInput, type RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
 import { SessionManager, type ExpectOptions, type HostSession, type SendOptions } from './hostSession.js';
-import type { CommandResult, RunResult } from './results.js';
+import type { CommandOrigin, CommandResult, RunResult } from './results.js';
 
 /** Options of `exec()`: a stateless command on its own channel or process. */
 export interface ExecOptions {
@@ -16,10 +18,20 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** Data written to the command's stdin, then closed. */
   stdin?: string | Buffer;
-  /** Working directory (local host; remote commands can `cd` themselves). */
+  /** Working directory; a directory that does not exist gives an error result (the command does not run). */
   cwd?: string;
-  /** Run on a pseudo-terminal (SSH): stderr is then merged into the output. */
+  /** Run on a pseudo-terminal: stderr is then merged into the output, and programs see a terminal. */
   pty?: boolean;
+  /** Ends the command early (interrupted, its channel or process closed); the test's own signal always applies. */
+  signal?: AbortSignal;
+}
+
+/** What a host's exec implementation receives: `exec()`'s options with the timeout and signal in effect. */
+export interface ExecRequest extends Omit<ExecOptions, 'timeout' | 'signal'> {
+  timeout: number;
+  signal: AbortSignal | undefined;
+  /** Each line of stdout as it arrives (for live transcripts). */
+  onLine: (line: string) => void;
 }
 
 /** Built-in command timeout when neither call, host, fixture nor lab sets one. */
@@ -96,8 +108,8 @@ export abstract class Host implements AsyncDisposable {
   }
 
   /** Opens a named persistent shell, parallel to the default one. One per name: opening an open name returns it. */
-  openSession(name: string): Promise<HostSession> {
-    return this.sessions.open(name);
+  openSession(name: string, options: { signal?: AbortSignal } = {}): Promise<HostSession> {
+    return this.sessions.open(name, options.signal);
   }
 
   /** Closes the named session `name` if it is open. */
@@ -105,8 +117,24 @@ export abstract class Host implements AsyncDisposable {
     await this.sessions.close(name);
   }
 
-  /** Runs a stateless command on its own channel (SSH) or process (local); concurrent calls run in parallel. */
-  abstract exec(command: string, options?: ExecOptions): Promise<CommandResult>;
+  /**
+   * Runs a stateless command on its own channel (SSH), pooled shell (telnet) or process
+   * (local); concurrent calls run in parallel. Never throws for the command's own failure.
+   */
+  exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+    const timeout = options.timeout ?? this.commandTimeout;
+    this.context.checkTimeout(this.name, timeout);
+    const { signal: _callSignal, timeout: _timeout, ...rest } = options;
+    const signal = anySignal(options.signal, this.context.signal());
+    const where = { host: this.name, session: 'exec', protocol: this.execProtocol };
+    return reportCommand(this.context, where, command, (onLine) => this.execute(command, { ...rest, timeout, signal, onLine: (line) => onLine(cleanText(line)) }));
+  }
+
+  /** Protocol that carries `exec` on this host. */
+  protected abstract get execProtocol(): CommandOrigin;
+
+  /** Runs one exec on this host's kind of channel. */
+  protected abstract execute(command: string, request: ExecRequest): Promise<CommandResult>;
 
   /** Copies a local file or directory to the host. */
   abstract put(localPath: string, remotePath: string, options?: TransferOptions): Promise<TransferResult>;

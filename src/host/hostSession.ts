@@ -2,6 +2,7 @@
 import { LabwrightError } from '../util/errors.js';
 import type { ExpectMatch, ShellSession } from '../session/shellSession.js';
 import { redact } from '../util/secrets.js';
+import { anySignal } from '../util/time.js';
 import { runCommands, type CommandInput, type RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
 import type { RunResult } from './results.js';
@@ -10,12 +11,16 @@ import type { RunResult } from './results.js';
 export interface ExpectOptions {
   /** Bound in ms; default: the host's command timeout. */
   timeout?: number;
+  /** Stops waiting early (an {@link AbortedError}); the test's own signal always applies. */
+  signal?: AbortSignal;
 }
 
 /** Options of `send()`. */
 export interface SendOptions {
   /** Mask the text in transcripts and logs. */
   secret?: boolean;
+  /** Gives up waiting for the session (behind a running command); the test's own signal always applies. */
+  signal?: AbortSignal;
 }
 
 /** A shell session of a host with what it needs to report commands. */
@@ -49,7 +54,7 @@ export class SessionHandle {
 
   /** Types raw text into the session (include `\n` yourself), for driving REPLs and prompts. */
   async send(text: string, options: SendOptions = {}): Promise<void> {
-    await this.shell.send(text, options);
+    await this.shell.send(text, { ...options, signal: anySignal(options.signal, this.binding.context.signal()) });
   }
 
   /** Waits for `pattern` in the session's output since the last expect or command. */
@@ -57,7 +62,9 @@ export class SessionHandle {
     const { events } = this.binding.context;
     const base = { host: this.binding.host, session: this.name, pattern: String(pattern) };
     try {
-      const found = await this.shell.expect(pattern, { timeout: options.timeout ?? this.binding.commandTimeout() });
+      const timeout = options.timeout ?? this.binding.commandTimeout();
+      this.binding.context.checkTimeout(this.binding.host, timeout);
+      const found = await this.shell.expect(pattern, { timeout, signal: anySignal(options.signal, this.binding.context.signal()) });
       events.emit({ ...base, type: 'expect', time: Date.now(), matched: redact(found.match[0]) });
       return found;
     } catch (error) {
@@ -126,7 +133,7 @@ export class SessionManager {
   }
 
   /** Opens (or returns the open) session called `name`; its shell is running when this resolves. */
-  async open(name: string): Promise<HostSession> {
+  async open(name: string, signal?: AbortSignal): Promise<HostSession> {
     if (!name || name === 'default' || name === 'exec') {
       throw new LabwrightError(`"${name}" cannot name a session.`, { host: this.host, hint: 'Pick another name; "default" and "exec" are reserved.' });
     }
@@ -140,7 +147,7 @@ export class SessionManager {
       const session: HostSession = new HostSession(name, shell, this.binding, () => {
         if (this.named.get(name) === opening) this.named.delete(name);
       });
-      await shell.open();
+      await shell.open({ signal: anySignal(signal, this.binding.context.signal()) });
       return session;
     })();
     this.named.set(name, opening);

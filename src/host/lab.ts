@@ -7,7 +7,8 @@ import type { ConnectionFactory } from '../transport/connectionManager.js';
 import { HopPath } from '../transport/hopPath.js';
 import { directPath, type NetworkPath } from '../transport/network.js';
 import { LabwrightError } from '../util/errors.js';
-import { LabEvents, plainStep, type HostContext, type StepRunner } from './events.js';
+import { formatDuration } from '../util/time.js';
+import { LabEvents, plainStep, type HostContext, type TestBinding } from './events.js';
 import { DEFAULT_COMMAND_TIMEOUT, type Host } from './host.js';
 import { LocalHost } from './localHost.js';
 import { RemoteHost } from './remoteHost.js';
@@ -37,7 +38,9 @@ export class Lab implements AsyncDisposable {
   readonly events = new LabEvents();
   private readonly hosts = new Map<string, Host>();
   private readonly options: LabOptions;
-  private stepRunner: StepRunner = plainStep;
+  private binding: TestBinding | undefined;
+  /** Tests (by signal) already told that a timeout outlasts them. */
+  private readonly warnedAboutTime = new WeakSet<AbortSignal>();
   /** What every host shares; exposed for host implementations. */
   readonly context: HostContext;
 
@@ -46,8 +49,10 @@ export class Lab implements AsyncDisposable {
     this.options = options;
     this.context = {
       events: this.events,
-      step: (title, body) => this.stepRunner(title, body),
+      step: (title, body) => (this.binding?.step ?? plainStep)(title, body),
       defaultCommandTimeout: () => this.options.commandTimeout ?? this.config.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT,
+      signal: () => this.binding?.signal(),
+      checkTimeout: (host, timeoutMs) => this.checkTimeout(host, timeoutMs),
     };
   }
 
@@ -61,9 +66,28 @@ export class Lab implements AsyncDisposable {
     return [LOCAL_HOST, ...Object.keys(this.config.hosts)];
   }
 
-  /** Replaces how commands are wrapped into steps (the Playwright fixtures use test.step). */
-  setStepRunner(runner: StepRunner | undefined): void {
-    this.stepRunner = runner ?? plainStep;
+  /**
+   * Binds the lab to the test running now (the Playwright fixtures do, per test): commands
+   * become its steps, stop when its signal fires, and a timeout longer than the test has
+   * left is pointed out. `undefined` unbinds.
+   */
+  bindTest(binding: TestBinding | undefined): void {
+    this.binding = binding;
+  }
+
+  private checkTimeout(host: string, timeoutMs: number): void {
+    const test = this.binding?.signal();
+    const deadline = this.binding?.deadline();
+    if (!test || deadline === undefined || this.warnedAboutTime.has(test)) return;
+    const left = deadline - Date.now();
+    if (timeoutMs <= left) return;
+    this.warnedAboutTime.add(test);
+    this.events.emit({
+      type: 'note',
+      time: Date.now(),
+      host,
+      text: `a command timeout of ${formatDuration(timeoutMs)} is longer than the ${formatDuration(Math.max(0, left))} this test has left: the test's own timeout will end it first (raise the test timeout, or lower the command's)`,
+    });
   }
 
   /** The host called `name`, created on first request. Throws for unknown names, suggesting the closest. */
@@ -75,7 +99,7 @@ export class Lab implements AsyncDisposable {
       host = new LocalHost(this.config.local, this.context);
     } else if (this.config.hosts[name]) {
       host = new RemoteHost(this.config.hosts[name]!, this.context, {
-        path: () => this.pathTo(name),
+        path: this.pathTo(name),
         factory: this.options.connectionFactory,
       });
     } else {
@@ -96,15 +120,19 @@ export class Lab implements AsyncDisposable {
     return host;
   }
 
-  private readonly paths = new Map<string, NetworkPath>();
+  private readonly paths = new Map<string, HopPath>();
 
-  /** The network path of `name` once it was used (a HopPath for hosts behind a hop), for diagnostics. */
+  /** The network path of `name` once its host was created (a HopPath for hosts behind a hop), for diagnostics. */
   pathOf(name: string): NetworkPath | undefined {
-    return this.paths.get(name);
+    return this.paths.get(name) ?? (this.hosts.has(name) ? directPath : undefined);
   }
 
-  /** How `name` is reached: directly, or through its hop's SSH connection (recursively). */
-  private async pathTo(name: string): Promise<NetworkPath> {
+  /**
+   * How `name` is reached: directly, or through its hop's SSH connection (recursively).
+   * The path object exists from the start and connects on first use, so it can describe
+   * itself (`via bastion`) before anything connected.
+   */
+  private pathTo(name: string): NetworkPath {
     const hop = this.config.hosts[name]?.hop;
     if (hop === undefined) return directPath;
     let path = this.paths.get(name);
@@ -127,7 +155,7 @@ export class Lab implements AsyncDisposable {
     for (const level of [...new Set(byDepth.map(depth))]) {
       await Promise.allSettled(byDepth.filter((host) => depth(host) === level).map((host) => host.close()));
     }
-    await Promise.allSettled([...this.paths.values()].map((path) => (path as HopPath).close?.()));
+    await Promise.allSettled([...this.paths.values()].map((path) => path.close()));
     this.paths.clear();
   }
 

@@ -1,18 +1,15 @@
 /** The runner itself as a host: a persistent local bash, local processes for exec, copies for transfers. */
-import { spawn } from 'node:child_process';
 import { cp, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalHostConfig } from '../config/defineLab.js';
-import { LineSplitter, cleanText } from '../session/text.js';
 import { LocalShellTransport } from '../session/localShell.js';
 import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
 import { TransferError, messageOf } from '../util/errors.js';
-import { formatDuration } from '../util/time.js';
-import { reportCommand } from './commands.js';
 import type { HostContext } from './events.js';
-import { Host, type ExecOptions } from './host.js';
-import { CommandResult, statusOf } from './results.js';
+import { Host, type ExecRequest } from './host.js';
+import { runLocalProcess } from './localExec.js';
+import type { CommandResult } from './results.js';
 import { listFiles, treeSize } from '../transfer/localTree.js';
 import { checkDigest, sha256File } from '../transfer/verify.js';
 
@@ -29,10 +26,12 @@ export class LocalHost extends Host {
     return new LocalShellTransport(this.name, { command: this.config.shell.command });
   }
 
-  exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
-    const timeout = options.timeout ?? this.commandTimeout;
-    const where = { host: this.name, session: 'exec', protocol: 'local' as const };
-    return reportCommand(this.context, where, command, (onLine) => runLocalProcess(command, timeout, options, onLine, where));
+  protected override get execProtocol(): 'local' {
+    return 'local';
+  }
+
+  protected execute(command: string, request: ExecRequest): Promise<CommandResult> {
+    return runLocalProcess(this.name, command, request);
   }
 
   async put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<TransferResult> {
@@ -104,80 +103,5 @@ export class LocalHost extends Host {
       }
     });
   }
-}
-
-/** Runs `/bin/sh -c command` with separate stdout and stderr, bounded by `timeout`. */
-function runLocalProcess(
-  command: string,
-  timeout: number,
-  options: ExecOptions,
-  onLine: (line: string) => void,
-  where: { host: string; session: string; protocol: 'local' },
-): Promise<CommandResult> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', command], {
-      detached: true,
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    const lines = new LineSplitter((line) => onLine(cleanText(line)));
-    let timedOut = false;
-    let spawnError: Error | undefined;
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout.push(chunk);
-      lines.push(chunk.toString('utf8'));
-    });
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.stdin.on('error', () => {});
-    child.on('error', (error) => (spawnError = error));
-    if (options.stdin !== undefined) child.stdin.end(options.stdin);
-    else child.stdin.end();
-
-    const killGroup = (signal: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, signal);
-      } catch {
-        // Already gone.
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup('SIGTERM');
-      setTimeout(() => killGroup('SIGKILL'), 2_000).unref();
-    }, timeout);
-
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      lines.flush();
-      const out = Buffer.concat(stdout);
-      const exitCode = timedOut ? null : code;
-      const error = spawnError
-        ? `could not start: ${spawnError.message}`
-        : timedOut
-          ? `timed out after ${formatDuration(timeout)}; the command was terminated`
-          : signal
-            ? `killed by ${signal}`
-            : undefined;
-      resolve(
-        new CommandResult({
-          ...where,
-          command,
-          output: cleanText(out.toString('utf8')),
-          outputBytes: out,
-          exitCode,
-          status: error ? 'error' : statusOf(exitCode),
-          durationMs: Date.now() - started,
-          timedOut,
-          error,
-          stderr: cleanText(Buffer.concat(stderr).toString('utf8')),
-          signal: signal ? signal.replace(/^SIG/, '') : undefined,
-        }),
-      );
-    });
-  });
 }
 

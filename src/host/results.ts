@@ -1,4 +1,5 @@
 /** Results of commands: one per command, and one aggregating a list. */
+import { redact } from '../util/secrets.js';
 
 /**
  * - `success`: ran and exited 0
@@ -24,6 +25,7 @@ export interface CommandResultInit {
   status: CommandStatus;
   durationMs: number;
   timedOut: boolean;
+  aborted?: boolean | undefined;
   error?: string | undefined;
   stderr?: string | undefined;
   signal?: string | undefined;
@@ -48,6 +50,8 @@ export class CommandResult {
   readonly durationMs: number;
   /** Whether the command was stopped by its timeout. */
   readonly timedOut: boolean;
+  /** Whether an AbortSignal (the test ending, the caller's) stopped the command or kept it from starting. */
+  readonly aborted: boolean;
   /** Why the command did not complete or was skipped. */
   readonly error: string | undefined;
   /** `exec` only: standard error, kept apart from `output`. */
@@ -66,9 +70,26 @@ export class CommandResult {
     this.status = init.status;
     this.durationMs = init.durationMs;
     this.timedOut = init.timedOut;
+    this.aborted = init.aborted ?? false;
     this.error = init.error;
     this.stderr = init.stderr;
     this.signal = init.signal;
+  }
+
+  /**
+   * A copy with every registered secret masked in its text (command, output, stderr,
+   * error); what lab events carry. The original keeps the exact output for the caller.
+   */
+  masked(): CommandResult {
+    const output = redact(this.output);
+    return new CommandResult({
+      ...this,
+      command: redact(this.command),
+      output,
+      outputBytes: output === this.output ? this.outputBytes : Buffer.from(output),
+      error: this.error === undefined ? undefined : redact(this.error),
+      stderr: this.stderr === undefined ? undefined : redact(this.stderr),
+    });
   }
 
   /** Whether the command exited 0. */
@@ -85,7 +106,9 @@ export class CommandResult {
           ? `exit ${this.exitCode}`
           : this.timedOut
             ? 'timed out'
-            : 'error';
+            : this.aborted
+              ? 'aborted'
+              : 'error';
     return `${this.host}: ${this.command} → ${outcome}${this.error ? ` (${this.error})` : ''}`;
   }
 }

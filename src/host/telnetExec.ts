@@ -1,25 +1,32 @@
 /**
- * Stateless commands on shells that only have a terminal (telnet): the command runs in a
- * subshell (so it leaves the pooled shell as it found it), with its environment and stdin,
- * and its stderr is kept apart through a temporary file printed after a marker.
+ * Stateless commands on shells that only have a terminal (telnet): a pool of logged-in
+ * shells runs each command in a subshell (so it leaves the pooled shell as it found it),
+ * with its stdin, and its stderr kept apart through a temporary file printed after a
+ * separator line that only printf assembles.
  */
 import { randomBytes } from 'node:crypto';
-import { shellQuote } from '../transfer/verify.js';
+import type { ShellOptions } from '../config/schema.js';
+import { ShellPool } from '../session/shellPool.js';
+import type { SessionObserver } from '../session/shellSession.js';
+import type { ShellTransport } from '../session/transport.js';
+import { execScript, missingCwdError } from './execScript.js';
+import type { BackendOptions, ExecBackend, ExecOutcome } from './remoteExec.js';
 
-/** The script that runs `command` and prints stdout, a separator line, then stderr. */
-export function telnetExecScript(command: string, options: { env?: Record<string, string> | undefined; stdin?: string | Buffer | undefined }, token: string): string {
-  const exports = Object.entries(options.env ?? {})
-    .map(([name, value]) => `export ${name}=${shellQuote(value)}; `)
-    .join('');
+/**
+ * The script that runs `command` and prints stdout, a separator line, then stderr. With
+ * `mergeStderr` (exec's `pty` option) stderr goes to the output, as on a terminal.
+ */
+export function telnetExecScript(command: string, options: { stdin?: string | Buffer | undefined; mergeStderr?: boolean | undefined }, token: string): string {
   // stdin travels as base64 in a variable: binary-safe and free of here-document pitfalls.
   const body =
     options.stdin === undefined
       ? `{\n${command}\n} </dev/null`
       : `__lw_in='${(Buffer.isBuffer(options.stdin) ? options.stdin : Buffer.from(options.stdin)).toString('base64')}'; printf '%s' "$__lw_in" | base64 -d | {\n${command}\n}`;
-  // The separator is assembled by printf: the typed text never contains it.
+  const separator = `printf '\\n%s_%s\\n' LWSE ${token}`;
+  if (options.mergeStderr) return `( ${body}\n) 2>&1; __lw_rc=$?; ${separator}; (exit $__lw_rc)`;
   return (
-    `__lw_e=/tmp/.lw-stderr-$$-${token}; ( ${exports}${body}\n) 2>"$__lw_e"; __lw_rc=$?; ` +
-    `printf '\\n%s_%s\\n' LWSE ${token}; cat "$__lw_e" 2>/dev/null; rm -f "$__lw_e"; (exit $__lw_rc)`
+    `__lw_e=/tmp/.lw-stderr-$$-${token}; ( ${body}\n) 2>"$__lw_e"; __lw_rc=$?; ` +
+    `${separator}; cat "$__lw_e" 2>/dev/null; rm -f "$__lw_e"; (exit $__lw_rc)`
   );
 }
 
@@ -35,4 +42,67 @@ export function splitTelnetExec(output: Buffer, token: string): { stdout: Buffer
     if (index !== -1) return { stdout: output.subarray(0, index), stderr: output.subarray(index + separator.length) };
   }
   return { stdout: output, stderr: Buffer.alloc(0) };
+}
+
+/** What the telnet exec backend needs. */
+export interface TelnetExecDeps {
+  host: string;
+  transport: ShellTransport;
+  shell: ShellOptions;
+  /** Shells in the pool (`telnet.execPoolSize`). */
+  size: number;
+  observer: (name: string) => SessionObserver | undefined;
+}
+
+/** exec on a telnet host: a subshell on a pooled shell. */
+export class TelnetExecBackend implements ExecBackend {
+  readonly protocol = 'telnet' as const;
+  private pool: ShellPool | undefined;
+
+  constructor(private readonly deps: TelnetExecDeps) {}
+
+  async run(command: string, options: BackendOptions): Promise<ExecOutcome> {
+    const token = execToken();
+    const prepared = execScript(command, options, this.deps.host, 'telnet');
+    const separatorLine = `LWSE_${token}`;
+    let inStderr = false;
+    // Empty lines wait: the separator's own leading newline makes one that is not output.
+    let emptyLines = 0;
+    const onLine = (line: string) => {
+      if (inStderr) return;
+      if (line === separatorLine) {
+        inStderr = true;
+        emptyLines = Math.max(0, emptyLines - 1);
+      } else if (line === '') {
+        emptyLines++;
+        return;
+      }
+      for (; emptyLines > 0; emptyLines--) options.onLine?.('');
+      if (!inStderr) options.onLine?.(line);
+    };
+    this.pool ??= new ShellPool({ transport: this.deps.transport, shell: this.deps.shell, size: this.deps.size, observer: this.deps.observer });
+    const outcome = await this.pool.run(telnetExecScript(prepared.script, { stdin: options.stdin, mergeStderr: options.pty }, token), {
+      timeout: options.timeout,
+      signal: options.signal,
+      onLine,
+    });
+    const split = splitTelnetExec(outcome.outputBytes, token);
+    const { stderr, missingCwd } = prepared.checkCwd(split.stderr);
+    return {
+      stdout: split.stdout,
+      stderr,
+      exitCode: missingCwd ? null : outcome.exitCode,
+      signal: undefined,
+      timedOut: outcome.timedOut,
+      aborted: outcome.aborted,
+      durationMs: outcome.durationMs,
+      error: missingCwd ? missingCwdError(options.cwd!) : outcome.error,
+    };
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
+  }
 }

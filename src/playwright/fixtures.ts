@@ -40,8 +40,18 @@ interface TestFixtures {
   _labwrightRecorder: void;
 }
 
-/** The test running in this worker and its recorder, so the worker-scoped lab can report into it. */
-let active: { recorder: TranscriptRecorder; testInfo: TestInfo } | undefined;
+/** The test running in this worker, so the worker-scoped lab can report into it and stop with it. */
+interface ActiveTest {
+  recorder: TranscriptRecorder;
+  testInfo: TestInfo;
+  /** Fires when the test ends, for whatever reason: what runs for it stops. */
+  controller: AbortController;
+  started: number;
+}
+let active: ActiveTest | undefined;
+
+/** Longest wait, after a test ended, for the commands it left running to report how they ended. */
+const SETTLE_AFTER_TEST_MS = 15_000;
 /** This worker's lab once loaded. */
 let workerLab: Lab | undefined;
 
@@ -66,7 +76,11 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
       const lab = await Lab.load(labFile, { commandTimeout });
       workerLab = lab;
       const stopListening = lab.events.on((event) => active?.recorder.record(event));
-      lab.setStepRunner((title, body) => (active ? base.step(title, body, { box: true }) : body()));
+      lab.bindTest({
+        step: (title, body) => (active ? base.step(title, body, { box: true }) : body()),
+        signal: () => active?.controller.signal,
+        deadline: () => (active && active.testInfo.timeout > 0 ? active.started + active.testInfo.timeout : undefined),
+      });
       await use(lab);
       stopListening();
       workerLab = undefined;
@@ -79,10 +93,16 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
     // eslint-disable-next-line no-empty-pattern -- Playwright requires a destructuring pattern
     async ({}, use, testInfo) => {
       const recorder = new TranscriptRecorder();
-      active = { recorder, testInfo };
+      const current: ActiveTest = { recorder, testInfo, controller: new AbortController(), started: Date.now() };
+      active = current;
       try {
         await use();
       } finally {
+        // Whatever the test left running (a command cut by the test's timeout, an exec it
+        // did not await) is interrupted now, and its end is recorded before the transcript
+        // is attached; the next test finds the shells recovered.
+        current.controller.abort(new Error(`the test ended (${describeEnd(testInfo)})`));
+        await recorder.settled(SETTLE_AFTER_TEST_MS);
         active = undefined;
         await closeSessionsOpenedIn(recorder);
         for (const host of recorder.hosts) {
@@ -105,6 +125,22 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
     await use(await host());
   },
 });
+
+/** How a test ended, for the abort reason of what it left running. */
+function describeEnd(testInfo: TestInfo): string {
+  switch (testInfo.status) {
+    case 'timedOut':
+      return `its ${testInfo.timeout} ms timeout was exceeded`;
+    case 'interrupted':
+      return 'the run was interrupted';
+    case 'failed':
+      return 'it failed';
+    case 'skipped':
+      return 'it was skipped';
+    default:
+      return 'it finished';
+  }
+}
 
 /** Closes the named sessions opened during a test (those opened in worker hooks stay). */
 async function closeSessionsOpenedIn(recorder: TranscriptRecorder): Promise<void> {

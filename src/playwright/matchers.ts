@@ -1,6 +1,6 @@
 /** `expect` matchers for command results: toSucceed, toHaveExitCode, toHaveOutput. */
 import { CommandResult, RunResult } from '../host/results.js';
-import { redact } from '../util/secrets.js';
+import { quoteForMessage, redact } from '../util/secrets.js';
 
 type Received = CommandResult | RunResult;
 
@@ -81,7 +81,7 @@ export const labwrightMatchers = {
       pass,
       expected: pattern,
       message: () =>
-        `expected output ${this.isNot ? 'not ' : ''}to ${typeof pattern === 'string' ? 'contain' : 'match'} ${typeof pattern === 'string' ? JSON.stringify(pattern) : String(pattern)}:\n${resultsOf(received).map(describe).join('\n')}`,
+        `expected output ${this.isNot ? 'not ' : ''}to ${typeof pattern === 'string' ? 'contain' : 'match'} ${typeof pattern === 'string' ? quoteForMessage(pattern, 200, 'start') : redact(String(pattern))}:\n${resultsOf(received).map(describe).join('\n')}`,
     };
   },
 };

@@ -19,11 +19,36 @@ export class TranscriptRecorder {
   private readonly lines = new Map<string, string[]>();
   /** Named sessions opened while recording, by host, so the fixtures can close them. */
   readonly openedSessions = new Map<string, Set<string>>();
+  /** Commands started and not yet ended. */
+  private running = 0;
+  private readonly idleWaiters = new Set<() => void>();
+
+  /** Resolves once every command recorded as started has ended, or after `timeoutMs`. */
+  settled(timeoutMs: number): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.idleWaiters.add(done);
+    });
+  }
 
   record(event: LabEvent): void {
+    if (event.type === 'command-start') this.running++;
+    if (event.type === 'command-end') {
+      this.running = Math.max(0, this.running - 1);
+      if (this.running === 0) for (const waiter of [...this.idleWaiters]) waiter();
+    }
     const out = this.linesOf(event.host);
     const at = clock(event.time);
     switch (event.type) {
+      case 'note':
+        out.push(`${at} · note: ${event.text}`);
+        break;
       case 'command-start': {
         const [first, ...rest] = event.command.split('\n');
         out.push(`${at} ${label(event.session, event.id)} $ ${first}`);
@@ -42,7 +67,9 @@ export class TranscriptRecorder {
               ? `exit ${result.exitCode}${result.signal ? ` (signal ${result.signal})` : ''}`
               : result.timedOut
                 ? 'TIMED OUT'
-                : 'ERROR';
+                : result.aborted
+                  ? 'ABORTED'
+                  : 'ERROR';
         out.push(`${clock(event.time)} ${label(event.session, event.id)} → ${outcome} · ${formatDuration(result.durationMs)}${result.error ? ` · ${redact(result.error)}` : ''}`);
         if (result.stderr) {
           for (const line of redact(result.stderr).replace(/\n$/, '').split('\n')) out.push(`${OUTPUT_INDENT.replace('│', '!')}${line}`);

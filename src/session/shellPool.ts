@@ -5,9 +5,9 @@
  * discarded, and waiting for a free one is bounded.
  */
 import type { ShellOptions } from '../config/schema.js';
-import { LabwrightError, TimeoutError } from '../util/errors.js';
-import { formatDuration } from '../util/time.js';
-import { ShellSession, type SessionCommandOptions, type SessionCommandOutcome, type SessionObserver } from './shellSession.js';
+import { AbortedError, LabwrightError, TimeoutError } from '../util/errors.js';
+import { abortReason, formatDuration } from '../util/time.js';
+import { ShellSession, notStarted, type SessionCommandOptions, type SessionCommandOutcome, type SessionObserver } from './shellSession.js';
 import type { ShellTransport } from './transport.js';
 
 /** Options of a {@link ShellPool}. */
@@ -60,7 +60,13 @@ export class ShellPool {
    * are in the outcome.
    */
   async run(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome> {
-    const session = await this.acquire(options.timeout);
+    let session: ShellSession;
+    try {
+      session = await this.acquire(options.timeout, options.signal);
+    } catch (error) {
+      if (error instanceof AbortedError) return notStarted(error.detail);
+      throw error;
+    }
     try {
       return await session.run(command, options);
     } finally {
@@ -72,11 +78,12 @@ export class ShellPool {
    * Borrows a shell, waiting at most `timeoutMs` for one to be free. The shell may not be
    * open yet (it opens on first use). Give it back with {@link release}.
    */
-  acquire(timeoutMs: number): Promise<ShellSession> {
+  acquire(timeoutMs: number, signal?: AbortSignal): Promise<ShellSession> {
     if (this.closed) return Promise.reject(this.closedError());
+    if (signal?.aborted) return Promise.reject(this.abortedError(signal));
     const ready = this.takeIdle() ?? this.create();
     if (ready) return Promise.resolve(ready);
-    return new Promise<ShellSession>((resolve, reject) => {
+    const waiting = new Promise<ShellSession>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
         reject,
@@ -92,7 +99,19 @@ export class ShellPool {
         }, Math.min(Math.max(0, timeoutMs), MAX_TIMER_MS)),
       };
       this.waiters.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const index = this.waiters.indexOf(waiter);
+          if (index === -1) return;
+          this.waiters.splice(index, 1);
+          clearTimeout(waiter.timer);
+          reject(this.abortedError(signal));
+        },
+        { once: true },
+      );
     });
+    return waiting;
   }
 
   /** Returns a borrowed shell. A shell that is not alive any more is closed and replaced on demand. */
@@ -155,6 +174,13 @@ export class ShellPool {
     }
     clearTimeout(waiter.timer);
     waiter.resolve(session);
+  }
+
+  private abortedError(signal: AbortSignal): AbortedError {
+    return new AbortedError(`waiting for a free exec shell was aborted: ${abortReason(signal)}.`, {
+      host: this.options.transport.host,
+      protocol: this.options.transport.protocol,
+    });
   }
 
   private closedError(): LabwrightError {

@@ -6,9 +6,9 @@
  */
 import { Mutex } from 'async-mutex';
 import type { ShellOptions } from '../config/schema.js';
-import { ExpectTimeoutError, LabwrightError, SessionClosedError, messageOf } from '../util/errors.js';
-import { registerSecret } from '../util/secrets.js';
-import { formatDuration, withTimeout } from '../util/time.js';
+import { AbortedError, ExpectTimeoutError, LabwrightError, SessionClosedError, messageOf } from '../util/errors.js';
+import { quoteForMessage, registerSecret } from '../util/secrets.js';
+import { abortReason, abortable, anySignal, formatDuration, withTimeout } from '../util/time.js';
 import { LineSplitter, TextCleaner } from './text.js';
 import type { ShellChannel, ShellTransport } from './transport.js';
 import { MarkerFactory, assignmentLines, setupLines, type CommandMarkers } from './wire.js';
@@ -30,6 +30,8 @@ export interface SessionCommandOptions {
   expects?: readonly ExpectRule[] | undefined;
   /** Called with each complete line of output as it arrives. */
   onLine?: ((line: string) => void) | undefined;
+  /** Ends the command early, like its timeout does (interrupt, recover), or keeps it from starting. */
+  signal?: AbortSignal | undefined;
 }
 
 /** What a shell session reports for one command. */
@@ -41,8 +43,10 @@ export interface SessionCommandOutcome {
   /** The command's exit code, or null when it did not finish. */
   exitCode: number | null;
   timedOut: boolean;
+  /** Whether the caller's signal ended the command (or kept it from starting). */
+  aborted: boolean;
   durationMs: number;
-  /** Why the command did not complete normally (timeout, shell lost). */
+  /** Why the command did not complete normally (timeout, abort, shell lost). */
   error?: string;
 }
 
@@ -94,6 +98,7 @@ class CommandRun {
   expectText = '';
   exitCode: number | null = null;
   timedOut = false;
+  aborted = false;
   done!: () => void;
   readonly finished = new Promise<void>((resolve) => (this.done = resolve));
 
@@ -135,6 +140,11 @@ export function markerPrefixLength(buffer: Buffer, marker: Buffer): number {
   return 0;
 }
 
+/** The outcome of a command that was aborted before it started. */
+export function notStarted(why: string): SessionCommandOutcome {
+  return { output: '', outputBytes: Buffer.alloc(0), exitCode: null, timedOut: false, aborted: true, durationMs: 0, error: `not started: ${why}` };
+}
+
 function toRegExp(pattern: RegExp | string): RegExp {
   if (typeof pattern === 'string') return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   // A global or sticky flag would make exec() stateful between calls.
@@ -164,6 +174,10 @@ export class ShellSession {
   private handshaking = false;
   /** Whether the terminal turns our LF into CR LF (stty -onlcr did not take). */
   private crlf = false;
+  /** Aborts whatever holds the session now; close() fires it so it never waits behind a command. */
+  private holder = new AbortController();
+  /** Set by close(): an interrupted command is not worth recovering, the shell goes anyway. */
+  private closeRequested = false;
 
   private idleCleaner = new TextCleaner();
   private idleText = '';
@@ -192,22 +206,52 @@ export class ShellSession {
    * command's own failures (non-zero exit, timeout, lost shell); those are in the outcome.
    * Throws when the shell cannot be opened at all.
    */
-  run(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome> {
-    return this.mutex.runExclusive(() => this.runUnlocked(command, options));
+  async run(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome> {
+    const started = Date.now();
+    try {
+      return await this.locked(options.signal, 'a command', (signal) => this.runUnlocked(command, { ...options, signal }));
+    } catch (error) {
+      // Aborted while queued behind another command: it never started.
+      if (!(error instanceof AbortedError)) throw error;
+      return { ...notStarted(error.detail), durationMs: Date.now() - started };
+    }
   }
 
   /** Opens the shell now instead of on first use. */
-  open(): Promise<void> {
-    return this.mutex.runExclusive(() => this.ensureOpen());
+  open(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    return this.locked(options.signal, 'opening the shell', (signal) => this.ensureOpen(signal));
   }
 
   /** Types raw text into the shell (include the line ending yourself). */
-  send(text: string, options: { secret?: boolean } = {}): Promise<void> {
+  send(text: string, options: { secret?: boolean; signal?: AbortSignal | undefined } = {}): Promise<void> {
     if (options.secret) registerSecret(text.replace(/\r?\n$/, ''));
-    return this.mutex.runExclusive(async () => {
-      await this.ensureOpen();
+    return this.locked(options.signal, 'send', async (signal) => {
+      await this.ensureOpen(signal);
       this.write(text);
       this.observer.sent?.(text, options.secret ?? false);
+    });
+  }
+
+  /**
+   * Runs `body` holding the session, with a signal that fires when the caller's does or
+   * when close() wants the session. Waiting for the session ends with an
+   * {@link AbortedError} when the caller's signal fires first.
+   */
+  private async locked<T>(signal: AbortSignal | undefined, what: string, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const release = await abortable(this.mutex.acquire(), signal, () => this.abortedError(signal!, what), (late) => late());
+    this.holder = new AbortController();
+    try {
+      return await body(anySignal(signal, this.holder.signal)!);
+    } finally {
+      release();
+    }
+  }
+
+  private abortedError(signal: AbortSignal, what: string): AbortedError {
+    return new AbortedError(`${what} on session "${this.name}" was aborted: ${abortReason(signal)}.`, {
+      host: this.transport.host,
+      protocol: this.transport.protocol,
+      hint: 'Nothing else is needed: the session stays usable.',
     });
   }
 
@@ -215,9 +259,9 @@ export class ShellSession {
    * Waits until `pattern` appears in the output received since the last `expect()` (or
    * since the last command) and consumes the text up to the end of the match.
    */
-  expect(pattern: RegExp | string, options: { timeout: number }): Promise<ExpectMatch> {
-    return this.mutex.runExclusive(async () => {
-      await this.ensureOpen();
+  expect(pattern: RegExp | string, options: { timeout: number; signal?: AbortSignal | undefined }): Promise<ExpectMatch> {
+    return this.locked(options.signal, `expect ${String(pattern)}`, async (signal) => {
+      await this.ensureOpen(signal);
       const regex = toRegExp(pattern);
       const started = Date.now();
       for (;;) {
@@ -234,11 +278,11 @@ export class ShellSession {
             { host: this.transport.host, protocol: this.transport.protocol, hint: 'The next command opens a new shell.' },
           );
         }
+        if (signal.aborted) throw this.abortedError(signal, `expect ${String(regex)}`);
         const left = options.timeout - (Date.now() - started);
         if (left <= 0) {
-          const tail = this.idleText.slice(-500);
           throw new ExpectTimeoutError(
-            `expect on session "${this.name}": ${String(regex)} not seen within ${formatDuration(options.timeout)}; last output: ${JSON.stringify(tail)}`,
+            `expect on session "${this.name}": ${String(regex)} not seen within ${formatDuration(options.timeout)}; last output: ${quoteForMessage(this.idleText, 500)}`,
             this.idleText,
             {
               host: this.transport.host,
@@ -247,24 +291,34 @@ export class ShellSession {
             },
           );
         }
-        await this.nextEvent(left);
+        await this.nextEvent(left, signal);
       }
     });
   }
 
-  /** Closes the shell. The session can be used again afterwards (it reopens). */
-  close(): Promise<void> {
-    return this.mutex.runExclusive(async () => {
-      if (this.state === 'open') this.observer.lifecycle?.('closed');
-      await this.dropChannel();
-      this.state = 'closed';
-    });
+  /**
+   * Closes the shell. A command still running is ended at once (its outcome says so) rather
+   * than waited for. The session can be used again afterwards (it reopens).
+   */
+  async close(): Promise<void> {
+    this.closeRequested = true;
+    this.holder.abort(new Error('the session was closed'));
+    try {
+      await this.mutex.runExclusive(async () => {
+        if (this.state === 'open') this.observer.lifecycle?.('closed');
+        await this.dropChannel();
+        this.state = 'closed';
+      });
+    } finally {
+      this.closeRequested = false;
+    }
   }
 
   // ---- opening and closing ------------------------------------------------------------
 
-  private async ensureOpen(): Promise<void> {
+  private async ensureOpen(signal?: AbortSignal): Promise<void> {
     if (this.state === 'open' && this.channel) return;
+    if (signal?.aborted) throw this.abortedError(signal, 'opening the shell');
     const rebuilding = this.state === 'dead';
     await this.dropChannel();
     this.markers = new MarkerFactory();
@@ -286,11 +340,16 @@ export class ShellSession {
         if (generation === this.generation) this.onClosed(reason);
       },
     });
-    const channel = await withTimeout(opening, safety, () => {
-      // A shell that arrives after we gave up must not stay logged in.
-      opening.then((late) => late.close(), () => {});
-      return new SessionClosedError(`could not start a shell within ${formatDuration(safety)}.`, { ...context, hint: 'Check that the host answers, or raise shell.openTimeout.' });
-    });
+    // A shell that arrives after we gave up must not stay logged in.
+    const closeLate = (late: ShellChannel) => void late.close();
+    const channel = await withTimeout(
+      abortable(opening, signal, () => this.abortedError(signal!, 'opening the shell'), closeLate),
+      safety,
+      () => {
+        opening.then(closeLate, () => {});
+        return new SessionClosedError(`could not start a shell within ${formatDuration(safety)}.`, { ...context, hint: 'Check that the host answers, or raise shell.openTimeout.' });
+      },
+    );
     this.channel = channel;
     this.state = 'open';
     this.handshaking = true;
@@ -299,24 +358,29 @@ export class ShellSession {
     const handshake = this.markers.forNonce('0');
     const lines = [...setupLines({ pty: this.transport.pty }), this.markers.recoveryLine(handshake)];
     this.write(lines.map((line) => line + this.transport.newline).join(''));
-    const answered = await this.waitForMarker(handshake.recovery, bound);
+    const answered = await this.waitForMarker(handshake.recovery, bound, signal);
     this.handshaking = false;
+    if (!answered && signal?.aborted) {
+      await this.dropChannel();
+      this.state = 'dead';
+      throw this.abortedError(signal, 'opening the shell');
+    }
     if (!answered) {
-      const seen = this.buffer.toString('utf8').slice(-300);
+      const seen = quoteForMessage(this.buffer.toString('utf8'), 300);
       await this.dropChannel();
       this.state = 'dead';
       throw new SessionClosedError(
-        `the shell did not answer labwright's setup within ${formatDuration(bound)}${this.lostReason ? ` (${this.lostReason})` : ''}; last output: ${JSON.stringify(seen)}.`,
+        `the shell did not answer labwright's setup within ${formatDuration(bound)}${this.lostReason ? ` (${this.lostReason})` : ''}; last output: ${seen}.`,
         { ...context, hint: 'The login shell must be a POSIX shell (sh, bash, ash, dash); set shell.command to start one, or raise shell.openTimeout.' },
       );
     }
     this.observer.lifecycle?.(rebuilding ? 'rebuilt' : 'opened', rebuilding ? this.lostReason : undefined);
 
     for (const command of this.options.init) {
-      const outcome = await this.runUnlocked(command, { timeout: bound });
+      const outcome = await this.runUnlocked(command, { timeout: bound, signal });
       if (outcome.exitCode !== 0) {
         throw new LabwrightError(
-          `shell init command ${JSON.stringify(command)} ${outcome.error ?? `exited with ${outcome.exitCode}`}; output: ${JSON.stringify(outcome.output.slice(-300))}.`,
+          `shell init command ${quoteForMessage(command, 200, 'start')} ${outcome.error ?? `exited with ${outcome.exitCode}`}; output: ${quoteForMessage(outcome.output, 300)}.`,
           { ...context, hint: 'Fix or remove it in shell.init of the lab config.' },
         );
       }
@@ -379,21 +443,23 @@ export class ShellSession {
     for (const waiter of [...this.waiters]) waiter();
   }
 
-  /** Resolves on the next data or close event, or after `ms`. */
-  private nextEvent(ms: number): Promise<void> {
+  /** Resolves on the next data or close event, after `ms`, or when `signal` fires. */
+  private nextEvent(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const finish = () => {
         clearTimeout(timer);
         this.waiters.delete(finish);
+        signal?.removeEventListener('abort', finish);
         resolve();
       };
       const timer = setTimeout(finish, Math.max(0, ms));
       this.waiters.add(finish);
+      signal?.addEventListener('abort', finish, { once: true });
     });
   }
 
   /** Waits until `marker` followed by a line end is in the buffer, and drops everything up to it. */
-  private async waitForMarker(marker: Buffer, ms: number): Promise<boolean> {
+  private async waitForMarker(marker: Buffer, ms: number, signal?: AbortSignal): Promise<boolean> {
     const deadline = Date.now() + ms;
     for (;;) {
       const index = this.buffer.indexOf(marker);
@@ -410,8 +476,8 @@ export class ShellSession {
         this.buffer = this.buffer.subarray(this.buffer.length - marker.length);
       }
       const left = deadline - Date.now();
-      if (left <= 0 || this.state !== 'open') return false;
-      await this.nextEvent(left);
+      if (left <= 0 || this.state !== 'open' || signal?.aborted) return false;
+      await this.nextEvent(left, signal);
     }
   }
 
@@ -429,7 +495,14 @@ export class ShellSession {
   // ---- commands ---------------------------------------------------------------------
 
   private async runUnlocked(command: string, options: SessionCommandOptions, attempt = 0): Promise<SessionCommandOutcome> {
-    await this.ensureOpen();
+    const { signal } = options;
+    if (signal?.aborted) return notStarted(this.abortedError(signal, 'a command').detail);
+    try {
+      await this.ensureOpen(signal);
+    } catch (error) {
+      if (error instanceof AbortedError) return notStarted(error.detail);
+      throw error;
+    }
     const started = Date.now();
     const markers = this.markers.next();
     const expects = (options.expects ?? []).map((rule) => {
@@ -454,24 +527,40 @@ export class ShellSession {
     }
 
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), Math.max(1, options.timeout));
-    });
-    const first = await Promise.race([run.finished.then(() => 'done' as const), timedOut]);
+    let stopWatching = () => {};
+    const ended = await Promise.race([
+      run.finished.then(() => 'done' as const),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), Math.max(1, options.timeout));
+      }),
+      new Promise<'aborted'>((resolve) => {
+        if (!signal) return;
+        const onAbort = () => resolve('aborted');
+        signal.addEventListener('abort', onAbort, { once: true });
+        stopWatching = () => signal.removeEventListener('abort', onAbort);
+      }),
+    ]);
     clearTimeout(timer);
+    stopWatching();
 
-    if (first === 'timeout' && run.phase !== 'done') {
-      run.timedOut = true;
+    if (ended !== 'done' && run.phase !== 'done') {
+      if (ended === 'timeout') run.timedOut = true;
+      else run.aborted = true;
       // What was held back as a possible marker start is output after all.
       if (run.phase === 'output' && this.buffer.length > 0) run.append(Buffer.from(this.buffer));
       this.buffer = Buffer.alloc(0);
       run.phase = 'recover';
-      const recovered = await this.recover(run);
+      // A session being closed is not worth recovering: close() drops the shell next.
+      const recovered = this.closeRequested ? undefined : await this.recover(run);
       this.releaseRun();
-      const how = recovered
-        ? 'the shell was interrupted and recovered'
-        : 'the shell did not recover and was closed; the next command opens a new one';
-      return this.outcome(run, started, `timed out after ${formatDuration(options.timeout)}; ${how}`);
+      const how =
+        recovered === undefined
+          ? 'the shell was closed with its session'
+          : recovered
+            ? 'the shell was interrupted and recovered'
+            : 'the shell did not recover and was closed; the next command opens a new one';
+      const why = run.timedOut ? `timed out after ${formatDuration(options.timeout)}` : `aborted (${abortReason(signal!)})`;
+      return this.outcome(run, started, `${why}; ${how}`);
     }
     this.releaseRun();
     if (run.exitCode === null) {
@@ -510,8 +599,9 @@ export class ShellSession {
     return {
       output: run.text,
       outputBytes: Buffer.concat(run.chunks),
-      exitCode: run.timedOut ? null : run.exitCode,
+      exitCode: run.timedOut || run.aborted ? null : run.exitCode,
       timedOut: run.timedOut,
+      aborted: run.aborted,
       durationMs: Date.now() - started,
       ...(error ? { error } : {}),
     };

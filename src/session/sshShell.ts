@@ -5,9 +5,8 @@
  * The channel holds a slot of the connection's channel budget while open.
  */
 import type { ClientChannel, Client as SshClient } from 'ssh2';
-import type { SshExecutor } from '../exec/executor.js';
 import type { ConnectionManager } from '../transport/connectionManager.js';
-import { SessionClosedError, messageOf } from '../util/errors.js';
+import { SessionClosedError } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 import type { ShellChannel, ShellSink, ShellTransport } from './transport.js';
 
@@ -17,7 +16,6 @@ export interface SshShellOptions {
   /** Session name, for budget messages. */
   session: string;
   connections: ConnectionManager;
-  executor: SshExecutor;
   termType: string;
   cols: number;
   rows: number;
@@ -52,12 +50,9 @@ function openShellChannel(client: SshClient, options: SshShellOptions): Promise<
       channel.on('error', () => {});
       resolve({ channel, early });
     };
-    try {
-      if (options.command) client.exec(options.command, { pty, ...env }, done);
-      else client.shell(pty, env, done);
-    } catch (error) {
-      reject(new Error(`the connection is not usable: ${messageOf(error)}`));
-    }
+    // ssh2 throws synchronously when not connected; SshConnection.openChannel classifies it.
+    if (options.command) client.exec(options.command, { pty, ...env }, done);
+    else client.shell(pty, env, done);
   });
 }
 
@@ -73,8 +68,11 @@ export class SshShellTransport implements ShellTransport {
 
   async open(sink: ShellSink): Promise<ShellChannel> {
     const connection = await this.options.connections.ssh();
-    const held = await this.options.executor.openChannel(connection, { kind: 'shell', name: this.options.session }, this.options.openTimeout, (client) =>
-      openShellChannel(client, this.options),
+    const held = await connection.openChannel(
+      { kind: 'shell', name: this.options.session },
+      this.options.openTimeout,
+      (client) => openShellChannel(client, this.options),
+      (opened) => opened.channel,
     );
     const { channel, early } = held;
     // Hand over from the early recorder to the session.

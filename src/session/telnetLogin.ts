@@ -15,7 +15,7 @@
 import type { TelnetOptions } from '../config/schema.js';
 import type { TelnetStream } from '../transport/telnetStream.js';
 import { ConnectionError, type ConnectFailure } from '../util/errors.js';
-import { redact, registerSecret } from '../util/secrets.js';
+import { quoteForMessage, registerSecret } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
 import { TextCleaner } from './text.js';
 import { randomId } from './wire.js';
@@ -85,7 +85,7 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
       if (error) reject(error);
       else resolve(rest ?? Buffer.alloc(0));
     };
-    const lastOutput = () => JSON.stringify(redact(transcript.slice(-TAIL)));
+    const lastOutput = () => quoteForMessage(transcript, TAIL);
     const fail = (kind: ConnectFailure, detail: string, hint: string) =>
       finish(new ConnectionError(kind, detail, { host, protocol: 'telnet', hint }));
     const refused = (why: string) =>
@@ -127,14 +127,14 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
       if (done) return;
       const text = recent;
       const failure = sentUser || sentPassword ? failureLine(text, options.loginFailed, false) : undefined;
-      if (failure !== undefined) return refused(`the device answered ${JSON.stringify(failure)}`);
+      if (failure !== undefined) return refused(`the device answered ${quoteForMessage(failure, 200)}`);
       if (options.loginPrompt.test(text)) {
-        if (sentUser) return refused(`the device asked for the login again: ${JSON.stringify(lastLine(text))}`);
+        if (sentUser) return refused(`the device asked for the login again: ${quoteForMessage(lastLine(text), 200)}`);
         sentUser = true;
         return type(user + newline);
       }
       if (options.passwordPrompt.test(text)) {
-        if (sentPassword) return refused(`the device asked for the password again: ${JSON.stringify(lastLine(text))}`);
+        if (sentPassword) return refused(`the device asked for the password again: ${quoteForMessage(lastLine(text), 200)}`);
         if (password === undefined) {
           return fail('auth', `the device asks for a password for "${user}" and the lab config has none.`, `Add a password for user "${user}" of host "${host}" to the lab config.`);
         }
@@ -161,7 +161,7 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
         // A refusal counts at once, reported with its whole line (so once that line ended,
         // or at the next quiet moment).
         if ((sentUser || sentPassword) && failureLine(recent, options.loginFailed, true) !== undefined) {
-          return refused(`the device answered ${JSON.stringify(failureLine(recent, options.loginFailed, true))}`);
+          return refused(`the device answered ${quoteForMessage(failureLine(recent, options.loginFailed, true) ?? '', 200)}`);
         }
         if (probing) {
           raw = Buffer.concat([raw, bytes]);

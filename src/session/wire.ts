@@ -18,6 +18,7 @@
  *   runs the text or reports a syntax error with an exit code.
  */
 import { randomBytes } from 'node:crypto';
+import { shellQuote } from '../util/shellQuote.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -96,11 +97,6 @@ function byteLength(text: string): number {
   return Buffer.byteLength(text, 'utf8');
 }
 
-/** `'text'` as a single-quoted shell word; `'` becomes `'\''`. */
-function singleQuoted(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
 /** Characters that must not be typed into a terminal: controls (tab included) and DEL. */
 const UNTYPEABLE = /[\x00-\x09\x0b-\x1f\x7f]/;
 
@@ -110,7 +106,7 @@ const UNTYPEABLE = /[\x00-\x09\x0b-\x1f\x7f]/;
  */
 export function assignmentLines(command: string, maxLineLength: number): string[] {
   if (command.includes('\0')) throw new Error('a shell command cannot contain a NUL character');
-  const simple = `__lw_c=${singleQuoted(command)}`;
+  const simple = `__lw_c=${shellQuote(command)}`;
   if (!command.includes('\n') && !UNTYPEABLE.test(command) && byteLength(simple) <= maxLineLength) return [simple];
 
   const lines = ['__lw_c='];
@@ -119,7 +115,7 @@ export function assignmentLines(command: string, maxLineLength: number): string[
   let piece = '';
   let pieceBytes = 0;
   const flush = () => {
-    if (piece) lines.push(prefix + singleQuoted(piece));
+    if (piece) lines.push(prefix + shellQuote(piece));
     piece = '';
     pieceBytes = 0;
   };

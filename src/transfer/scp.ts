@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { ClientChannel } from 'ssh2';
 import type { ScpOptions } from '../config/schema.js';
 import { TransferError, messageOf } from '../util/errors.js';
+import { quoteForMessage } from '../util/secrets.js';
 import type { ByteReader } from './byteReader.js';
 import { checkDigest, checkSize, remoteShellPath, remoteTreeDigests, sha256File } from './verify.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
@@ -166,7 +167,7 @@ export class ScpTransfer implements TransferStrategy {
           continue;
         }
         const match = /^([CD])([0-7]{4}) (\d+) (.+)$/.exec(line);
-        if (!match) throw this.error(`unexpected scp protocol line ${JSON.stringify(line.slice(0, 80))}.`);
+        if (!match) throw this.error(`unexpected scp protocol line ${quoteForMessage(line, 80, 'start')}.`);
         const [, type, , sizeText, name] = match;
         // The top-level entry lands at localPath itself, whatever its remote name.
         const target = stack.length === 0 ? localPath : path.join(stack[stack.length - 1]!, name!);

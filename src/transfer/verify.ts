@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { TransferError } from '../util/errors.js';
 import type { ErrorProtocol } from '../util/errors.js';
+import { shellQuote } from '../util/shellQuote.js';
 import type { RemoteRunner } from './types.js';
 
 /** sha256 of a local file, hex. */
@@ -16,10 +17,7 @@ export function sha256File(file: string): Promise<string> {
   });
 }
 
-/** A path as one single-quoted POSIX shell word. */
-export function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote };
 
 /** A remote path as a shell word; a leading `~/` stays expandable (the login directory). */
 export function remoteShellPath(remote: string): string {

@@ -2,11 +2,13 @@
  * The session-channel budget of one SSH connection. sshd refuses session channels beyond
  * its MaxSessions ("open failed", reason 2); shells, exec channels and SFTP all count.
  * Holders take a slot for as long as their channel is open; extra requests wait (each
- * with its own bound) instead of failing. direct-tcpip channels (forwards, hops) do not count.
+ * with its own bound and signal) instead of failing. direct-tcpip channels (forwards,
+ * hops) do not count. A holder that is idle (an SFTP session between transfers) can be
+ * reclaimed: when a request would wait, the idle holder is asked to close and its slot
+ * goes to the request, so a long-lived channel never starves the others.
  */
-import type { LabwrightError } from '../util/errors.js';
-import { ConnectionError } from '../util/errors.js';
-import { formatDuration } from '../util/time.js';
+import { AbortedError, TimeoutError } from '../util/errors.js';
+import { abortReason, formatDuration } from '../util/time.js';
 
 /** What a slot is used for, for messages about a full budget. */
 export interface SlotLabel {
@@ -14,20 +16,40 @@ export interface SlotLabel {
   name: string;
 }
 
-interface Waiter {
-  label: SlotLabel;
-  grant: (release: () => void) => void;
-  fail: (error: Error) => void;
-  timer: NodeJS.Timeout;
+/** A slot held in the budget. */
+export interface Slot {
+  /** Gives the slot back (idempotent); call it when the channel has closed. */
+  release(): void;
+  /**
+   * Marks the holder idle with a way to close it (`reclaim`), or busy again (`undefined`).
+   * A request that would otherwise wait calls `reclaim`; the slot is freed by `release()`
+   * once the channel has closed.
+   */
+  idle(reclaim: (() => void) | undefined): void;
 }
 
-/** A counting semaphore that knows who holds it, with bounded waits and an abort for lost connections. */
+interface Holder {
+  label: SlotLabel;
+  reclaim: (() => void) | undefined;
+  reclaiming: boolean;
+}
+
+interface Waiter {
+  label: SlotLabel;
+  grant: (slot: Slot) => void;
+  fail: (error: Error) => void;
+  timer: NodeJS.Timeout;
+  dispose: () => void;
+}
+
+/** A counting semaphore that knows who holds it, with bounded waits, reclaim of idle holders and an abort for lost connections. */
 export class ChannelBudget {
   private capacityValue: number;
-  private readonly holders = new Map<number, SlotLabel>();
+  private readonly holders = new Map<number, Holder>();
   private readonly waiters: Waiter[] = [];
   private nextId = 1;
   private aborted: Error | undefined;
+  private lastRelease = 0;
 
   constructor(
     capacity: number,
@@ -47,34 +69,52 @@ export class ChannelBudget {
     return this.holders.size;
   }
 
+  /**
+   * Whether a slot was given back within `ms`. A server frees a session only once its
+   * channel is gone and its process reaped, a little after the client saw the close: a
+   * refusal just then says nothing about MaxSessions.
+   */
+  releasedWithin(ms: number): boolean {
+    return Date.now() - this.lastRelease < ms;
+  }
+
   /** Labels of the slots in use, e.g. `shell default, exec, sftp`. */
   describeHolders(): string {
     const counts = new Map<string, number>();
-    for (const label of this.holders.values()) {
-      const key = label.kind === 'exec' ? 'exec' : `${label.kind} ${label.name}`;
+    for (const { label, reclaim } of this.holders.values()) {
+      const key = `${label.kind === 'exec' ? 'exec' : `${label.kind} ${label.name}`}${reclaim ? ' (idle)' : ''}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
     return [...counts].map(([key, count]) => (count > 1 ? `${count}× ${key}` : key)).join(', ');
   }
 
   /**
-   * Takes a slot, waiting up to `timeoutMs` for one. Resolves with the release function
-   * (idempotent). Rejects when the wait times out or the connection is lost meanwhile.
+   * Takes a slot, waiting up to `timeoutMs` for one. Rejects with a {@link TimeoutError}
+   * when the wait times out (the connection is fine, only busy), an {@link AbortedError}
+   * when `signal` fires, or the connection's error when it is lost meanwhile.
    */
-  acquire(label: SlotLabel, timeoutMs: number): Promise<() => void> {
+  acquire(label: SlotLabel, timeoutMs: number, signal?: AbortSignal): Promise<Slot> {
     if (this.aborted) return Promise.reject(this.aborted);
+    if (signal?.aborted) return Promise.reject(this.abortedError(label, signal));
     if (this.holders.size < this.capacityValue && this.waiters.length === 0) return Promise.resolve(this.grant(label));
     return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.removeWaiter(waiter);
+        reject(this.abortedError(label, signal!));
+      };
       const waiter: Waiter = {
         label,
         grant: resolve,
         fail: reject,
         timer: setTimeout(() => {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          this.removeWaiter(waiter);
           reject(this.fullError(label, timeoutMs));
         }, Math.max(0, timeoutMs)),
+        dispose: () => signal?.removeEventListener('abort', onAbort),
       };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
+      this.reclaimIdle();
     });
   }
 
@@ -84,6 +124,7 @@ export class ChannelBudget {
    */
   shrinkToInUse(): void {
     this.capacityValue = Math.max(1, this.holders.size);
+    this.reclaimIdle();
   }
 
   /** Fails every waiter (the connection is gone); later acquires fail at once. */
@@ -91,38 +132,83 @@ export class ChannelBudget {
     this.aborted = error;
     for (const waiter of this.waiters.splice(0)) {
       clearTimeout(waiter.timer);
+      waiter.dispose();
       waiter.fail(error);
     }
   }
 
-  private grant(label: SlotLabel): () => void {
+  private grant(label: SlotLabel): Slot {
     const id = this.nextId++;
-    this.holders.set(id, label);
+    const holder: Holder = { label, reclaim: undefined, reclaiming: false };
+    this.holders.set(id, holder);
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.holders.delete(id);
-      this.dispatch();
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.holders.delete(id);
+        this.lastRelease = Date.now();
+        this.dispatch();
+      },
+      idle: (reclaim) => {
+        if (released) return;
+        holder.reclaim = reclaim;
+        if (reclaim) this.reclaimIdle();
+      },
     };
+  }
+
+  /** Asks idle holders to close, one per request that is waiting beyond the free slots. */
+  private reclaimIdle(): void {
+    let needed = this.waiters.length - Math.max(0, this.capacityValue - this.holders.size);
+    for (const holder of this.holders.values()) {
+      if (needed <= 0) return;
+      if (holder.reclaiming) {
+        needed--;
+        continue;
+      }
+      if (!holder.reclaim) continue;
+      holder.reclaiming = true;
+      needed--;
+      try {
+        holder.reclaim();
+      } catch {
+        // The holder closes on its own terms; its release() frees the slot.
+      }
+    }
+  }
+
+  private removeWaiter(waiter: Waiter): void {
+    const index = this.waiters.indexOf(waiter);
+    if (index !== -1) this.waiters.splice(index, 1);
+    clearTimeout(waiter.timer);
+    waiter.dispose();
   }
 
   private dispatch(): void {
     while (this.holders.size < this.capacityValue && this.waiters.length > 0) {
       const waiter = this.waiters.shift()!;
       clearTimeout(waiter.timer);
+      waiter.dispose();
       waiter.grant(this.grant(waiter.label));
     }
   }
 
-  private fullError(label: SlotLabel, timeoutMs: number): LabwrightError {
-    return new ConnectionError(
-      'closed',
-      `no SSH session channel free for ${label.kind === 'exec' ? 'exec' : `${label.kind} "${label.name}"`} within ${formatDuration(timeoutMs)}: the server allows ${this.capacityValue} per connection (MaxSessions, ${this.source}) and all are in use (${this.describeHolders()}).`,
+  private describe(label: SlotLabel): string {
+    return label.kind === 'exec' ? 'exec' : `${label.kind} "${label.name}"`;
+  }
+
+  private abortedError(label: SlotLabel, signal: AbortSignal): AbortedError {
+    return new AbortedError(`waiting for an SSH session channel for ${this.describe(label)} was aborted: ${abortReason(signal)}.`, { host: this.host, protocol: 'ssh' });
+  }
+
+  private fullError(label: SlotLabel, timeoutMs: number): TimeoutError {
+    return new TimeoutError(
+      `no SSH session channel free for ${this.describe(label)} within ${formatDuration(timeoutMs)}: the server allows ${this.capacityValue} per connection (MaxSessions, ${this.source}) and all are in use (${this.describeHolders()}).`,
       {
         host: this.host,
         protocol: 'ssh',
-        hint: 'Close named sessions you no longer need, or raise MaxSessions in the device\'s sshd_config (and ssh.maxSessions in the lab config).',
+        hint: "Close named sessions you no longer need, or raise MaxSessions in the device's sshd_config (and ssh.maxSessions in the lab config).",
       },
     );
   }

@@ -5,14 +5,17 @@
  * are retried with capped exponential backoff, refused credentials and host keys never.
  * Test doubles come in through the `factory` seam.
  */
-import type { Client as SshClient, SFTPWrapper } from 'ssh2';
+import type { Client as SshClient } from 'ssh2';
 import type { RemoteHostConfig } from '../config/defineLab.js';
-import { ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
-import { sleep, withTimeout } from '../util/time.js';
+import { AbortedError, ConnectionError, messageOf } from '../util/errors.js';
+import { abortable, sleep } from '../util/time.js';
 import { ChannelBudget } from './channelBudget.js';
 import type { NetworkPath } from './network.js';
 import { connectSsh, type SshTarget } from './sshConnect.js';
+import { SshConnection } from './sshConnection.js';
 import { probeMaxSessions } from './sessionProbe.js';
+
+export { SshConnection } from './sshConnection.js';
 
 /** Creates raw connections; replace it in tests to inject doubles. */
 export interface ConnectionFactory {
@@ -30,125 +33,10 @@ export const defaultConnectionFactory: ConnectionFactory = {
 /** Connection lifecycle, for transcripts. */
 export type ConnectionEvent = { event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string };
 
-/** One live SSH connection and its channel budget. */
-export class SshConnection {
-  private lostError: Error | undefined;
-  private readonly lostListeners = new Set<(error: Error) => void>();
-  private sftpSession: Promise<SFTPWrapper> | undefined;
-  private interactive: Promise<void> | undefined;
-
-  constructor(
-    readonly client: SshClient,
-    readonly generation: number,
-    readonly budget: ChannelBudget,
-  ) {}
-
-  /** Whether the connection is still usable. */
-  get alive(): boolean {
-    return this.lostError === undefined;
-  }
-
-  /** Why the connection was lost, if it was. */
-  get lostReason(): Error | undefined {
-    return this.lostError;
-  }
-
-  /** Calls `listener` once when the connection is lost (at once if it already is). Returns an unsubscribe function. */
-  onLost(listener: (error: Error) => void): () => void {
-    if (this.lostError) {
-      listener(this.lostError);
-      return () => {};
-    }
-    this.lostListeners.add(listener);
-    return () => this.lostListeners.delete(listener);
-  }
-
-  /** Marks the connection lost; every waiter and listener is told. Idempotent. */
-  markLost(error: Error): void {
-    if (this.lostError) return;
-    this.lostError = error;
-    this.budget.abort(error);
-    for (const listener of this.lostListeners) listener(error);
-    this.lostListeners.clear();
-    try {
-      this.client.end();
-    } catch {
-      // Already closed.
-    }
-  }
-
-  /**
-   * Makes the server treat the connection as interactive, once: OpenSSH's sshd turns
-   * Nagle off (TCP_NODELAY) on a connection only when a session asks for a pty. A bastion
-   * used only for forwarding never does, so small packets through it waited for delayed
-   * ACKs (about 40 ms per command round trip). A pty exec of `true` flips it for good.
-   */
-  makeInteractive(): Promise<void> {
-    this.interactive ??= (async () => {
-      const release = await this.budget.acquire({ kind: 'exec', name: 'interactive' }, 10_000);
-      try {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 10_000);
-          try {
-            this.client.exec('true', { pty: { term: 'dumb', cols: 80, rows: 24 } }, (error, channel) => {
-              if (error) {
-                clearTimeout(timer);
-                return resolve();
-              }
-              channel.resume();
-              channel.stderr.resume();
-              channel.once('close', () => {
-                clearTimeout(timer);
-                resolve();
-              });
-            });
-          } catch {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      } finally {
-        release();
-      }
-    })();
-    return this.interactive;
-  }
-
-  /** The connection's SFTP session, opened on first use (it holds one channel slot). */
-  sftp(host: string, timeoutMs: number): Promise<SFTPWrapper> {
-    this.sftpSession ??= (async () => {
-      const release = await this.budget.acquire({ kind: 'sftp', name: 'sftp' }, timeoutMs);
-      try {
-        const sftp = await withTimeout(
-          new Promise<SFTPWrapper>((resolve, reject) => this.client.sftp((error, session) => (error ? reject(error) : resolve(session)))),
-          timeoutMs,
-          () => new ConnectionError('timeout', 'the SFTP subsystem did not start in time.', { host, protocol: 'sftp', hint: 'Check the Subsystem sftp line of the device\'s sshd_config.' }),
-        );
-        sftp.once('close', () => {
-          release();
-          this.sftpSession = undefined;
-        });
-        return sftp;
-      } catch (error) {
-        release();
-        this.sftpSession = undefined;
-        if (error instanceof LabwrightError) throw error;
-        throw new ConnectionError('protocol', `the SFTP subsystem could not start: ${messageOf(error)}.`, {
-          host,
-          protocol: 'sftp',
-          hint: 'Check that the device runs an SFTP server (Subsystem sftp in sshd_config), or use transfer: "scp".',
-          cause: error,
-        });
-      }
-    })();
-    return this.sftpSession;
-  }
-}
-
 /** Options of a {@link ConnectionManager}. */
 export interface ConnectionManagerOptions {
-  /** The way to the host: direct, or through hops (resolved when first needed). */
-  path: () => Promise<NetworkPath>;
+  /** The way to the host: direct, or through hops (connected when first needed). */
+  path: NetworkPath;
   /** User to log in as; default: the host's default user. */
   user?: string;
   factory?: ConnectionFactory;
@@ -175,13 +63,16 @@ export class ConnectionManager {
     return this.current?.alive ?? false;
   }
 
-  /** The live connection, connecting (once, for all concurrent callers) when there is none. */
-  async ssh(): Promise<SshConnection> {
+  /**
+   * The live connection, connecting (once, for all concurrent callers) when there is none.
+   * `signal` only stops this caller's wait: the connect goes on for the others.
+   */
+  async ssh(signal?: AbortSignal): Promise<SshConnection> {
     if (this.current?.alive) return this.current;
     this.connecting ??= this.connectWithRetry().finally(() => {
       this.connecting = undefined;
     });
-    return this.connecting;
+    return abortable(this.connecting, signal, () => new AbortedError('waiting for the SSH connection was aborted.', { host: this.config.name, protocol: 'ssh' }));
   }
 
   /**
@@ -221,8 +112,7 @@ export class ConnectionManager {
   }
 
   private async connectOnce(): Promise<SshConnection> {
-    const path = await this.options.path();
-    const client = await this.factory.ssh({ config: this.config, user: this.user }, path);
+    const client = await this.factory.ssh({ config: this.config, user: this.user }, this.options.path);
     const { maxSessions } = this.config.ssh;
     let budget: ChannelBudget;
     if (maxSessions !== undefined) {
@@ -231,7 +121,7 @@ export class ConnectionManager {
       const probe = this.factory.probeMaxSessions ? await this.factory.probeMaxSessions(client).catch(() => ({ capacity: 10, probed: false })) : { capacity: 10, probed: false };
       budget = new ChannelBudget(probe.capacity, this.config.name, probe.probed ? 'probed' : 'configured');
     }
-    const connection = new SshConnection(client, ++this.generation, budget);
+    const connection = new SshConnection(client, ++this.generation, budget, this.config.name);
     const lost = (detail: string) => {
       const error = new ConnectionError('closed', `the SSH connection to ${this.config.address}:${this.config.ssh.port} was lost: ${detail}.`, {
         host: this.config.name,

@@ -119,7 +119,15 @@ export async function startRemoteForward(
   let closed = false;
   const onConnection: IncomingRoute = (details, accept, reject) => {
     if (closed) return reject();
-    options.handler(accept(), details);
+    const stream = accept();
+    try {
+      options.handler(stream, details);
+    } catch {
+      // A failing handler is a fault of whoever serves the port (the share server, say),
+      // not of the SSH connection: thrown into ssh2's event it would tear the connection
+      // down and every command on it would be retried as if the device had dropped it.
+      stream.destroy();
+    }
   };
   const attach = (current: SshConnection) => {
     routesOf(current.client).set(port, onConnection);

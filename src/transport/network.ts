@@ -105,30 +105,3 @@ export const directPath: NetworkPath = {
   connect: (address, port, timeoutMs, context) => connectTcp(address, port, timeoutMs, context),
   endpoint: async (address, port) => ({ host: address, port, release: async () => {} }),
 };
-
-/**
- * A path resolved on first use (the hop chain is only built when something connects),
- * for code that needs a NetworkPath up front.
- */
-export class DeferredPath implements NetworkPath {
-  private resolved: NetworkPath | undefined;
-
-  constructor(private readonly resolve: () => Promise<NetworkPath>) {}
-
-  get description(): string {
-    return this.resolved?.description ?? 'direct';
-  }
-
-  private async path(): Promise<NetworkPath> {
-    this.resolved ??= await this.resolve();
-    return this.resolved;
-  }
-
-  async connect(address: string, port: number, timeoutMs: number, context: ConnectContext): Promise<Duplex> {
-    return (await this.path()).connect(address, port, timeoutMs, context);
-  }
-
-  async endpoint(address: string, port: number, context: ConnectContext): Promise<LocalEndpoint> {
-    return (await this.path()).endpoint(address, port, context);
-  }
-}

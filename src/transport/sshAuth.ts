@@ -9,6 +9,7 @@ import ssh2 from 'ssh2';
 import type { AuthenticationType, AuthHandlerMiddleware, NextAuthHandler } from 'ssh2';
 import type { AuthMethod, KeyboardInteractiveRule, UserCredentials } from '../config/schema.js';
 import { ConnectionError } from '../util/errors.js';
+import { quoteForMessage } from '../util/secrets.js';
 import { expandHome } from '../util/paths.js';
 
 /** Who logs in and how. */
@@ -119,7 +120,7 @@ export async function buildAuthHandler(plan: AuthPlan): Promise<{ handler: AuthH
             type: 'keyboard-interactive',
             username,
             prompt: (_name: string, _instructions: string, _lang: string, prompts: { prompt: string }[], finish: (answers: string[]) => void) => {
-              const unanswered = prompts.filter((p) => answer(p.prompt) === undefined).map((p) => JSON.stringify(p.prompt.trim()));
+              const unanswered = prompts.filter((p) => answer(p.prompt) === undefined).map((p) => quoteForMessage(p.prompt.trim(), 200, 'start'));
               if (unanswered.length > 0) attempt.note = `no rule or credential answers ${unanswered.join(', ')}`;
               finish(prompts.map((p) => answer(p.prompt) ?? ''));
             },

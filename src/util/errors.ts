@@ -114,6 +114,9 @@ export class TransferError extends LabwrightError {}
 /** A wait exceeded its bound. */
 export class TimeoutError extends LabwrightError {}
 
+/** The caller gave up: its AbortSignal fired (the test ended, `lab.close()`, user code). */
+export class AbortedError extends LabwrightError {}
+
 /** Returns the message of anything thrown, redacted. */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return redact(error.message);

@@ -43,3 +43,14 @@ export function redact(text: string): string {
   }
   return out;
 }
+
+/**
+ * Text for a message, quoted: secrets are masked first, then the text is cut to its last
+ * `max` characters (`from: 'end'`, default) or its first, then JSON-quoted. In any other
+ * order a secret containing `"` or `\`, or one cut in half, would slip past the mask.
+ */
+export function quoteForMessage(text: string, max: number, from: 'start' | 'end' = 'end'): string {
+  const masked = redact(text);
+  const cut = masked.length <= max ? masked : from === 'end' ? masked.slice(-max) : masked.slice(0, max);
+  return JSON.stringify(cut);
+}

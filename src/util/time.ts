@@ -44,3 +44,50 @@ export function formatDuration(ms: number): string {
   const minutes = Math.floor(ms / 60_000);
   return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
+
+/** Why a signal fired, for messages: the reason's message, or "aborted". */
+export function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason.message;
+  if (typeof reason === 'string' && reason) return reason;
+  return 'aborted';
+}
+
+/**
+ * Races `promise` against `signal`. When the signal wins the promise keeps running, so
+ * whatever it yields later is handed to `onLate` to be undone (a lock released, a channel
+ * closed).
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => Error, onLate?: (value: T) => void): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    promise.then((value) => onLate?.(value), () => {});
+    return Promise.reject(onAbort());
+  }
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const abort = () => {
+      settled = true;
+      promise.then((value) => onLate?.(value), () => {});
+      reject(onAbort());
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        if (!settled) resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort);
+        if (!settled) reject(error);
+      },
+    );
+  });
+}
+
+/** One signal that fires when any of `signals` fires (undefined ones are skipped). */
+export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const present = signals.filter((signal): signal is AbortSignal => signal !== undefined);
+  if (present.length <= 1) return present[0];
+  return AbortSignal.any(present);
+}

@@ -2,11 +2,8 @@
  * The executor on a server with MaxSessions 3: hundreds of concurrent exec calls over one
  * connection, a restarted sshd under load, a frozen device noticed by keepalives, wrapper mode.
  */
-import { defineLab } from '../../src/config/defineLab.js';
 import type { HostInput } from '../../src/config/schema.js';
-import type { LabEvent } from '../../src/host/events.js';
-import { Lab } from '../../src/host/lab.js';
-import { test, expect, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
+import { test, expect, privateLab, targetLab, type StartedLab } from '../helpers/containerLab.js';
 
 let started: StartedLab;
 test.beforeAll(async () => {
@@ -16,12 +13,7 @@ test.afterAll(async () => {
   await started?.stop();
 });
 
-function labOf(overrides: Partial<HostInput> = {}) {
-  const lab = new Lab(defineLab(labInput(started, { target: overrides })));
-  const events: LabEvent[] = [];
-  lab.events.on((event) => events.push(event));
-  return { lab, events, target: lab.remote('target') };
-}
+const labOf = (overrides: Partial<HostInput> = {}) => targetLab(started, overrides);
 
 /** Established SSH connections on the device (from its own point of view). */
 async function serverConnections(): Promise<number> {

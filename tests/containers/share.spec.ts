@@ -10,7 +10,7 @@ import type { HostInput } from '../../src/config/schema.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
 import type { RemoteHost } from '../../src/host/remoteHost.js';
-import type { Share } from '../../src/host/share.js';
+import type { Share } from '../../src/share/share.js';
 import { test, expect, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
 
 function labOf(started: StartedLab, overrides: Record<string, Partial<HostInput>> = {}) {

@@ -1,5 +1,10 @@
 /** The containerized lab for tests: a shared lab per worker and private labs for disruptive tests (see fixtures/lab/labConfig.ts for the host names). */
 import { test as base } from '@playwright/test';
+import { defineLab } from '../../src/config/defineLab.js';
+import type { HostInput } from '../../src/config/schema.js';
+import type { LabEvent } from '../../src/host/events.js';
+import { Lab } from '../../src/host/lab.js';
+import { labInput } from '../../fixtures/lab/labConfig.js';
 import { startLab, type Lab as StartedLab, type LabHost, type LabRole, type StartLabOptions } from '../../fixtures/lab/startLab.js';
 
 export type { StartedLab, LabHost, LabRole };
@@ -18,6 +23,14 @@ export const test = base.extend<{}, { sharedLab: StartedLab }>({
     { scope: 'worker', timeout: 30 * 60_000, title: 'container lab' },
   ],
 });
+
+/** A labwright Lab over a started container lab, with `overrides` for host `target`, and every event it emits. */
+export function targetLab(started: StartedLab, overrides: Partial<HostInput> = {}) {
+  const lab = new Lab(defineLab(labInput(started, { target: overrides })));
+  const events: LabEvent[] = [];
+  lab.events.on((event) => events.push(event));
+  return { lab, events, target: lab.remote('target') };
+}
 
 /** Starts a private lab for tests that restart, pause or break containers. */
 export function privateLab(options: StartLabOptions): Promise<StartedLab> {

@@ -43,7 +43,7 @@ const cases: [string, unknown, RegExp][] = [
   ['no users', { hosts: { dut1: { address: 'x', users: {} } } }, /host "dut1" → users: at least one user is required/],
   ['unknown default user', { hosts: { dut1: { address: 'x', user: 'rooot', users: user } } }, /host "dut1" → user: "rooot" is not one of its users \(root\); did you mean "root"\?/],
   ['missing env secret', { hosts: { dut1: { address: 'x', users: { root: { password: env('LW_NOT_SET_ANYWHERE') } } } } }, /host "dut1" → users\.root\.password: environment variable LW_NOT_SET_ANYWHERE is not set/],
-  ['secret of wrong type', { hosts: { dut1: { address: 'x', users: { root: { password: 1234 } } } } }, /users\.root\.password: expected string or object, got a value \(hidden: secret field\)/],
+  ['secret of wrong type', { hosts: { dut1: { address: 'x', users: { root: { password: 1234 } } } } }, /users\.root\.password: expected string or object, got a value \(hidden: it may be a credential\)/],
   ['unknown hop', { hosts: { dut1: { address: 'x', hop: 'bastoin', users: user }, bastion: { address: 'y', users: user } } }, /host "dut1" → hop: names "bastoin", which is not a host of this lab \(did you mean "bastion"\?\)/],
   ['hop cycle', { hosts: { a: { address: 'x', hop: 'b', users: user }, b: { address: 'y', hop: 'c', users: user }, c: { address: 'z', hop: 'a', users: user } } }, /hop chain loops: a → b → c → a/],
   ['self hop', { hosts: { a: { address: 'x', hop: 'a', users: user } } }, /host "a" → hop: a host cannot be its own hop/],
@@ -111,4 +111,25 @@ test('a TypeScript lab file in a CommonJS package and one in an ES module packag
 test('secrets shorter than three characters are not masked (they would mask ordinary text)', () => {
   defineLab({ hosts: { a: { address: 'x', users: { root: { password: 'q' }, admin: { password: 'abc' } } } } });
   expect(redact('quiet abcde')).toBe('quiet ******de');
+});
+
+test('no credential value appears in a config error, wherever it was put', () => {
+  const cases: unknown[] = [
+    { hosts: { dut1: { address: 'x', users: { root: 'Misplaced-S3cret' } } } },
+    { hosts: { dut1: { address: 'x', users: ['root', 'Misplaced-S3cret'] } } },
+    { hosts: { dut1: { address: 'x', users: { root: { password: ['Misplaced-S3cret'] } } } } },
+    { hosts: { dut1: { address: 'x', users: { root: { pasword: 'Misplaced-S3cret' } } } } },
+    { hosts: { dut1: { address: 'x', users: { root: {} }, ssh: { keyboardInteractive: [{ prompt: 'x', answer: 'Misplaced-S3cret' }] } } } },
+  ];
+  for (const input of cases) {
+    let message = '';
+    try {
+      defineLab(input as LabInput);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message, JSON.stringify(input)).toMatch(/Invalid lab configuration/);
+    expect(message).not.toContain('Misplaced-S3cret');
+    expect(message).not.toContain('S3cret');
+  }
 });

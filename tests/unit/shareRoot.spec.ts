@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { test, expect } from '@playwright/test';
-import { BadPathError, OutsideShareError, ShareRoot, normalizeVirtual } from '../../src/transfer/shareRoot.js';
+import { BadPathError, OutsideShareError, ShareRoot, normalizeVirtual } from '../../src/share/shareRoot.js';
 
 /**
  * A folder layout with links pointing everywhere:

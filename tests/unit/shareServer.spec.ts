@@ -9,8 +9,9 @@ import path from 'node:path';
 import { test, expect } from '@playwright/test';
 import ssh2 from 'ssh2';
 import type { SFTPWrapper } from 'ssh2';
-import { ShareRoot } from '../../src/transfer/shareRoot.js';
-import { ShareServer, oneTimeKeyPair, type KeyPair } from '../../src/transfer/shareServer.js';
+import { ShareRoot } from '../../src/share/shareRoot.js';
+import { oneTimeKeyPair, type KeyPair } from '../../src/share/oneTimeKeys.js';
+import { ShareServer } from '../../src/share/shareServer.js';
 
 const STATUS = ssh2.utils.sftp.STATUS_CODE;
 

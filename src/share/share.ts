@@ -12,12 +12,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { ShareRoot } from '../transfer/shareRoot.js';
-import { ShareServer, oneTimeKeyPair } from '../transfer/shareServer.js';
+import { oneTimeKeyPair } from './oneTimeKeys.js';
+import { ShareRoot } from './shareRoot.js';
+import { ShareServer } from './shareServer.js';
 import type { RemoteRunner } from '../transfer/types.js';
 import type { Forward } from '../transport/forwarding.js';
 import { LabwrightError, messageOf } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
+import { shellWord } from '../util/shellQuote.js';
 import { withTimeout } from '../util/time.js';
 
 /** Options of `host.share()`. */
@@ -38,7 +40,7 @@ export interface ShareDeps {
   /** Bound of each remote command. */
   commandTimeout: number;
   /** Lifecycle, for transcripts. */
-  onEvent?: (event: 'connected' | 'closed', detail: string) => void;
+  onEvent?: (event: 'connected' | 'closed' | 'lost', detail: string) => void;
 }
 
 /** The remote client commands for a share, as far as the device has them. */
@@ -59,11 +61,6 @@ const SHARE_ADDRESS = '127.0.0.1';
 const SFTP_BUFFER = 128 * 1024;
 /** Bound of a whole stop(). */
 const STOP_BOUND = 20_000;
-
-/** A word for a POSIX shell command line, quoted only when it needs to be. */
-function shellWord(text: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
-}
 
 /** Masks a private key in anything that might ever print it (its base64 lines). */
 function registerPrivateKey(privateKey: string): void {
@@ -109,7 +106,18 @@ export class Share implements AsyncDisposable {
     registerPrivateKey(hostKey.privateKey);
     registerPrivateKey(clientKey.privateKey);
     const readOnly = options.readOnly ?? false;
-    const server = new ShareServer({ root, readOnly, hostKey: hostKey.privateKey, clientKey: clientKey.publicKey });
+    let server: ShareServer;
+    try {
+      server = new ShareServer({
+        root,
+        readOnly,
+        hostKey: hostKey.privateKey,
+        clientKey: clientKey.publicKey,
+        onProblem: (detail) => deps.onEvent?.('lost', `share ${id}: ${detail}`),
+      });
+    } catch (error) {
+      throw new LabwrightError(`cannot start the share's SSH server: ${messageOf(error)}.`, { ...context, hint: 'This is a labwright fault; please report it.', cause: error });
+    }
 
     let forward: Forward;
     const requested = deps.forward((stream) => server.accept(stream), options.remotePort);

@@ -15,20 +15,6 @@ import type { AuthContext, Connection, ParsedKey } from 'ssh2';
 import type { ShareRoot } from './shareRoot.js';
 import { serveSftp, type SftpSession } from './sftpServer.js';
 
-/** A one-time key pair in OpenSSH formats. */
-export interface KeyPair {
-  /** `-----BEGIN OPENSSH PRIVATE KEY-----` text: a secret. */
-  privateKey: string;
-  /** `ssh-ed25519 AAAA… comment` line. */
-  publicKey: string;
-}
-
-/** Makes a fresh ed25519 key pair. */
-export function oneTimeKeyPair(comment: string): KeyPair {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public };
-}
-
 /** Options of a {@link ShareServer}. */
 export interface ShareServerOptions {
   root: ShareRoot;
@@ -39,6 +25,8 @@ export interface ShareServerOptions {
   clientKey: string;
   /** Bound on a connection from its first byte to successful authentication; default 30 s. */
   authTimeout?: number;
+  /** Told when a device connection fails inside the share itself (never a lost SSH connection). */
+  onProblem?: (detail: string) => void;
 }
 
 /** Failed authentication attempts before the connection is dropped (OpenSSH's MaxAuthTries default). */
@@ -61,6 +49,9 @@ export class ShareServer {
   private stopped = false;
 
   constructor(private readonly options: ShareServerOptions) {
+    // Both keys are checked now: a key that cannot be parsed must fail the share's start,
+    // not each device connection later.
+    parseOne(options.hostKey, 'host key');
     this.allowed = parseOne(options.clientKey, 'client key');
     this.allowedBlob = this.allowed.getPublicSSH();
   }
@@ -87,9 +78,14 @@ export class ShareServer {
     });
     // One ssh2 Server per stream (cheap: it never listens) so the connection handler knows
     // its stream and timer without reaching into ssh2's private fields.
-    const server = new ssh2.Server({ hostKeys: [this.options.hostKey], ident: 'labwright-share' }, (client) => this.onClient(client, authTimer));
-    server.on('error', () => {});
-    server.injectSocket(stream as unknown as Socket);
+    try {
+      const server = new ssh2.Server({ hostKeys: [this.options.hostKey], ident: 'labwright-share' }, (client) => this.onClient(client, authTimer));
+      server.on('error', () => {});
+      server.injectSocket(stream as unknown as Socket);
+    } catch (error) {
+      stream.destroy();
+      this.options.onProblem?.(`a device connection could not be served: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   private onClient(client: Connection, authTimer: NodeJS.Timeout): void {
