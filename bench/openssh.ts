@@ -13,6 +13,9 @@ export function run(program: string, args: string[], input?: string): Promise<st
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
+    // A program that exits before reading its input (a refused session) closes the pipe:
+    // the write fails with EPIPE, and the exit code above says what happened.
+    child.stdin.on('error', () => {});
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${program} ${args.join(' ')} exited ${code}: ${err.trim()}`))));
     child.stdin.end(input ?? '');
   });

@@ -14,7 +14,7 @@ import { Lab } from '../src/host/lab.js';
 import { labInput } from '../fixtures/lab/labConfig.js';
 import { startLab } from '../fixtures/lab/startLab.js';
 import { OpenSshMaster } from './openssh.js';
-import { formatTable, type Row } from './stats.js';
+import { failedRow, formatTable, type Row } from './stats.js';
 import { executorSection } from './sections/executor.js';
 import { hopsSection } from './sections/hops.js';
 import { latencySection } from './sections/latency.js';
@@ -48,13 +48,25 @@ const rows: Row[] = [];
 try {
   await master.start();
   console.log(`labwright benchmark: container ${target.name}, transfers of ${sizeMiB} MiB, OpenSSH client over a ControlMaster socket as reference\n`);
-  if (wanted('latency')) rows.push(...(await latencySection(lab, master)));
-  if (wanted('transfer')) rows.push(...(await transferSection(lab, master, sizeMiB)));
-  if (wanted('hops')) rows.push(...(await hopsSection(lab, Math.min(sizeMiB, 128))));
-  if (wanted('executor')) rows.push(...(await executorSection(lab, master)));
-  if (wanted('share')) rows.push(...(await shareSection(lab, 100)));
+  /** Runs one section; a section that fails is reported in the table and the others still run. */
+  const section = async (name: string, body: () => Promise<Row[]>) => {
+    if (!wanted(name)) return;
+    try {
+      rows.push(...(await body()));
+    } catch (error) {
+      console.error(`section ${name} failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+      rows.push(failedRow(name, error));
+    }
+  };
+  await section('latency', () => latencySection(lab, master));
+  await section('transfer', () => transferSection(lab, master, sizeMiB));
+  await section('hops', () => hopsSection(lab, Math.min(sizeMiB, 128)));
+  await section('executor', () => executorSection(lab, master));
+  await section('share', () => shareSection(lab, 100));
   console.log(`\n${formatTable(rows)}\n`);
   console.log('ratio: how many times faster labwright is than the reference (above 1 is better).');
+  const failed = rows.filter((r) => r.failure !== undefined);
+  if (failed.length > 0) process.exitCode = 1;
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(path.join('bench/results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), sizeMiB, rows }, null, 2));
 } finally {

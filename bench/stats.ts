@@ -36,6 +36,14 @@ export interface Row {
   /** How many times better labwright is (reference/labwright for times, labwright/reference for rates). */
   ratio?: number | undefined;
   target?: string | undefined;
+  /** Set when the section could not measure this: why. */
+  failure?: string | undefined;
+}
+
+/** The row of a section that failed: the table says so and the run goes on. */
+export function failedRow(section: string, error: unknown): Row {
+  const message = error instanceof Error ? error.message : String(error);
+  return { section, metric: 'FAILED', labwright: Number.NaN, unit: 'ms', failure: message.split('\n')[0]!.slice(0, 200) };
 }
 
 export function row(section: string, metric: string, unit: Row['unit'], labwright: number, reference?: number, referenceName?: string, target?: string): Row {
@@ -48,6 +56,10 @@ export function formatTable(rows: readonly Row[]): string {
     value === undefined ? '' : `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${unit}`;
   const lines = [['section', 'metric', 'labwright', 'reference', 'ratio', 'target']];
   for (const r of rows) {
+    if (r.failure !== undefined) {
+      lines.push([r.section, r.metric, r.failure, '', '', '']);
+      continue;
+    }
     lines.push([
       r.section,
       r.metric,

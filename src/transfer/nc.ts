@@ -38,7 +38,7 @@ export function listeningPorts(text: string): Set<number> {
       ports.add(Number.parseInt(proc[1]!, 16));
       continue;
     }
-    const socket = /(?:^|\s)(?:\S*[:.])(\d+)\s+\S*[:.](?:\*|\d+)\s/.exec(line);
+    const socket = /(?:^|\s)(?:\S*[:.])(\d+)\s+\S*[:.](?:\*|\d+)(?:\s|$)/.exec(line);
     if (socket && /LISTEN/i.test(line)) ports.add(Number(socket[1]));
   }
   return ports;

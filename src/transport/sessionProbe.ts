@@ -44,9 +44,12 @@ function openBareSession(client: SshClient, timeoutMs: number): Promise<Channel>
   });
 }
 
-/** Whether an error is the server refusing a channel (MaxSessions reached). */
+/**
+ * Whether an error is the server refusing a channel (MaxSessions reached, forwarding
+ * refused): ssh2 gives those the SSH_MSG_CHANNEL_OPEN_FAILURE reason code.
+ */
 export function isChannelOpenFailure(error: unknown): boolean {
-  return error instanceof Error && /channel open failure/i.test(error.message);
+  return error instanceof Error && typeof (error as Error & { reason?: unknown }).reason === 'number';
 }
 
 /**
