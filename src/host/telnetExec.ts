@@ -18,9 +18,10 @@ import type { BackendOptions, ExecBackend, ExecOutcome } from './remoteExec.js';
  */
 export function telnetExecScript(command: string, options: { stdin?: string | Buffer | undefined; mergeStderr?: boolean | undefined }, token: string): string {
   // stdin travels as base64 in a variable: binary-safe and free of here-document pitfalls.
+  // Without stdin the command reads nothing, unless it asked for the terminal (pty).
   const body =
     options.stdin === undefined
-      ? `{\n${command}\n} </dev/null`
+      ? `{\n${command}\n}${options.mergeStderr ? '' : ' </dev/null'}`
       : `__lw_in='${(Buffer.isBuffer(options.stdin) ? options.stdin : Buffer.from(options.stdin)).toString('base64')}'; printf '%s' "$__lw_in" | base64 -d | {\n${command}\n}`;
   const separator = `printf '\\n%s_%s\\n' LWSE ${token}`;
   if (options.mergeStderr) return `( ${body}\n) 2>&1; __lw_rc=$?; ${separator}; (exit $__lw_rc)`;
