@@ -29,7 +29,16 @@ export type LabEvent =
       durationMs: number;
       error?: string;
     })
-  | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string });
+  | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string })
+  | (EventBase & { type: 'lease'; event: LeaseEventKind; detail: string });
+
+/**
+ * What happened to a lease: `waiting` (behind whom), `acquired` (token, after how long),
+ * `released`, `lost` (expired or taken over: calls on the host now fail), `renew-failed`
+ * (a heartbeat did not reach the store; the lease holds until its TTL runs out), `renewed`
+ * (the store answered again in time), `failed`.
+ */
+export type LeaseEventKind = 'waiting' | 'acquired' | 'released' | 'lost' | 'renew-failed' | 'renewed' | 'failed';
 
 export type LabEventListener = (event: LabEvent) => void;
 
@@ -70,6 +79,8 @@ export interface HostContext {
   readonly step: StepRunner;
   /** Timeout (ms) for commands with none of their own, before host configuration. */
   readonly defaultCommandTimeout: () => number;
+  /** Throws when the host's lease was lost (src/host/leases.ts); called before every call on the host. */
+  readonly fence?: () => void;
 }
 
 /** A step runner that just runs the body. */

@@ -3,6 +3,7 @@ import type { HostConfig } from '../config/defineLab.js';
 import { ShellSession, type ExpectMatch } from '../session/shellSession.js';
 import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
+import type { Lease } from '../lease/client.js';
 import type { CommandInput, RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
 import { SessionManager, type ExpectOptions, type HostSession, type SendOptions } from './hostSession.js';
@@ -40,13 +41,37 @@ export abstract class Host implements AsyncDisposable {
   constructor(config: HostConfig, context: HostContext) {
     this.name = config.name;
     this.config = config;
-    this.context = context;
+    // Every step and every send/expect on this host first checks its leases (fencing).
+    this.context = {
+      ...context,
+      step: (title, body) =>
+        context.step(title, async () => {
+          this.assertLeaseHeld();
+          return body();
+        }),
+      fence: () => this.assertLeaseHeld(),
+    };
     this.sessions = new SessionManager(this.name, (name) => this.createShell(name), {
       host: this.name,
-      context,
+      context: this.context,
       commandTimeout: () => this.commandTimeout,
     });
   }
+
+  // --- leases (src/lease/): a leased host refuses calls once its lease is lost ---
+  private readonly leases = new Set<Lease>();
+
+  /** Ties this host to `lease` until the returned function is called: each call on the host first checks the lease is still held. */
+  attachLease(lease: Lease): () => void {
+    this.leases.add(lease);
+    return () => this.leases.delete(lease);
+  }
+
+  /** Throws a LeaseError (kind `lost`) when a lease this host is tied to is no longer held. */
+  assertLeaseHeld(): void {
+    for (const lease of this.leases) lease.assertHeld(this.name);
+  }
+  // --- end leases ---
 
   /** `local` or `remote`. */
   abstract readonly kind: 'local' | 'remote';

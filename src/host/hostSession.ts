@@ -49,6 +49,7 @@ export class SessionHandle {
 
   /** Types raw text into the session (include `\n` yourself), for driving REPLs and prompts. */
   async send(text: string, options: SendOptions = {}): Promise<void> {
+    this.binding.context.fence?.();
     await this.shell.send(text, options);
   }
 
@@ -56,6 +57,7 @@ export class SessionHandle {
   async expect(pattern: RegExp | string, options: ExpectOptions = {}): Promise<ExpectMatch> {
     const { events } = this.binding.context;
     const base = { host: this.binding.host, session: this.name, pattern: String(pattern) };
+    this.binding.context.fence?.();
     try {
       const found = await this.shell.expect(pattern, { timeout: options.timeout ?? this.binding.commandTimeout() });
       events.emit({ ...base, type: 'expect', time: Date.now(), matched: redact(found.match[0]) });
@@ -127,6 +129,7 @@ export class SessionManager {
 
   /** Opens (or returns the open) session called `name`; its shell is running when this resolves. */
   async open(name: string): Promise<HostSession> {
+    this.binding.context.fence?.();
     if (!name || name === 'default' || name === 'exec') {
       throw new LabwrightError(`"${name}" cannot name a session.`, { host: this.host, hint: 'Pick another name; "default" and "exec" are reserved.' });
     }

@@ -9,6 +9,8 @@ import { directPath, type NetworkPath } from '../transport/network.js';
 import { LabwrightError } from '../util/errors.js';
 import { LabEvents, plainStep, type HostContext, type StepRunner } from './events.js';
 import { DEFAULT_COMMAND_TIMEOUT, type Host } from './host.js';
+import { LabLeases, type HostLease, type LeaseOptions } from './leases.js';
+import type { LeaseSelector } from '../lease/selector.js';
 import { LocalHost } from './localHost.js';
 import { RemoteHost } from './remoteHost.js';
 
@@ -98,6 +100,29 @@ export class Lab implements AsyncDisposable {
 
   private readonly paths = new Map<string, NetworkPath>();
 
+  // --- leases (src/lease/, src/host/leases.ts) ---
+  private labLeases: LabLeases | undefined;
+
+  /** Device leases of this lab: the store of `leases.store` or `$LABWRIGHT_LEASES` (embedded by default), opened on first use. */
+  get leases(): LabLeases {
+    return (this.labLeases ??= new LabLeases(this.config, (name) => this.host(name), this.context));
+  }
+
+  /**
+   * Leases hosts, so that no other test, runner or machine sharing the store uses them
+   * meanwhile: a host name, `{ tags: [...] }` (any free host with those tags), or a list of
+   * selectors granted together. Waits in queue order while they are busy, up to `timeout`.
+   *
+   * ```ts
+   * await using board = await lab.lease({ tags: ['arm64'] });
+   * await board.host.run('flash_erase /dev/mtd0 0 0');
+   * ```
+   */
+  lease(selectors: LeaseSelector | readonly LeaseSelector[], options?: LeaseOptions): Promise<HostLease> {
+    return this.leases.lease(selectors, options);
+  }
+  // --- end leases ---
+
   /** The network path of `name` once it was used (a HopPath for hosts behind a hop), for diagnostics. */
   pathOf(name: string): NetworkPath | undefined {
     return this.paths.get(name);
@@ -129,6 +154,9 @@ export class Lab implements AsyncDisposable {
     }
     await Promise.allSettled([...this.paths.values()].map((path) => (path as HopPath).close?.()));
     this.paths.clear();
+    // Devices are handed on only after this lab stopped using them.
+    await this.labLeases?.close();
+    this.labLeases = undefined;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -305,6 +305,7 @@ export class RemoteHost extends Host {
    * `address:port` as seen from this host. Closed with the host.
    */
   async forwardLocal(address: string, port: number, options: LocalForwardOptions = {}): Promise<Forward> {
+    this.context.fence?.();
     return this.track(await startLocalForward(this.connections, this.name, address, port, options.localPort ?? 0));
   }
 
@@ -318,6 +319,7 @@ export class RemoteHost extends Host {
 
   /** Remote port forward whose connections are handled in-process (the reverse SFTP share uses it). */
   async forwardRemoteTo(handler: IncomingHandler, options: RemoteForwardOptions = {}): Promise<Forward> {
+    this.context.fence?.();
     return this.track(await startRemoteForward(this.connections, this.name, { ...options, handler }));
   }
 
