@@ -275,7 +275,7 @@ export class LeaseClient {
         const left = deadline - performance.now();
         if (left <= 0) {
           await this.store.cancel(id).catch(() => {});
-          throw new LeaseError('timeout', `no device for ${request.selector} within ${formatDuration(timeout)}: ${lastReport}`, {
+          throw new LeaseError('timeout', `no device for ${request.selector} within ${formatDuration(timeout)}: ${lastReport}.`, {
             host: request.slots.length === 1 && request.slots[0]!.length === 1 ? request.slots[0]![0] : undefined,
             hint: 'Raise the wait bound (the timeout option or leases.waitTimeout), or free the devices (`labwright leases` shows who holds them).',
           });

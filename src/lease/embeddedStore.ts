@@ -54,7 +54,7 @@ export class EmbeddedStore extends BookStore {
   }
 
   private fail(kind: 'unreachable' | 'store', detail: string, hint: string, cause?: unknown): LeaseError {
-    return new LeaseError(kind, `${this.description}: ${detail}`, { hint, cause });
+    return new LeaseError(kind, `${this.description}: ${detail.replace(/\.?$/, '.')}`, { hint, cause });
   }
 
   private async ensureDirectory(): Promise<void> {
