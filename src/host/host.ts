@@ -71,6 +71,17 @@ export abstract class Host implements AsyncDisposable {
   assertLeaseHeld(): void {
     for (const lease of this.leases) lease.assertHeld(this.name);
   }
+
+  /**
+   * Fencing token of the lease this host is held under (the latest, if several), or undefined
+   * when it is not leased. Larger than every earlier holder's: hand it to whatever the device
+   * writes to, so a write of a holder that lost its lease can be recognised and refused.
+   */
+  get leaseToken(): number | undefined {
+    let token: number | undefined;
+    for (const lease of this.leases) token = lease.tokenOf(this.name);
+    return token;
+  }
   // --- end leases ---
 
   /** `local` or `remote`. */

@@ -46,6 +46,7 @@ export class EmbeddedStore extends BookStore {
   private reading: Promise<void> | undefined;
   private readAgain = false;
   private closed = false;
+  private ready: Promise<void> | undefined;
 
   constructor(private readonly options: EmbeddedStoreOptions) {
     super();
@@ -57,7 +58,14 @@ export class EmbeddedStore extends BookStore {
     return new LeaseError(kind, `${this.description}: ${detail.replace(/\.?$/, '.')}`, { hint, cause });
   }
 
-  private async ensureDirectory(): Promise<void> {
+  /** Makes the directory once per store (again if it vanishes: see lock()). */
+  private ensureDirectory(): Promise<void> {
+    this.ready ??= this.makeDirectory();
+    this.ready.catch(() => (this.ready = undefined));
+    return this.ready;
+  }
+
+  private async makeDirectory(): Promise<void> {
     const { directory } = this.options;
     try {
       await mkdir(directory, { recursive: true });
@@ -121,6 +129,12 @@ export class EmbeddedStore extends BookStore {
           onCompromised: () => {},
         });
       } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt === 0) {
+          // The directory was removed since this store made it: make it again.
+          this.ready = undefined;
+          await this.ensureDirectory();
+          continue;
+        }
         if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') {
           throw this.fail('unreachable', `cannot lock ${this.file}: ${messageOf(error)}`, 'Check the permissions of the lock directory.', error);
         }

@@ -23,6 +23,7 @@ test('lease() gives one host or several, in order, for the test only', async () 
       test('one', async ({ lease, lab }) => {
         const dev = await lease({ tags: ['x86'] });
         expect(dev.name).toBe('dev-c');
+        expect(dev.leaseToken).toBeGreaterThan(0);
         const [arm, other] = await lease([{ tags: ['arm64'] }, { tags: ['board'] }]);
         expect([arm.name, other.name]).toEqual(['dev-a', 'dev-b']);
         const holders = (await lab.leases.snapshot()).holders;
@@ -34,6 +35,7 @@ test('lease() gives one host or several, in order, for the test only', async () 
       });
       test('two', async ({ lab }) => {
         expect((await lab.leases.snapshot()).holders).toEqual([]);
+        expect(lab.host('dev-c').leaseToken).toBeUndefined();
       });
     `,
   });

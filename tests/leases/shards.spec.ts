@@ -51,8 +51,7 @@ const files = {
     import { hold } from './record';
     for (let i = 1; i <= 12; i++) {
       test('pool ' + String(i).padStart(2, '0'), async ({ dut, lab }) => {
-        const token = (await lab.leases.snapshot()).holders.find((h) => h.device === dut.name && h.holder.pid === process.pid)!.token;
-        await hold(dut.name, token, test.info(), async () => {
+        await hold(dut.name, dut.leaseToken!, test.info(), async () => {
           if (i === 1) {
             // Keep the device until somebody queues behind it, so that waiting certainly happens.
             await expect.poll(async () => (await lab.leases.snapshot()).waiters.length, { timeout: 30_000 }).toBeGreaterThan(0);
@@ -66,10 +65,9 @@ const files = {
     import { test, exclusive } from 'labwright';
     import { hold } from './record';
     for (const i of [1, 2, 3]) {
-      test('exclusive dev-a ' + i, exclusive('dev-a'), async ({ host, lab }) => {
+      test('exclusive dev-a ' + i, exclusive('dev-a'), async ({ host }) => {
         const dev = await host('dev-a');
-        const token = (await lab.leases.snapshot()).holders.find((h) => h.device === 'dev-a' && h.holder.pid === process.pid)!.token;
-        await hold(dev.name, token, test.info(), () => new Promise((resolve) => setTimeout(resolve, 150)));
+        await hold(dev.name, dev.leaseToken!, test.info(), () => new Promise((resolve) => setTimeout(resolve, 150)));
       });
     }
   `,
