@@ -358,7 +358,7 @@ export class LeaseClient {
         const mine = outcomes.filter((outcome) => outcome.token === grant.token && grant.devices.includes(outcome.device));
         const failed = mine.find((outcome) => !outcome.ok);
         if (failed && !failed.ok) this.markLost(grant, `the store says: ${failed.reason}`);
-        else grant.validUntil = sentAt + Math.min(...mine.map((outcome) => (outcome.ok ? outcome.remainingMs : 0)));
+        else if (mine.length > 0) grant.validUntil = sentAt + Math.min(...mine.map((outcome) => (outcome.ok ? outcome.remainingMs : 0)));
       }
     } catch (error) {
       this.lastRenewError = messageOf(error);

@@ -82,8 +82,10 @@ export interface PostgresStoreOptions {
 }
 
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
-/** SQLSTATEs meaning "not now": shutting down, starting, too busy, lock or statement timeout. */
-const TRANSIENT_STATES = new Set(['57P01', '57P02', '57P03', '53300', '55P03', '57014', '40001', '40P01']);
+/** SQLSTATEs meaning "not now": shutting down, starting, too many connections. */
+const TRANSIENT_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** SQLSTATEs meaning "too slow": lock or statement timeout, serialization failure, deadlock. */
+const SLOW_STATES = new Set(['55P03', '57014', '40001', '40P01']);
 
 export class PostgresStore extends BookStore {
   readonly description: string;
@@ -124,12 +126,18 @@ export class PostgresStore extends BookStore {
     const code = (error as { code?: string }).code ?? '';
     const message = messageOf(error);
     const where = `${this.description} (set by ${this.options.origin})`;
-    const transient =
+    if (SLOW_STATES.has(code) || /query read timeout/i.test(message)) {
+      return new LeaseError('unreachable', `${where} did not answer within ${this.options.connectTimeout} ms: ${message}.`, {
+        hint: 'The server is overloaded, or a client holds the lease tables locked; see pg_stat_activity (application_name "labwright leases").',
+        cause: error,
+      });
+    }
+    const unreachable =
       TRANSIENT_CODES.has(code) ||
       TRANSIENT_STATES.has(code) ||
       code.startsWith('08') ||
-      /connection terminated|timeout exceeded when trying to connect|query read timeout|not queryable|timeout expired|Connection terminated/i.test(message);
-    if (transient) {
+      /connection terminated|timeout exceeded when trying to connect|not queryable|timeout expired/i.test(message);
+    if (unreachable) {
       return new LeaseError('unreachable', `${where} is unreachable: ${message}.`, {
         hint: `Start the server or fix the URL; labwright never falls back to local locks when a store is configured.`,
         cause: error,

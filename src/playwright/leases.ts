@@ -39,7 +39,7 @@ export interface LeaseProjectOptions {
 
 /** Options of the `lease()` fixture. */
 export interface LeaseFixtureOptions extends Omit<LeaseOptions, 'purpose'> {
-  /** `test` (default): released when the test ends; `worker`: when the worker ends. */
+  /** `test` (default): released when the test ends; `worker`: when the worker ends, and the same request in a later test of the worker gets the same hosts. */
   scope?: LeaseScope;
 }
 
@@ -61,16 +61,7 @@ export class WorkerLeases {
   private readonly held: HostLease[] = [];
   private readonly named = new Map<string, Promise<HostLease>>();
 
-  constructor(private readonly lab: Lab) {}
-
-  /** A lease held until the worker ends. */
-  async lease(selectors: LeaseSelector | readonly LeaseSelector[], options: LeaseOptions): Promise<HostLease> {
-    const held = await this.lab.lease(selectors, options);
-    this.held.push(held);
-    return held;
-  }
-
-  /** The worker's lease called `key`, made on first request (a pool by tags gives every test the same host). */
+  /** The worker's lease called `key`, made on first request: every test of the worker asking the same gets the same hosts. */
   once(key: string, make: () => Promise<HostLease>): Promise<HostLease> {
     let pending = this.named.get(key);
     if (!pending) {
@@ -114,7 +105,10 @@ export async function leaseFixture(
   const lease = async (selectors: LeaseSelector | readonly LeaseSelector[], options: LeaseFixtureOptions = {}) => {
     const { scope = 'test', ...rest } = options;
     const request: LeaseOptions = { ...rest, timeout: waitBound(testInfo, lab, rest.timeout, scope), purpose: purposeOf(testInfo, scope) };
-    const granted = scope === 'worker' ? await _labwrightWorkerLeases.lease(selectors, request) : await lab.lease(selectors, request);
+    const granted =
+      scope === 'worker'
+        ? await _labwrightWorkerLeases.once(`lease ${JSON.stringify(selectors)}`, () => lab.lease(selectors, request))
+        : await lab.lease(selectors, request);
     if (scope === 'test') held.push(granted);
     return Array.isArray(selectors) ? granted.hosts : granted.host;
   };
@@ -168,9 +162,9 @@ export async function exclusiveFixture({ lab }: { lab: Lab }, use: (value: void)
   }
 }
 
-/** Body of the worker fixture holding the worker's leases. */
-export async function workerLeasesFixture({ lab }: { lab: Lab }, use: (leases: WorkerLeases) => Promise<void>): Promise<void> {
-  const leases = new WorkerLeases(lab);
+/** Body of the worker fixture holding the worker's leases (it depends on `lab` so that it ends, releasing them, before the lab closes). */
+export async function workerLeasesFixture({ lab: _lab }: { lab: Lab }, use: (leases: WorkerLeases) => Promise<void>): Promise<void> {
+  const leases = new WorkerLeases();
   try {
     await use(leases);
   } finally {

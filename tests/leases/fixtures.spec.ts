@@ -45,7 +45,7 @@ test('lease() gives one host or several, in order, for the test only', async () 
   expect(inlineAttachment(result, 'transcript: dev-c')).toMatch(/\[lease\] · acquired dev-c \(token \d+\) from the embedded store .*\n.*\[lease\] · released dev-c/);
 });
 
-test('a worker-scoped pool gives every test of the worker the same host under one lease', async () => {
+test('a worker-scoped pool, and a worker-scoped lease(), give every test of the worker the same host under one lease', async () => {
   const run = await runInlineTest({
     'lab.config.ts': LAB,
     'a.spec.ts': `
@@ -53,9 +53,10 @@ test('a worker-scoped pool gives every test of the worker the same host under on
       import { appendFileSync } from 'node:fs';
       test.use({ pool: { tags: ['board'], scope: 'worker' } });
       for (const i of [1, 2, 3]) {
-        test('t' + i, async ({ dut, lab }) => {
+        test('t' + i, async ({ dut, lab, lease }) => {
           const mine = (await lab.leases.snapshot()).holders.find((h) => h.device === dut.name)!;
-          appendFileSync('held.log', dut.name + ' ' + mine.token + ' ' + mine.holder.purpose + '\\n');
+          const x86 = await lease({ tags: ['x86'] }, { scope: 'worker' });
+          appendFileSync('held.log', dut.name + ' ' + mine.token + ' ' + mine.holder.purpose + ' / ' + x86.name + ' ' + x86.leaseToken + '\\n');
         });
       }
     `,
@@ -65,7 +66,7 @@ test('a worker-scoped pool gives every test of the worker the same host under on
   const lines = readFileSync(`${run.dir}/held.log`, 'utf8').trim().split('\n');
   expect(lines).toHaveLength(3);
   expect(new Set(lines).size).toBe(1);
-  expect(lines[0]).toMatch(/^dev-[ab] \d+ worker 0, from test a\.spec\.ts › t1$/);
+  expect(lines[0]).toMatch(/^dev-[ab] \d+ worker 0, from test a\.spec\.ts › t1 \/ dev-c \d+$/);
 });
 
 test('a wait that runs out fails the test saying for what and behind whom, also in the transcript', async () => {
