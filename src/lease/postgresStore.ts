@@ -94,6 +94,8 @@ export class PostgresStore extends BookStore {
   private subscribers = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Connections that have this store's error listener. */
+  private readonly guarded = new WeakSet<PoolClient>();
 
   private constructor(
     private readonly pg: typeof PgModule,
@@ -156,11 +158,20 @@ export class PostgresStore extends BookStore {
 
   private async connect(): Promise<PoolClient> {
     if (this.closed) throw new LeaseError('store', `${this.description} was closed.`, { hint: 'Open the lab again.' });
+    let client: PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch (error) {
       throw this.classify(error);
     }
+    // pg emits 'error' on a connection that dies, even while a query on it fails with the same
+    // error; the pool listens only to idle connections, so a checked-out one needs a listener
+    // too, or a server shutting down mid-operation crashes the process.
+    if (!this.guarded.has(client)) {
+      this.guarded.add(client);
+      client.on('error', () => {});
+    }
+    return client;
   }
 
   private async migrate(): Promise<void> {

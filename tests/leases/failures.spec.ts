@@ -169,6 +169,38 @@ test('PostgreSQL restarted mid-run: holders and waiters resume within the TTL; a
   }
 });
 
+test('PostgreSQL connections killed under the store (pg_terminate_backend) are replaced: operations retry, nothing crashes', async ({ postgres }) => {
+  const server = await postgres();
+  const store = await server.createDatabase();
+  const lab = labWith(store, { a: [], b: [] }, { ttl: 3_000 });
+  const admin = new pg.Client({ connectionString: server.url() });
+  await admin.connect();
+  try {
+    const held = await lab.lease('a');
+    let killing = true;
+    const work = (async () => {
+      let rounds = 0;
+      while (killing) {
+        await (await lab.lease('b', { timeout: 20_000 })).release();
+        rounds++;
+      }
+      return rounds;
+    })();
+    for (let round = 0; round < 40; round++) {
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'labwright leases'`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    killing = false;
+    expect(await work).toBeGreaterThan(0);
+    expect(held.lost).toBeUndefined();
+    await held.release();
+    expect((await lab.leases.snapshot()).holders).toEqual([]);
+  } finally {
+    await admin.end();
+    await lab.close();
+  }
+});
+
 test('PostgreSQL tables are created once when runners start together; a schema from a newer labwright is refused', async ({ postgres }) => {
   const server = await postgres();
   const url = await server.createDatabase();
