@@ -27,6 +27,14 @@ const STATE_FILE = 'state.json';
 interface StateFile extends LeaseState {
   format: typeof FORMAT;
   version: number;
+  /** Grows with every write: a writer whose lock was broken (it stalled for seconds) sees that someone else wrote. */
+  generation: number;
+}
+
+/** The state and the generation it was read at. */
+interface Loaded {
+  state: LeaseState;
+  generation: number;
 }
 
 export interface EmbeddedStoreOptions {
@@ -79,12 +87,12 @@ export class EmbeddedStore extends BookStore {
     }
   }
 
-  private async load(): Promise<LeaseState> {
+  private async load(): Promise<Loaded> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0, holders: [], waiters: [] };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: { seq: 0, holders: [], waiters: [] }, generation: 0 };
       throw this.fail('unreachable', `cannot read ${this.file}: ${messageOf(error)}`, 'Check the permissions of the lock directory.', error);
     }
     let parsed: Partial<StateFile>;
@@ -99,17 +107,20 @@ export class EmbeddedStore extends BookStore {
     if (parsed.version > EMBEDDED_FORMAT_VERSION) {
       throw this.fail('store', `${this.file} has format version ${parsed.version}, written by a newer labwright (this one knows ${EMBEDDED_FORMAT_VERSION})`, 'Use the same labwright version on every runner of this machine.');
     }
-    return { seq: parsed.seq ?? 0, holders: parsed.holders ?? [], waiters: parsed.waiters ?? [] };
+    return { state: { seq: parsed.seq ?? 0, holders: parsed.holders ?? [], waiters: parsed.waiters ?? [] }, generation: parsed.generation ?? 0 };
   }
 
-  private async save(state: LeaseState): Promise<void> {
-    const content: StateFile = { format: FORMAT, version: EMBEDDED_FORMAT_VERSION, ...state };
+  /** Writes the state, unless someone else wrote since `loaded` (then false: the operation is redone). */
+  private async save(state: LeaseState, loaded: number): Promise<boolean> {
+    if ((await this.load()).generation !== loaded) return false;
+    const content: StateFile = { format: FORMAT, version: EMBEDDED_FORMAT_VERSION, generation: loaded + 1, ...state };
     const temporary = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}`;
     try {
       // 'wx': a file planted under this name is never followed or overwritten.
       await writeFile(temporary, JSON.stringify(content), { flag: 'wx', mode: 0o666 });
       await chmod(temporary, 0o666).catch(() => {});
       await rename(temporary, this.file);
+      return true;
     } catch (error) {
       await rm(temporary, { force: true }).catch(() => {});
       throw this.fail('unreachable', `cannot write ${this.file}: ${messageOf(error)}`, 'Check free space and the permissions of the lock directory.', error);
@@ -154,21 +165,26 @@ export class EmbeddedStore extends BookStore {
     if (this.closed) throw this.fail('store', 'the store was closed', 'Open the lab again.');
     return this.local.runExclusive(async () => {
       await this.ensureDirectory();
-      const unlock = await this.lock();
-      try {
-        const book = new LeaseBook(await this.load(), Date.now());
-        const result = operation(book);
-        if (book.changed) await this.save(book.state());
-        return result;
-      } finally {
-        await unlock().catch(() => {});
+      for (let attempt = 1; ; attempt++) {
+        const unlock = await this.lock();
+        try {
+          const loaded = await this.load();
+          const book = new LeaseBook(loaded.state, Date.now());
+          const result = operation(book);
+          if (!book.changed || (await this.save(book.state(), loaded.generation))) return result;
+          if (attempt === 3) {
+            throw this.fail('unreachable', `${this.file} kept changing under this process's lock`, 'A process on this machine stalls for seconds while it holds the store lock: look for one.');
+          }
+        } finally {
+          await unlock().catch(() => {});
+        }
       }
     });
   }
 
   protected async read(): Promise<LeaseBook> {
     await this.ensureDirectory();
-    return new LeaseBook(await this.load(), Date.now());
+    return new LeaseBook((await this.load()).state, Date.now());
   }
 
   override onGrant(listener: (requestIds: readonly number[] | undefined) => void): () => void {
@@ -210,7 +226,7 @@ export class EmbeddedStore extends BookStore {
       do {
         this.readAgain = false;
         try {
-          const state = await this.load();
+          const { state } = await this.load();
           this.wake([...new Set(state.holders.map((holder) => holder.requestId))]);
         } catch {
           this.wake(undefined);
