@@ -3,7 +3,7 @@
  * use, removed at the end), a fresh store of either kind per test, and labs of placeholder
  * devices (hosts with tags that are leased, never connected to).
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test as base, expect } from '@playwright/test';
@@ -35,11 +35,14 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
     { scope: 'worker', timeout: 120_000 },
   ],
   newStore: async ({ postgres }, use) => {
+    const directories: string[] = [];
     await use(async (kind) => {
       if (kind === 'postgres') return (await postgres()).createDatabase();
-      await import('node:fs/promises').then(({ mkdir }) => mkdir(path.join(os.tmpdir(), 'labwright-test-leases'), { recursive: true }));
-      return mkdtemp(path.join(os.tmpdir(), 'labwright-test-leases', 'store-'));
+      await mkdir(path.join(os.tmpdir(), 'labwright-test-leases'), { recursive: true });
+      directories.push(await mkdtemp(path.join(os.tmpdir(), 'labwright-test-leases', 'store-')));
+      return directories.at(-1)!;
     });
+    await Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true })));
   },
 });
 
