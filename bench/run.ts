@@ -4,7 +4,7 @@
  *
  *   npm run bench                    # everything, 256 MiB transfers
  *   npm run bench -- --size 64       # smaller transfers
- *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share
+ *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share, leases
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { OpenSshMaster } from './openssh.js';
 import { failedRow, formatTable, type Row } from './stats.js';
 import { executorSection } from './sections/executor.js';
 import { hopsSection } from './sections/hops.js';
+import { leasesSection } from './sections/leases.js';
 import { latencySection } from './sections/latency.js';
 import { shareSection } from './sections/share.js';
 import { transferSection } from './sections/transfer.js';
@@ -63,6 +64,7 @@ try {
   await section('hops', () => hopsSection(lab, Math.min(sizeMiB, 128)));
   await section('executor', () => executorSection(lab, master));
   await section('share', () => shareSection(lab, 100));
+  await section('leases', () => leasesSection());
   console.log(`\n${formatTable(rows)}\n`);
   console.log('ratio: how many times faster labwright is than the reference (above 1 is better).');
   const failed = rows.filter((r) => r.failure !== undefined);

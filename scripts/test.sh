@@ -10,4 +10,6 @@ npm run --silent typecheck
 # and fast when everything is in place (see fixtures/README.md).
 bash fixtures/scripts/ensure-docker.sh
 bash fixtures/scripts/build-images.sh >/dev/null
+# The lease tests start throwaway PostgreSQL servers from Debian's binaries (idempotent, fast when installed).
+bash fixtures/scripts/ensure-postgres.sh
 npx playwright test -c tests "$@"

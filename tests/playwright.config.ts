@@ -3,6 +3,7 @@
  * - unit: pure logic, no processes
  * - local: real bash, real Playwright runs in subprocesses
  * - containers: real OpenSSH, telnetd and vsftpd in containers (fixtures/lab/startLab.ts)
+ * - leases: device leases on a throwaway PostgreSQL server (fixtures/lab/postgres.ts) and on the embedded store
  */
 import { defineConfig } from '@playwright/test';
 
@@ -18,5 +19,6 @@ export default defineConfig({
     { name: 'local', testDir: 'local' },
     // Real daemons in containers; under CI=true these never skip (startLab fails loudly instead).
     { name: 'containers', testDir: 'containers' },
+    { name: 'leases', testDir: 'leases' },
   ],
 });

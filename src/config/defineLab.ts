@@ -28,6 +28,7 @@ import {
   type UserCredentials,
 } from './schema.js';
 import { findHopCycle } from './hops.js';
+import { leasesSchema, resolveLeaseConfig, type LeaseConfig, type LeasesInput } from './leases.js';
 
 /** Name of the always-present host that runs commands on the test runner itself. */
 export const LOCAL_HOST = 'local';
@@ -42,6 +43,8 @@ export interface LabInput {
   defaults?: DefaultsInput;
   /** Options of the `local` host. */
   local?: LocalHostInput;
+  /** Device leases: the store shared by runners (default: embedded, this machine only), TTL, wait bound. */
+  leases?: LeasesInput;
 }
 
 /** Fields shared by local and remote host configurations. */
@@ -90,6 +93,8 @@ export interface LabConfig {
   readonly commandTimeout: number | undefined;
   /** File the lab was loaded from, when known. */
   readonly source: string | undefined;
+  /** Lease settings: the store (`$LABWRIGHT_LEASES` wins over `leases.store`; embedded by default), TTL, bounds. */
+  readonly leases: LeaseConfig;
 }
 
 const LAB_BRAND = Symbol.for('labwright.labConfig');
@@ -269,6 +274,11 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
     problems.push(...formatIssues('local host', localParsed.error.issues, (p) => fieldsAt(localHostSchema, p)));
   }
 
+  const leases = resolveLeaseConfig(top.data.leases, (issues) =>
+    formatIssues('lab', issues.map((issue) => ({ ...issue, path: ['leases', ...issue.path] })), (p) => fieldsAt(leasesSchema, p.slice(1))),
+  );
+  problems.push(...leases.problems);
+
   if (problems.length > 0) throw new ConfigError(problems, source);
 
   const local = localParsed.data!;
@@ -285,6 +295,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
     },
     commandTimeout: defaultsResult.data?.commandTimeout,
     source,
+    leases: leases.config!,
   };
   return brand(lab);
 }

@@ -245,6 +245,10 @@ export const labSchema = z.strictObject({
   defaults: z.unknown().optional(),
   /** Options of the `local` host. */
   local: z.unknown().optional(),
+  // --- leases (device sharing): validated by leasesSchema in ./leases.ts ---
+  /** Where device leases are kept and how long they live (see LeasesInput in ./leases.ts). */
+  leases: z.unknown().optional(),
+  // --- end leases ---
 });
 
 export type SshOptions = z.output<typeof sshOptionsSchema>;

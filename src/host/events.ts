@@ -32,7 +32,16 @@ export type LabEvent =
     })
   | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string })
   /** Something the reader of a transcript should know (a timeout longer than the test has left). */
-  | (EventBase & { type: 'note'; text: string });
+  | (EventBase & { type: 'note'; text: string })
+  | (EventBase & { type: 'lease'; event: LeaseEventKind; detail: string });
+
+/**
+ * What happened to a lease: `waiting` (behind whom), `acquired` (token, after how long),
+ * `released`, `lost` (expired or taken over: calls on the host now fail), `renew-failed`
+ * (a heartbeat did not reach the store; the lease holds until its TTL runs out), `renewed`
+ * (the store answered again in time), `failed`.
+ */
+export type LeaseEventKind = 'waiting' | 'acquired' | 'released' | 'lost' | 'renew-failed' | 'renewed' | 'failed';
 
 export type LabEventListener = (event: LabEvent) => void;
 
@@ -113,6 +122,8 @@ export interface HostContext {
    * test has left (the test's own timeout will end it first).
    */
   readonly checkTimeout: (host: string, timeoutMs: number) => void;
+  /** Throws when the host's lease was lost (src/host/leases.ts); called before every call on the host. */
+  readonly fence?: () => void;
 }
 
 /** A step runner that just runs the body. */

@@ -5,6 +5,7 @@ import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
 import { cleanText } from '../session/text.js';
 import { anySignal } from '../util/time.js';
+import type { Lease } from '../lease/client.js';
 import { reportCommand, type CommandInput, type RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
 import { SessionManager, type ExpectOptions, type HostSession, type SendOptions } from './hostSession.js';
@@ -52,13 +53,48 @@ export abstract class Host implements AsyncDisposable {
   constructor(config: HostConfig, context: HostContext) {
     this.name = config.name;
     this.config = config;
-    this.context = context;
+    // Every step and every send/expect on this host first checks its leases (fencing).
+    this.context = {
+      ...context,
+      step: (title, body) =>
+        context.step(title, async () => {
+          this.assertLeaseHeld();
+          return body();
+        }),
+      fence: () => this.assertLeaseHeld(),
+    };
     this.sessions = new SessionManager(this.name, (name) => this.createShell(name), {
       host: this.name,
-      context,
+      context: this.context,
       commandTimeout: () => this.commandTimeout,
     });
   }
+
+  // --- leases (src/lease/): a leased host refuses calls once its lease is lost ---
+  private readonly leases = new Set<Lease>();
+
+  /** Ties this host to `lease` until the returned function is called: each call on the host first checks the lease is still held. */
+  attachLease(lease: Lease): () => void {
+    this.leases.add(lease);
+    return () => this.leases.delete(lease);
+  }
+
+  /** Throws a LeaseError (kind `lost`) when a lease this host is tied to is no longer held. */
+  assertLeaseHeld(): void {
+    for (const lease of this.leases) lease.assertHeld(this.name);
+  }
+
+  /**
+   * Fencing token of the lease this host is held under (the latest, if several), or undefined
+   * when it is not leased. Larger than every earlier holder's: hand it to whatever the device
+   * writes to, so a write of a holder that lost its lease can be recognised and refused.
+   */
+  get leaseToken(): number | undefined {
+    let token: number | undefined;
+    for (const lease of this.leases) token = lease.tokenOf(this.name);
+    return token;
+  }
+  // --- end leases ---
 
   /** `local` or `remote`. */
   abstract readonly kind: 'local' | 'remote';

@@ -54,6 +54,7 @@ export class SessionHandle {
 
   /** Types raw text into the session (include `\n` yourself), for driving REPLs and prompts. */
   async send(text: string, options: SendOptions = {}): Promise<void> {
+    this.binding.context.fence?.();
     await this.shell.send(text, { ...options, signal: anySignal(options.signal, this.binding.context.signal()) });
   }
 
@@ -61,6 +62,7 @@ export class SessionHandle {
   async expect(pattern: RegExp | string, options: ExpectOptions = {}): Promise<ExpectMatch> {
     const { events } = this.binding.context;
     const base = { host: this.binding.host, session: this.name, pattern: String(pattern) };
+    this.binding.context.fence?.();
     try {
       const timeout = options.timeout ?? this.binding.commandTimeout();
       this.binding.context.checkTimeout(this.binding.host, timeout);
@@ -134,6 +136,7 @@ export class SessionManager {
 
   /** Opens (or returns the open) session called `name`; its shell is running when this resolves. */
   async open(name: string, signal?: AbortSignal): Promise<HostSession> {
+    this.binding.context.fence?.();
     if (!name || name === 'default' || name === 'exec') {
       throw new LabwrightError(`"${name}" cannot name a session.`, { host: this.host, hint: 'Pick another name; "default" and "exec" are reserved.' });
     }

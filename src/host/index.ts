@@ -7,3 +7,4 @@ export { LocalHost } from './localHost.js';
 export { RemoteHost, type RemoteHostDeps, type LocalForwardOptions, type RemoteForwardOptions } from './remoteHost.js';
 export { Share, type ShareOptions, type ShareClientCommands } from '../share/share.js';
 export * from './lab.js';
+export { HostLease, LabLeases, LEASES_TRANSCRIPT, type LeaseOptions } from './leases.js';

@@ -46,6 +46,8 @@ export class RemoteHost extends Host {
 
   constructor(config: RemoteHostConfig, context: HostContext, deps: RemoteHostDeps) {
     super(config, context);
+    // From here on the host's own context: its steps check the host's leases first.
+    context = this.context;
     this.path = deps.path;
     this.connections = new ConnectionManager(config, {
       path: deps.path,
@@ -97,6 +99,7 @@ export class RemoteHost extends Host {
    * `address:port` as seen from this host. Closed with the host.
    */
   forwardLocal(address: string, port: number, options: LocalForwardOptions = {}): Promise<Forward> {
+    this.context.fence?.();
     return this.forwards.local(address, port, options);
   }
 
@@ -110,6 +113,7 @@ export class RemoteHost extends Host {
 
   /** Remote port forward whose connections are handled in-process (the reverse SFTP share uses it). */
   forwardRemoteTo(handler: IncomingHandler, options: RemoteForwardOptions = {}): Promise<Forward> {
+    this.context.fence?.();
     return this.forwards.remoteTo(handler, options);
   }
 

@@ -4,13 +4,7 @@
  */
 import type { LabEvent } from '../host/events.js';
 import { MASK, redact } from '../util/secrets.js';
-import { formatDuration } from '../util/time.js';
-
-function clock(time: number): string {
-  const date = new Date(time);
-  const pad = (value: number, width = 2) => String(value).padStart(width, '0');
-  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
-}
+import { formatClock as clock, formatDuration } from '../util/time.js';
 
 const OUTPUT_INDENT = '               │ ';
 
@@ -103,6 +97,9 @@ export class TranscriptRecorder {
         break;
       case 'connection':
         out.push(`${at} [${event.protocol}] · connection ${event.event}${event.detail ? ` (${redact(event.detail)})` : ''}`);
+        break;
+      case 'lease':
+        out.push(`${at} [lease] · ${event.event} ${redact(event.detail)}`);
         break;
     }
   }

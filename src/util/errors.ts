@@ -11,7 +11,8 @@ export type ErrorProtocol =
   | 'nc'
   | 'config'
   | 'forward'
-  | 'share';
+  | 'share'
+  | 'lease';
 
 /** Where an error happened and what the user can do about it. */
 export interface ErrorContext {
@@ -116,6 +117,22 @@ export class TimeoutError extends LabwrightError {}
 
 /** The caller gave up: its AbortSignal fired (the test ended, `lab.close()`, user code). */
 export class AbortedError extends LabwrightError {}
+/**
+ * Why a lease failed: `timeout` (no device became free within the bound), `lost` (a held
+ * lease expired or was taken over: the holder must stop using the device), `unreachable`
+ * (the lease store cannot be reached), `no-match` (no device of the lab fits the selector),
+ * `store` (the store answered with an error: permissions, a schema from a newer version).
+ */
+export type LeaseFailure = 'timeout' | 'lost' | 'unreachable' | 'no-match' | 'store';
+
+/** A device lease could not be obtained, or a held one was lost (src/lease/). */
+export class LeaseError extends LabwrightError {
+  readonly kind: LeaseFailure;
+  constructor(kind: LeaseFailure, detail: string, context: ErrorContext = {}) {
+    super(detail, { protocol: 'lease', ...context });
+    this.kind = kind;
+  }
+}
 
 /** Returns the message of anything thrown, redacted. */
 export function messageOf(error: unknown): string {
