@@ -14,6 +14,7 @@ export {
   ExpectTimeoutError,
   TransferError,
   TimeoutError,
+  ConsoleBusyError,
   type ConnectFailure,
   type ErrorProtocol,
 } from './util/errors.js';

@@ -29,7 +29,15 @@ export type LabEvent =
       durationMs: number;
       error?: string;
     })
-  | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string });
+  | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string })
+  /**
+   * A line of the console log (everything the console printed, secrets masked). A line
+   * still open after a quiet moment is sent with `partial: true`; when it ends it is sent
+   * again with the same `lineId`, replacing it.
+   */
+  | (EventBase & { type: 'console'; lineId: number; line: string; partial: boolean })
+  /** A kernel message taken out of a console shell command's output. */
+  | (EventBase & { type: 'kernel'; session: string; line: string });
 
 export type LabEventListener = (event: LabEvent) => void;
 

@@ -1,6 +1,6 @@
 /** Named shell sessions: parallel persistent shells on one host, and their registry. */
 import { LabwrightError } from '../util/errors.js';
-import type { ExpectMatch, ShellSession } from '../session/shellSession.js';
+import type { CommandSession, ExpectMatch, ShellSession } from '../session/shellSession.js';
 import { redact } from '../util/secrets.js';
 import { runCommands, type CommandInput, type RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
@@ -19,7 +19,7 @@ export interface SendOptions {
 }
 
 /** A shell session of a host with what it needs to report commands. */
-interface SessionBinding {
+export interface SessionBinding {
   host: string;
   context: HostContext;
   commandTimeout: () => number;
@@ -29,7 +29,7 @@ interface SessionBinding {
 export class SessionHandle {
   constructor(
     readonly name: string,
-    protected readonly shell: ShellSession,
+    protected readonly shell: CommandSession,
     protected readonly binding: SessionBinding,
   ) {}
 
@@ -76,11 +76,11 @@ export class HostSession extends SessionHandle implements AsyncDisposable {
 
   constructor(
     name: string,
-    shell: ShellSession,
+    private readonly shellSession: ShellSession,
     binding: SessionBinding,
     private readonly deregister: () => void,
   ) {
-    super(name, shell, binding);
+    super(name, shellSession, binding);
   }
 
   /** Whether `close()` was called. */
@@ -93,7 +93,7 @@ export class HostSession extends SessionHandle implements AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     this.deregister();
-    await this.shell.close();
+    await this.shellSession.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

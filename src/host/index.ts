@@ -7,3 +7,5 @@ export { LocalHost } from './localHost.js';
 export { RemoteHost, type RemoteHostDeps, type LocalForwardOptions, type RemoteForwardOptions } from './remoteHost.js';
 export { Share, type ShareOptions, type ShareClientCommands } from './share.js';
 export * from './lab.js';
+export { HostConsole, BootloaderSession, type WaitForOptions, type HostConsoleDeps } from './console.js';
+export type { BootOptions, BootReport } from './consoleBoot.js';

@@ -26,6 +26,8 @@ import type { HostContext } from './events.js';
 import { Host, type ExecOptions } from './host.js';
 import { CommandResult, statusOf } from './results.js';
 import { Share, type ShareOptions } from './share.js';
+import { HostConsole, waitForSsh } from './console.js';
+import type { ShellSession, ShellSessionOptions } from '../session/shellSession.js';
 import { execToken, splitTelnetExec, telnetExecScript } from './telnetExec.js';
 
 /** How a remote host reaches its device; provided by the lab. */
@@ -93,7 +95,35 @@ export class RemoteHost extends Host {
     });
   }
 
+  // ---- console (serial consoles): host.console, and the shell of term: 'console' hosts ----
+  private consoleInstance: HostConsole | undefined;
+
+  /** The host's serial console (config `console`); throws a clear error when it has none. */
+  get console(): HostConsole {
+    this.consoleInstance ??= new HostConsole(this.config, this.context, {
+      path: this.path,
+      createShell: (name, transport, exclusive) => super.createShell(name, transport, exclusive),
+      sshReady: this.config.term === 'ssh' ? (timeout) => waitForSsh(this.name, this.executor, timeout) : undefined,
+    });
+    return this.consoleInstance;
+  }
+
+  /** On term: 'console' hosts the default shell is the console's shell mode (one per console). */
+  protected override createShell(name: string, transport?: ShellTransport, exclusive?: ShellSessionOptions['exclusive']): ShellSession {
+    if (this.config.term !== 'console' || transport) return super.createShell(name, transport, exclusive);
+    if (name !== 'default') {
+      throw new LabwrightError(`a serial console has one shell, so session "${name}" cannot be opened on it.`, {
+        host: this.name,
+        protocol: 'console',
+        hint: 'Use host.run() for the console shell, or give the board SSH or telnet (term) for parallel sessions.',
+      });
+    }
+    return this.console.shellSessionInstance;
+  }
+  // ---- end console ----
+
   protected shellTransport(sessionName: string): ShellTransport {
+    if (this.config.term === 'console') return this.console.shellTransport();
     if (this.config.term === 'telnet') return this.telnetTransport();
     const { ssh, shell } = this.config;
     return new SshShellTransport({
@@ -360,6 +390,7 @@ export class RemoteHost extends Host {
 
   override async close(): Promise<void> {
     await super.close();
+    await this.consoleInstance?.close();
     // Shares first: removing their keys needs the connection, and they own forwards.
     await Promise.allSettled([...this.shares].map((share) => share.stop()));
     this.shares.clear();

@@ -83,10 +83,14 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
       try {
         await use();
       } finally {
+        flushConsoleLogs(recorder);
         active = undefined;
         await closeSessionsOpenedIn(recorder);
         for (const host of recorder.hosts) {
           await testInfo.attach(`transcript: ${host}`, { body: recorder.render(host), contentType: 'text/plain' });
+        }
+        for (const host of recorder.consoleHosts) {
+          await testInfo.attach(`console: ${host}`, { body: recorder.renderConsole(host), contentType: 'text/plain' });
         }
       }
     },
@@ -105,6 +109,18 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
     await use(await host());
   },
 });
+
+/** Shows each console's open line (a prompt waiting for input) in this test's console log. */
+function flushConsoleLogs(recorder: TranscriptRecorder): void {
+  if (!workerLab) return;
+  for (const host of recorder.consoleHosts) {
+    try {
+      workerLab.remote(host).console.flushLog();
+    } catch {
+      // Not a console host after all: nothing to flush.
+    }
+  }
+}
 
 /** Closes the named sessions opened during a test (those opened in worker hooks stay). */
 async function closeSessionsOpenedIn(recorder: TranscriptRecorder): Promise<void> {

@@ -19,8 +19,11 @@ export class TranscriptRecorder {
   private readonly lines = new Map<string, string[]>();
   /** Named sessions opened while recording, by host, so the fixtures can close them. */
   readonly openedSessions = new Map<string, Set<string>>();
+  /** Console log lines by host; an index by line id, so a partial line is replaced when it ends. */
+  private readonly consoleLines = new Map<string, { lines: string[]; index: Map<number, number> }>();
 
   record(event: LabEvent): void {
+    if (event.type === 'console') return this.recordConsole(event);
     const out = this.linesOf(event.host);
     const at = clock(event.time);
     switch (event.type) {
@@ -77,7 +80,35 @@ export class TranscriptRecorder {
       case 'connection':
         out.push(`${at} [${event.protocol}] · connection ${event.event}${event.detail ? ` (${redact(event.detail)})` : ''}`);
         break;
+      case 'kernel':
+        out.push(`${at} [${event.session}] ⚠ kernel: ${redact(event.line)}`);
+        break;
     }
+  }
+
+  private recordConsole(event: Extract<LabEvent, { type: 'console' }>): void {
+    let log = this.consoleLines.get(event.host);
+    if (!log) {
+      log = { lines: [], index: new Map() };
+      this.consoleLines.set(event.host, log);
+    }
+    const text = `${clock(event.time)} ${redact(event.line)}`;
+    const at = log.index.get(event.lineId);
+    if (at !== undefined) log.lines[at] = text;
+    else {
+      log.index.set(event.lineId, log.lines.length);
+      log.lines.push(text);
+    }
+  }
+
+  /** Hosts whose console printed something while recording. */
+  get consoleHosts(): string[] {
+    return [...this.consoleLines.keys()];
+  }
+
+  /** The console log of one host: one timestamped line per console line. */
+  renderConsole(host: string): string {
+    return `${(this.consoleLines.get(host)?.lines ?? []).join('\n')}\n`;
   }
 
   /** Hosts that have a transcript. */

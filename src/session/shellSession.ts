@@ -7,7 +7,7 @@
 import { Mutex } from 'async-mutex';
 import type { ShellOptions } from '../config/schema.js';
 import { ExpectTimeoutError, LabwrightError, SessionClosedError, messageOf } from '../util/errors.js';
-import { registerSecret } from '../util/secrets.js';
+import { redact, registerSecret } from '../util/secrets.js';
 import { formatDuration, withTimeout } from '../util/time.js';
 import { LineSplitter, TextCleaner } from './text.js';
 import type { ShellChannel, ShellTransport } from './transport.js';
@@ -42,8 +42,20 @@ export interface SessionCommandOutcome {
   exitCode: number | null;
   timedOut: boolean;
   durationMs: number;
-  /** Why the command did not complete normally (timeout, shell lost). */
+  /** Why the command did not complete normally (timeout, shell lost), or why it has no exit status. */
   error?: string;
+  /** The command ran to its end on a console that reports no exit status (prompt mode); exitCode is null. */
+  statusUnknown?: boolean;
+}
+
+/** What the host layer needs of a session that runs commands: a shell, or a console's prompt mode. */
+export interface CommandSession {
+  readonly protocol: ShellTransport['protocol'];
+  /** Whether the session is running; one that is not reopens on next use. */
+  readonly alive: boolean;
+  run(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome>;
+  send(text: string, options?: { secret?: boolean }): Promise<void>;
+  expect(pattern: RegExp | string, options: { timeout: number }): Promise<ExpectMatch>;
 }
 
 /** What `expect()` found. */
@@ -75,6 +87,12 @@ export interface ShellSessionOptions {
   name: string;
   shell: ShellOptions;
   observer?: SessionObserver;
+  /**
+   * Wraps every serialised operation (open, run, send, expect, close) once the session's
+   * own queue reached it: a console shares one stream between its modes, and this is
+   * where a shell waits for its turn. `what` describes the operation for busy errors.
+   */
+  exclusive?: <T>(what: string, body: () => Promise<T>) => Promise<T>;
 }
 
 type State = 'closed' | 'open' | 'dead';
@@ -135,7 +153,8 @@ export function markerPrefixLength(buffer: Buffer, marker: Buffer): number {
   return 0;
 }
 
-function toRegExp(pattern: RegExp | string): RegExp {
+/** A pattern as a stateless RegExp: strings match literally; g and y flags are dropped. */
+export function toRegExp(pattern: RegExp | string): RegExp {
   if (typeof pattern === 'string') return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   // A global or sticky flag would make exec() stateful between calls.
   return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
@@ -145,12 +164,13 @@ function toRegExp(pattern: RegExp | string): RegExp {
  * A persistent shell. Commands, sends and expects are serialised: concurrent calls queue
  * and never interleave. Opening is lazy; a shell that died is rebuilt on the next call.
  */
-export class ShellSession {
+export class ShellSession implements CommandSession {
   readonly name: string;
   private readonly transport: ShellTransport;
   private readonly options: ShellOptions;
   private readonly observer: SessionObserver;
   private readonly mutex = new Mutex();
+  private readonly gate: ShellSessionOptions['exclusive'];
 
   private state: State = 'closed';
   private channel: ShellChannel | undefined;
@@ -174,6 +194,7 @@ export class ShellSession {
     this.transport = options.transport;
     this.options = options.shell;
     this.observer = options.observer ?? {};
+    this.gate = options.exclusive;
     this.idleLines = new LineSplitter((line) => this.observer.idleLine?.(line));
   }
 
@@ -193,18 +214,24 @@ export class ShellSession {
    * Throws when the shell cannot be opened at all.
    */
   run(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome> {
-    return this.mutex.runExclusive(() => this.runUnlocked(command, options));
+    return this.serialised(`shell command ${JSON.stringify(redact(command).slice(0, 60))}`, () => this.runUnlocked(command, options));
+  }
+
+  /** Runs `body` after every earlier operation of this session, inside the transport's gate if any. */
+  private serialised<T>(what: string, body: () => Promise<T>): Promise<T> {
+    const gate = this.gate;
+    return this.mutex.runExclusive(() => (gate ? gate(`${what} (session "${this.name}")`, body) : body()));
   }
 
   /** Opens the shell now instead of on first use. */
   open(): Promise<void> {
-    return this.mutex.runExclusive(() => this.ensureOpen());
+    return this.serialised('shell login', () => this.ensureOpen());
   }
 
   /** Types raw text into the shell (include the line ending yourself). */
   send(text: string, options: { secret?: boolean } = {}): Promise<void> {
     if (options.secret) registerSecret(text.replace(/\r?\n$/, ''));
-    return this.mutex.runExclusive(async () => {
+    return this.serialised('send', async () => {
       await this.ensureOpen();
       this.write(text);
       this.observer.sent?.(text, options.secret ?? false);
@@ -216,7 +243,7 @@ export class ShellSession {
    * since the last command) and consumes the text up to the end of the match.
    */
   expect(pattern: RegExp | string, options: { timeout: number }): Promise<ExpectMatch> {
-    return this.mutex.runExclusive(async () => {
+    return this.serialised(`expect ${String(pattern)}`, async () => {
       await this.ensureOpen();
       const regex = toRegExp(pattern);
       const started = Date.now();
@@ -254,7 +281,7 @@ export class ShellSession {
 
   /** Closes the shell. The session can be used again afterwards (it reopens). */
   close(): Promise<void> {
-    return this.mutex.runExclusive(async () => {
+    return this.serialised('close', async () => {
       if (this.state === 'open') this.observer.lifecycle?.('closed');
       await this.dropChannel();
       this.state = 'closed';

@@ -23,7 +23,7 @@ export interface ShellChannel {
 /** Opens shells of one kind on one host. */
 export interface ShellTransport {
   /** Protocol name shown in errors and transcripts. */
-  readonly protocol: 'ssh' | 'telnet' | 'local';
+  readonly protocol: 'ssh' | 'telnet' | 'local' | 'console';
   /** Host name shown in errors. */
   readonly host: string;
   /** Whether the shell runs on a terminal (pty): echo and output processing are turned off with stty. */

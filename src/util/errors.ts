@@ -11,7 +11,8 @@ export type ErrorProtocol =
   | 'nc'
   | 'config'
   | 'forward'
-  | 'share';
+  | 'share'
+  | 'console';
 
 /** Where an error happened and what the user can do about it. */
 export interface ErrorContext {
@@ -107,6 +108,9 @@ export class ExpectTimeoutError extends LabwrightError {
     this.received = redact(received);
   }
 }
+
+/** The console is held by another caller (or another process) beyond the caller's bound. */
+export class ConsoleBusyError extends LabwrightError {}
 
 /** A file transfer failed or its verification did not match. */
 export class TransferError extends LabwrightError {}
