@@ -11,7 +11,7 @@
  * prints goes to the console log (`console: <host>` in the report), whoever is using it.
  */
 import type { RemoteHostConfig } from '../config/defineLab.js';
-import type { ConsoleOptions } from '../config/schema.js';
+import type { ConsoleOptions, PromptOptions } from '../config/schema.js';
 import { ConsoleShellTransport } from '../session/consoleShell.js';
 import { PromptSession } from '../session/promptSession.js';
 import { toRegExp, type ExpectMatch, type ShellSession, type ShellSessionOptions } from '../session/shellSession.js';
@@ -55,7 +55,7 @@ export class BootloaderSession extends SessionHandle {
     private readonly prompt: PromptSession,
     binding: ConstructorParameters<typeof SessionHandle>[2],
   ) {
-    super('bootloader', prompt, binding);
+    super(prompt.name, prompt, binding);
   }
 
   /** Types a newline and waits until the prompt shows; returns what was printed before it. */
@@ -144,23 +144,32 @@ export class HostConsole {
 
   /** Prompt mode: the boot loader's prompt (U-Boot `=>` by default; see console.prompt). */
   get bootloader(): BootloaderSession {
-    this.promptHandle ??= new BootloaderSession(
+    this.promptHandle ??= this.promptMode('bootloader');
+    return this.promptHandle;
+  }
+
+  /**
+   * A prompt-mode session with its own prompt settings, for consoles with another prompt
+   * than the configured one (a second boot stage, a vendor CLI, a console without exit
+   * status). It shares the console with every other mode.
+   */
+  promptMode(name: string, overrides: Partial<PromptOptions> = {}): BootloaderSession {
+    return new BootloaderSession(
       new PromptSession({
         host: this.config.name,
-        name: 'bootloader',
+        name,
         connection: this.connection,
-        prompt: this.options.prompt,
+        prompt: { ...this.options.prompt, ...overrides },
         newline: this.options.newline,
         recoveryTimeout: this.config.shell.recoveryTimeout,
         observer: {
-          sent: (text, secret) => this.context.events.emit({ type: 'sent', time: Date.now(), host: this.config.name, session: 'bootloader', text, secret }),
+          sent: (text, secret) => this.context.events.emit({ type: 'sent', time: Date.now(), host: this.config.name, session: name, text, secret }),
           lifecycle: (event, detail) =>
-            this.context.events.emit({ type: 'session', time: Date.now(), host: this.config.name, session: 'bootloader', protocol: 'console', event, ...(detail ? { detail } : {}) }),
+            this.context.events.emit({ type: 'session', time: Date.now(), host: this.config.name, session: name, protocol: 'console', event, ...(detail ? { detail } : {}) }),
         },
       }),
       this.binding,
     );
-    return this.promptHandle;
   }
 
   /** Shell mode: runs commands on the console's shell (logging in first when needed). */

@@ -30,7 +30,7 @@ export class ConsoleLog {
 
   /** A line of labwright's own about the console (connected, lost), set apart with `---`. */
   note(text: string): void {
-    this.flushLine(Date.now());
+    if (this.line) this.flushLine(Date.now());
     this.emit(ConsoleLog.nextId++, Date.now(), `--- ${text}`, false);
   }
 

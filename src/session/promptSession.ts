@@ -88,12 +88,12 @@ export class PromptSession implements ConsoleConsumer, CommandSession {
   /** Takes the console's stream for prompt mode (inside the caller's exclusive section). */
   private async take(): Promise<void> {
     await this.connection.ensure();
-    if (this.connection.currentUse !== 'prompt mode') {
+    if (!this.connection.isCurrent(this)) {
       this.cleaner = new TextCleaner();
       this.text = '';
     }
     this.lostError = undefined;
-    this.connection.use(this, 'prompt mode');
+    this.connection.use(this, `prompt mode (${this.name})`);
   }
 
   /** Whether the prompt is the last thing printed. */

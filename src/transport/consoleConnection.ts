@@ -188,6 +188,11 @@ export class ConsoleConnection {
     }
   }
 
+  /** Whether `consumer` receives the console's bytes now. */
+  isCurrent(consumer: ConsoleConsumer): boolean {
+    return this.consumer === consumer;
+  }
+
   /** Name of the current consumer (`shell`, `prompt`, ...), for messages. */
   get currentUse(): string {
     return this.consumerName;
