@@ -227,7 +227,7 @@ export class HostConsole {
     const base = { host: this.config.name, session: 'console', pattern: String(pattern) };
     let lastError: Error | undefined;
     try {
-      await this.connection.ensure();
+      if (!reconnect) await this.connection.ensure();
       for (;;) {
         const match = regex.exec(this.readerText);
         if (match) {
