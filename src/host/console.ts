@@ -44,6 +44,8 @@ export interface HostConsoleDeps {
 export interface WaitForOptions {
   /** Bound in ms; default the host's command timeout. */
   timeout?: number;
+  /** Leave the matched text in place, so the next expect/waitFor still sees it (default false: consumed). */
+  keep?: boolean;
 }
 
 /** Delay between reconnect attempts while waitFor() waits through a power cycle. */
@@ -202,7 +204,7 @@ export class HostConsole {
    * connection drops; use {@link waitFor} to wait through reboots and reconnects.
    */
   expect(pattern: RegExp | string, options: ExpectOptions = {}): Promise<ExpectMatch> {
-    return this.read(pattern, options.timeout, false);
+    return this.read(pattern, options.timeout, false, false);
   }
 
   /**
@@ -212,7 +214,7 @@ export class HostConsole {
    * the console: a shell command may run meanwhile.
    */
   waitFor(pattern: RegExp | string, options: WaitForOptions = {}): Promise<ExpectMatch> {
-    return this.read(pattern, options.timeout, true);
+    return this.read(pattern, options.timeout, true, options.keep ?? false);
   }
 
   /** Forgets what the console printed so far: the next expect/waitFor looks only at newer output. */
@@ -220,7 +222,7 @@ export class HostConsole {
     this.readerText = '';
   }
 
-  private async read(pattern: RegExp | string, timeoutMs: number | undefined, reconnect: boolean): Promise<ExpectMatch> {
+  private async read(pattern: RegExp | string, timeoutMs: number | undefined, reconnect: boolean, keep: boolean): Promise<ExpectMatch> {
     const timeout = timeoutMs ?? this.binding.commandTimeout();
     const regex = toRegExp(pattern);
     const deadline = Date.now() + timeout;
@@ -233,7 +235,7 @@ export class HostConsole {
         if (match) {
           const end = match.index + match[0].length;
           const found = { match, before: this.readerText.slice(0, match.index), text: this.readerText.slice(0, end) };
-          this.readerText = this.readerText.slice(end);
+          if (!keep) this.readerText = this.readerText.slice(end);
           this.context.events.emit({ ...base, type: 'expect', time: Date.now(), matched: redact(match[0]) });
           return found;
         }

@@ -152,6 +152,13 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
         return type(user + newline);
       }
       if (options.passwordPrompt.test(text)) {
+        if (!sentUser && probing && params.probeWhenQuietMs !== undefined) {
+          // A console probed while a getty came up: the probe was taken as a user name.
+          // An empty password ends that login attempt; the next login prompt is answered.
+          probing = false;
+          clearTimeout(probeTimer);
+          return type(newline);
+        }
         if (sentPassword) return refused(`the device asked for the password again: ${JSON.stringify(lastLine(text))}`);
         if (password === undefined) {
           return fail('auth', `the device asks for a password for "${user}" and the lab config has none.`, `Add a password for user "${user}" of host "${host}" to the lab config.`);

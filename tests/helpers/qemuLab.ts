@@ -48,7 +48,7 @@ function knownHostsFor(board: QemuBoard, hostKey: string): string {
   return file;
 }
 
-/** Starts a board (paused), connects its console, powers it on. */
+/** Starts a board (paused), connects its console, powers it on, and waits for its first prompt (U-Boot's countdown or Linux's login). */
 export async function startBoardLab(options: BoardOptions & { hostName?: string; host?: Partial<HostInput>; lab?: Omit<LabInput, 'hosts'> }): Promise<BoardLab> {
   const board = await QemuBoard.create(options);
   try {
@@ -60,6 +60,7 @@ export async function startBoardLab(options: BoardOptions & { hostName?: string;
     // Connect before powering on: a wait=off TCP console drops what nobody reads.
     await host.console.connection.ensure();
     await board.powerOn();
+    await host.console.waitFor(board.options.firmware === 'u-boot' ? /Hit any key to stop autoboot/ : /login: $/, { timeout: 120_000, keep: true });
     return {
       board,
       lab,
