@@ -21,8 +21,9 @@ export async function openConsoleStream(host: string, options: ConsoleOptions, p
   if (options.transport === 'serial') return openSerialConsole(host, { ...options, path: options.path! }, options.connectTimeout);
   const address = options.address ?? defaultAddress;
   const port = options.port!;
-  const via = path.description === 'direct' ? '' : ` ${path.description}`;
   const socket = await path.connect(address, port, options.connectTimeout, { host, protocol: 'console' });
+  // Read after connecting: a hop path knows its chain once it was built.
+  const via = path.description === 'direct' ? '' : ` ${path.description}`;
   if (options.transport === 'tcp') return new RawConsoleStream(socket, `tcp ${address}:${port}${via}`);
   const telnet = new TelnetStream(socket, {
     termType: 'vt100',
