@@ -12,7 +12,7 @@ import { ConsoleConnection } from '../../src/transport/consoleConnection.js';
 import { openConsoleStream } from '../../src/transport/consoleOpen.js';
 import { directPath } from '../../src/transport/network.js';
 import { COM_PORT_OPTION } from '../../src/transport/rfc2217.js';
-import { ConsoleBusyError, ConfigError } from '../../src/util/errors.js';
+import { ConsoleBusyError, type ConfigError } from '../../src/util/errors.js';
 
 /** A TCP server standing in for a terminal-server port; records what clients send. */
 async function fakeConsole(onClient?: (socket: net.Socket) => void) {
