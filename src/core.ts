@@ -19,3 +19,4 @@ export {
   type ErrorProtocol,
 } from './util/errors.js';
 export { registerSecret, redact, MASK } from './util/secrets.js';
+export { QmpClient, type QmpEvent } from './power/qmp.js';

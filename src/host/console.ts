@@ -36,7 +36,7 @@ export interface HostConsoleDeps {
   path: NetworkPath;
   /** Makes a shell session reporting to the lab (the host's own wiring). */
   createShell: (name: string, transport: ShellTransport, exclusive: ShellSessionOptions['exclusive']) => ShellSession;
-  /** Waits until the host's SSH answers a command (the boot stage's last step); undefined for console-only hosts. */
+  /** Waits until the host's SSH answers a command (the boot stage's last step); undefined for telnet hosts. */
   sshReady?: ((timeoutMs: number) => Promise<void>) | undefined;
 }
 
@@ -297,7 +297,13 @@ export class HostConsole {
    * boot, log in on the console, and (for hosts with SSH) wait until SSH answers.
    */
   boot(options: BootOptions = {}): Promise<BootReport> {
-    return bootSequence(this, options, { host: this.config.name, context: this.context, sshReady: this.deps.sshReady, loginPrompt: this.options.loginPrompt });
+    return bootSequence(this, options, {
+      host: this.config.name,
+      context: this.context,
+      sshReady: this.deps.sshReady,
+      sshByDefault: this.config.term === 'ssh',
+      loginPrompt: this.options.loginPrompt,
+    });
   }
 
   /** Holds the console for `body` (a sequence of calls); other callers queue meanwhile. */

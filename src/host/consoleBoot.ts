@@ -14,10 +14,11 @@ import type { CommandResult } from './results.js';
 export interface BootOptions {
   /**
    * Stop the autoboot countdown and work at the boot loader's prompt (default true).
-   * `false`: let the boot loader boot by itself (its default boot command), and only
-   * wait for the login.
+   * `'prompt'`: the board already sits at the prompt (an earlier interrupt): check it
+   * answers, then go on. `false`: let the boot loader boot by itself (its default boot
+   * command), and only wait for the login.
    */
-  interrupt?: boolean;
+  interrupt?: boolean | 'prompt';
   /** Boot-loader commands run at the prompt, in order; each must succeed (or, without exit status, at least complete). */
   commands?: readonly string[];
   /** The command that boots the OS (it does not come back to the prompt), e.g. `boot` or `bootm ...`. Default `boot` when interrupted. */
@@ -30,7 +31,7 @@ export interface BootOptions {
   bootTimeout?: number;
   /** Log in on the console once the OS is up (default true). */
   login?: boolean;
-  /** Then wait until SSH answers on the same board (default true for hosts with SSH). Bound in ms: `{ timeout }` (default 60000). */
+  /** Then wait until SSH answers on the same board (default: for hosts whose `term` is `ssh`). Bound in ms: `{ timeout }` (default 60000). */
   ssh?: boolean | { timeout?: number };
 }
 
@@ -38,7 +39,7 @@ export interface BootOptions {
 export interface BootReport {
   /** Results of the boot-loader commands. */
   commands: CommandResult[];
-  /** Milliseconds per stage: `autoboot`, `commands`, `boot` (to the login prompt), `login`, `ssh`. */
+  /** Milliseconds per stage: `autoboot` (or `prompt`), `commands`, `boot` (to the login prompt), `login`, `ssh`. */
   stages: Record<string, number>;
 }
 
@@ -46,6 +47,8 @@ interface BootDeps {
   host: string;
   context: HostContext;
   sshReady: ((timeoutMs: number) => Promise<void>) | undefined;
+  /** Wait for SSH unless told otherwise (hosts whose terminal is SSH). */
+  sshByDefault: boolean;
   loginPrompt: RegExp;
 }
 
@@ -74,7 +77,13 @@ export async function bootSequence(console: HostConsole, options: BootOptions, d
 
   await console.exclusive(async () => {
     if (interrupt) {
-      const bootloader = await timed('autoboot', () => console.interruptAutoboot({ timeout: options.autobootTimeout }));
+      const bootloader =
+        interrupt === 'prompt'
+          ? await timed('prompt', async () => {
+              await console.bootloader.awaitPrompt();
+              return console.bootloader;
+            })
+          : await timed('autoboot', () => console.interruptAutoboot({ timeout: options.autobootTimeout }));
       await timed('commands', async () => {
         for (const command of options.commands ?? []) {
           const result = (await bootloader.run(command, options.commandTimeout === undefined ? {} : { timeout: options.commandTimeout })).only;
@@ -96,10 +105,10 @@ export async function bootSequence(console: HostConsole, options: BootOptions, d
     await timed('login', () => context.step(`${host}: log in on the console`, async () => void (await console.shellSessionInstance.open())));
   });
 
-  const ssh = options.ssh ?? deps.sshReady !== undefined;
+  const ssh = options.ssh ?? deps.sshByDefault;
   if (ssh && options.login !== false) {
     if (!deps.sshReady) {
-      throw new LabwrightError('boot({ ssh }) was asked to wait for SSH, but the host uses its console as its terminal (term: "console").', { host, protocol: 'console', hint: 'Leave ssh out, or give the host term "ssh".' });
+      throw new LabwrightError('boot({ ssh }) was asked to wait for SSH, but the host is a telnet host.', { host, protocol: 'console', hint: 'Leave ssh out.' });
     }
     const timeout = typeof ssh === 'object' && ssh.timeout !== undefined ? ssh.timeout : 60_000;
     await timed('ssh', () => context.step(`${host}: wait for SSH`, () => deps.sshReady!(timeout)));

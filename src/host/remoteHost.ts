@@ -103,7 +103,7 @@ export class RemoteHost extends Host {
     this.consoleInstance ??= new HostConsole(this.config, this.context, {
       path: this.path,
       createShell: (name, transport, exclusive) => super.createShell(name, transport, exclusive),
-      sshReady: this.config.term === 'ssh' ? (timeout) => waitForSsh(this.name, this.executor, timeout) : undefined,
+      sshReady: this.config.term === 'telnet' ? undefined : (timeout) => waitForSsh(this.name, this.executor, timeout),
     });
     return this.consoleInstance;
   }
