@@ -4,7 +4,7 @@
  *
  *   npm run bench                    # everything, 256 MiB transfers
  *   npm run bench -- --size 64       # smaller transfers
- *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share
+ *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share, console
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { labInput } from '../fixtures/lab/labConfig.js';
 import { startLab } from '../fixtures/lab/startLab.js';
 import { OpenSshMaster } from './openssh.js';
 import { formatTable, type Row } from './stats.js';
+import { consoleSection } from './sections/console.js';
 import { executorSection } from './sections/executor.js';
 import { hopsSection } from './sections/hops.js';
 import { latencySection } from './sections/latency.js';
@@ -53,6 +54,7 @@ try {
   if (wanted('hops')) rows.push(...(await hopsSection(lab, Math.min(sizeMiB, 128))));
   if (wanted('executor')) rows.push(...(await executorSection(lab, master)));
   if (wanted('share')) rows.push(...(await shareSection(lab, 100)));
+  if (wanted('console')) rows.push(...(await consoleSection(started)));
   console.log(`\n${formatTable(rows)}\n`);
   console.log('ratio: how many times faster labwright is than the reference (above 1 is better).');
   mkdirSync('bench/results', { recursive: true });
