@@ -41,7 +41,9 @@ export class TranscriptRecorder {
         const outcome =
           result.status === 'skipped'
             ? 'skipped'
-            : result.exitCode !== null
+            : result.status === 'unknown'
+              ? 'done, no exit status'
+              : result.exitCode !== null
               ? `exit ${result.exitCode}${result.signal ? ` (signal ${result.signal})` : ''}`
               : result.timedOut
                 ? 'TIMED OUT'

@@ -5,7 +5,8 @@
  * SSH on the same board once its network is up. In order, on one board per worker.
  */
 import { TranscriptRecorder } from '../../src/playwright/transcript.js';
-import { test, expect } from '../helpers/qemuLab.js';
+import { LabwrightError } from '../../src/util/errors.js';
+import { startBoardLab, test, expect } from '../helpers/qemuLab.js';
 
 test.describe.configure({ mode: 'default' });
 
@@ -97,4 +98,18 @@ test('after a hard reset U-Boot boots Linux, the console logs in, and SSH answer
   expect(log).toMatch(/^\d\d:\d\d:\d\d\.\d{3} labwright-board login: root$/m);
   for (const line of log.trimEnd().split('\n')) expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} /);
   expect(log).not.toContain('lw-root-secret');
+});
+
+test('a board with its kernel withheld fails the boot stage within its bound, naming the stage', async () => {
+  const dead = await startBoardLab({ name: 'nokernel', hostName: 'nokernel', firmware: 'u-boot', kernel: false, bootDisk: false });
+  try {
+    const error = await dead.host.console
+      .boot({ commands: ['qfw load 02000000 10000000'], bootCommand: 'zboot 02000000', bootTimeout: 5_000 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LabwrightError);
+    // U-Boot finds no kernel in the firmware config: the first boot-loader command fails.
+    expect((error as Error).message).toMatch(/^nokernel \(console\): the boot stage "commands" failed after .*: nokernel \(console\): boot-loader command "qfw load 02000000 10000000" exited with 1/);
+  } finally {
+    await dead.close();
+  }
 });
