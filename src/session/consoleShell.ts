@@ -14,7 +14,7 @@ import { SessionClosedError } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
 import { KernelLineFilter } from './kernelLines.js';
 import { telnetLogin } from './telnetLogin.js';
-import type { ShellChannel, ShellSink, ShellTransport } from './transport.js';
+import { CTRL_BACKSLASH, CTRL_C, type ShellChannel, type ShellSink, type ShellTransport } from './transport.js';
 
 /** What a {@link ConsoleShellTransport} needs. */
 export interface ConsoleShellOptions {
@@ -30,8 +30,6 @@ export interface ConsoleShellOptions {
 
 /** After the wake, a silent console this long (ms) is probed for a logged-in shell. */
 const QUIET_PROBE_MS = 300;
-const CTRL_C = Buffer.from([0x03]);
-const CTRL_BACKSLASH = Buffer.from([0x1c]);
 
 /** Opens shell mode on a host's console. */
 export class ConsoleShellTransport implements ShellTransport {

@@ -8,6 +8,7 @@ import { Mutex } from 'async-mutex';
 import type { ShellOptions } from '../config/schema.js';
 import { ExpectTimeoutError, LabwrightError, SessionClosedError, messageOf } from '../util/errors.js';
 import { redact, registerSecret } from '../util/secrets.js';
+import { ChangeSignal } from '../util/signal.js';
 import { formatDuration, withTimeout } from '../util/time.js';
 import { LineSplitter, TextCleaner } from './text.js';
 import type { ShellChannel, ShellTransport } from './transport.js';
@@ -178,7 +179,7 @@ export class ShellSession implements CommandSession {
   private markers = new MarkerFactory();
   private buffer: Buffer = Buffer.alloc(0);
   private current: CommandRun | undefined;
-  private waiters = new Set<() => void>();
+  private readonly changes = new ChangeSignal();
   private lostReason: string | undefined;
   /** True while the opening handshake runs: output then belongs to the handshake, not to expect(). */
   private handshaking = false;
@@ -403,20 +404,12 @@ export class ShellSession implements CommandSession {
   }
 
   private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    this.changes.notify();
   }
 
   /** Resolves on the next data or close event, or after `ms`. */
   private nextEvent(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        this.waiters.delete(finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, Math.max(0, ms));
-      this.waiters.add(finish);
-    });
+    return this.changes.next(ms);
   }
 
   /** Waits until `marker` followed by a line end is in the buffer, and drops everything up to it. */

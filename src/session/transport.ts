@@ -1,5 +1,10 @@
 /** The seam between the shell session core and the protocols that carry a shell. */
 
+/** Ctrl+C as typed on a terminal: SIGINT to the foreground job. */
+export const CTRL_C = Buffer.from([0x03]);
+/** Ctrl+\ as typed on a terminal: SIGQUIT, for programs that ignore SIGINT. */
+export const CTRL_BACKSLASH = Buffer.from([0x1c]);
+
 /** Callbacks a transport delivers shell output and closure through. */
 export interface ShellSink {
   data(chunk: Buffer): void;

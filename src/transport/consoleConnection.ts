@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ConnectionError, ConsoleBusyError, LabwrightError, messageOf } from '../util/errors.js';
+import { ChangeSignal } from '../util/signal.js';
 import { formatDuration } from '../util/time.js';
 import type { ConsoleStream } from './consoleStream.js';
 
@@ -76,7 +77,7 @@ export class ConsoleConnection {
   /** Tail of the previous chunk, so a query split across chunks is still seen. */
   private queryTail = Buffer.alloc(0);
   /** Waiters for data or closure (waitFor). */
-  private readonly waiters = new Set<() => void>();
+  private readonly changes = new ChangeSignal();
 
   private holder: Holder | undefined;
   private queue: (() => void)[] = [];
@@ -217,15 +218,7 @@ export class ConsoleConnection {
 
   /** Resolves on the next data or closure, or after `ms`. */
   nextEvent(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        this.waiters.delete(finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, Math.max(0, ms));
-      this.waiters.add(finish);
-    });
+    return this.changes.next(ms);
   }
 
   /** Closes the stream and releases the cross-process lock. The next use reconnects. */
@@ -239,7 +232,7 @@ export class ConsoleConnection {
   }
 
   private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    this.changes.notify();
   }
 
   private receive(stream: ConsoleStream, bytes: Buffer): void {
