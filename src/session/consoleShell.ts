@@ -37,6 +37,8 @@ export class ConsoleShellTransport implements ShellTransport {
   readonly host: string;
   readonly pty = true;
   readonly newline: string;
+  /** The connection answers ash's cursor queries; see ShellTransport.syncAfterSetup. */
+  readonly syncAfterSetup = true;
 
   get maxOpenMs(): number {
     return this.options.console.connectTimeout + this.options.console.loginTimeout;

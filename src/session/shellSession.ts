@@ -327,7 +327,15 @@ export class ShellSession implements CommandSession {
     const handshake = this.markers.forNonce('0');
     const lines = [...setupLines({ pty: this.transport.pty }), this.markers.recoveryLine(handshake)];
     this.write(lines.map((line) => line + this.transport.newline).join(''));
-    const answered = await this.waitForMarker(handshake.recovery, bound);
+    let answered = await this.waitForMarker(handshake.recovery, bound);
+    if (answered && this.transport.syncAfterSetup) {
+      // Replies to terminal queries the shell sent while its line editor was still on may
+      // reach it after the editor was turned off, as the start of the next typed line.
+      // They were sent before this line (one ordered stream), so it absorbs them.
+      const sync = this.markers.forNonce('1');
+      this.write(this.transport.newline + this.markers.recoveryLine(sync) + this.transport.newline);
+      answered = await this.waitForMarker(sync.recovery, bound);
+    }
     this.handshaking = false;
     if (!answered) {
       const seen = this.buffer.toString('utf8').slice(-300);

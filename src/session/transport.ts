@@ -40,6 +40,12 @@ export interface ShellTransport {
    * login). The session waits at least this long before giving up on its own.
    */
   readonly maxOpenMs?: number;
+  /**
+   * Type a line break after the setup (and wait for it): the carrier answers terminal
+   * queries (consoles), and an answer to a query made during setup may arrive after the
+   * shell's line editor was turned off, as garbage at the start of the next line.
+   */
+  readonly syncAfterSetup?: boolean;
   /** Starts a shell; resolves once output can flow. The session applies its own bound. */
   open(sink: ShellSink): Promise<ShellChannel>;
 }
