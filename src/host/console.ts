@@ -99,7 +99,7 @@ export class HostConsole {
     this.log = new ConsoleLog(config.name, context.events);
     this.connection = new ConsoleConnection({
       host: config.name,
-      open: () => openConsoleStream(config.name, this.options, deps.path, config.address),
+      open: () => openConsoleStream(config.name, this.options, deps.path, config.address, (note) => this.options.log && this.log.note(note)),
       lockKey: endpoint.key,
       claimTimeout: this.options.claimTimeout,
       answerQueries: this.options.answerQueries,

@@ -228,7 +228,7 @@ export class ConsoleConnection {
     this.stream = undefined;
     await stream?.close();
     await this.unlock();
-    this.options.onEvent?.('closed');
+    if (stream) this.options.onEvent?.('closed', stream.description);
   }
 
   private wake(): void {

@@ -16,8 +16,18 @@ export function consoleEndpoint(options: ConsoleOptions, defaultAddress: string)
   return { key: `${options.transport}:${address}:${options.port}`, description: `${options.transport} ${address}:${options.port}` };
 }
 
-/** Opens the console described by `options` for host `host`. Errors name the host, the console and the cause. */
-export async function openConsoleStream(host: string, options: ConsoleOptions, path: NetworkPath, defaultAddress: string): Promise<ConsoleStream> {
+/**
+ * Opens the console described by `options` for host `host`. Errors name the host, the
+ * console and the cause. `onNote` hears what the carrier reports (RFC 2217 settings the
+ * terminal server applied), for the console log.
+ */
+export async function openConsoleStream(
+  host: string,
+  options: ConsoleOptions,
+  path: NetworkPath,
+  defaultAddress: string,
+  onNote?: (text: string) => void,
+): Promise<ConsoleStream> {
   if (options.transport === 'serial') return openSerialConsole(host, { ...options, path: options.path! }, options.connectTimeout);
   const address = options.address ?? defaultAddress;
   const port = options.port!;
@@ -30,6 +40,7 @@ export async function openConsoleStream(host: string, options: ConsoleOptions, p
     cols: 80,
     rows: 24,
     comPort: options.rfc2217 ? options : undefined,
+    onComPortAck: (setting, value) => onNote?.(`RFC 2217: the terminal server set ${setting} ${value}`),
   });
   return new TelnetConsoleStream(telnet, `telnet ${address}:${port}${via}${options.rfc2217 ? ` (RFC 2217 ${describeLine(options)} if offered)` : ''}`);
 }

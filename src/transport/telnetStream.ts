@@ -71,6 +71,8 @@ export interface TelnetStreamOptions extends TelnetTerminal {
   trace?: (line: string) => void;
   /** Serial line settings to request with RFC 2217 (terminal servers); none: the option is refused. */
   comPort?: SerialLineSettings | undefined;
+  /** Called when the terminal server acknowledges an RFC 2217 setting (`baudRate`, 115200). */
+  onComPortAck?: ((setting: string, value: number) => void) | undefined;
 }
 
 /** RFC 1143 option state of one side. */
@@ -328,7 +330,10 @@ export class TelnetStream {
     }
     if (option === COM_PORT_OPTION) {
       const ack = decodeComPortReply(payload);
-      if (ack) this.comPortAcks.set(ack.setting, ack.value);
+      if (ack) {
+        this.comPortAcks.set(ack.setting, ack.value);
+        this.options.onComPortAck?.(ack.setting, ack.value);
+      }
       return;
     }
     // Every other subnegotiation is skipped: we never agreed to those options.

@@ -3,56 +3,11 @@
  * BusyBox getty on the far end (the board side) running a small login program, exactly
  * as a board's getty on a USB serial adapter would look.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test as base } from '@playwright/test';
-import { ensureQemuArtifacts } from '../../fixtures/qemu/board.js';
 import { testLab } from '../helpers/labs.js';
 import { ConnectionError } from '../../src/util/errors.js';
 import { expect } from '../helpers/qemuLab.js';
-
-const PASSWORD = 'serial-pw-1234';
-
-interface SerialPair {
-  /** The runner's end, opened by labwright. */
-  device: string;
-  stop(): Promise<void>;
-}
-
-/** socat's pty pair, getty on the board end; both killed at the end. */
-async function serialPair(): Promise<SerialPair> {
-  ensureQemuArtifacts(); // installs socat and busybox-static
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lw-serial-'));
-  const device = path.join(dir, 'ttyRUNNER');
-  const boardEnd = path.join(dir, 'ttyBOARD');
-  const login = path.join(dir, 'login');
-  writeFileSync(
-    login,
-    `#!/bin/sh\nprintf 'Password: '\nstty -echo\nread -r pw\nstty echo\necho\nif [ "$pw" = '${PASSWORD}' ]; then cd /tmp; PS1='serial$ ' exec /bin/sh -i; fi\necho 'Login incorrect'\nsleep 1\nexit 1\n`,
-  );
-  chmodSync(login, 0o755);
-  const children: ChildProcess[] = [];
-  const socat = spawn('socat', [`PTY,link=${device}`, `PTY,link=${boardEnd}`], { stdio: 'ignore' });
-  children.push(socat);
-  for (let i = 0; i < 100 && !(existsSync(device) && existsSync(boardEnd)); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-  if (!existsSync(device)) throw new Error('socat made no pty pair');
-  // getty in its own session: the pty becomes its controlling terminal, so Ctrl+C reaches the foreground job.
-  const getty = spawn('/bin/busybox', ['getty', '-L', '-l', login, '115200', boardEnd, 'vt100'], { stdio: 'ignore', detached: true });
-  children.push(getty);
-  return {
-    device,
-    stop: async () => {
-      for (const child of children) {
-        try {
-          process.kill(child === getty ? -getty.pid! : child.pid!, 'SIGKILL');
-        } catch {}
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { SERIAL_PASSWORD as PASSWORD, serialPair, type SerialPair } from '../helpers/serialPair.js';
 
 const test = base.extend<{ pair: SerialPair }>({
   // eslint-disable-next-line no-empty-pattern -- Playwright requires a destructuring pattern
