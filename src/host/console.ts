@@ -273,18 +273,24 @@ export class HostConsole {
   /**
    * Waits for the boot loader's autoboot countdown (console.autoboot.pattern), stops it
    * with the configured key, and returns the boot loader's prompt session once its prompt
-   * shows. If the board already sits at the prompt, the prompt is found directly.
+   * shows. If the board already sits at the prompt (the prompt is the last thing it printed
+   * since the last match), that prompt is used directly.
    */
   interruptAutoboot(options: { timeout?: number } = {}): Promise<BootloaderSession> {
     const { autoboot } = this.options;
     const timeout = options.timeout ?? autoboot.timeout;
     return this.connection.exclusive('interrupting autoboot', () =>
       this.context.step(`${this.config.name}: interrupt autoboot`, async () => {
-        await this.waitFor(autoboot.pattern, { timeout });
-        // Boot loaders drain their input before the countdown: type the key a few times.
-        for (let i = 0; i < 3; i++) {
-          await this.send(autoboot.key);
-          await new Promise((resolve) => setTimeout(resolve, 30));
+        // The countdown, or the prompt as the last thing printed (the board already waits there).
+        const prompt = this.options.prompt.pattern;
+        const either = new RegExp(`(?:${autoboot.pattern.source})|(?:${prompt.source.endsWith('$') ? prompt.source : `${prompt.source}$`})`, autoboot.pattern.flags.replace(/[gym]/g, ''));
+        const found = await this.waitFor(either, { timeout });
+        if (autoboot.pattern.test(found.match[0])) {
+          // Boot loaders drain their input before the countdown: type the key a few times.
+          for (let i = 0; i < 3; i++) {
+            await this.send(autoboot.key);
+            await new Promise((resolve) => setTimeout(resolve, 30));
+          }
         }
         await this.bootloader.awaitPrompt({ timeout: Math.max(5_000, this.config.shell.recoveryTimeout) });
         return this.bootloader;
