@@ -33,6 +33,12 @@ test('1 MB of output arrives exactly', async ({ linux }) => {
   });
 });
 
+test('long lines are neither wrapped at 80 columns nor cut, typed or printed', async ({ linux }) => {
+  const word = 'x'.repeat(300);
+  const r = (await linux.host.run(`echo ${word} | wc -c; printf '%0500d\\n' 7`)).only;
+  expect(r.output).toBe(`301\n${'0'.repeat(499)}7\n`);
+});
+
 test('expects answer interactive prompts on the console', async ({ linux }) => {
   const r = await linux.host.run('printf "Name: "; read name; printf "Code: "; read code; echo "hello $name, ${#code} digits"', {
     expects: [

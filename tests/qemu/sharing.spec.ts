@@ -12,26 +12,38 @@ import { boardHost, test, expect } from '../helpers/qemuLab.js';
 
 test.describe.configure({ mode: 'default' });
 
-/** A terminal-server port: relays 127.0.0.1:<port> to the board's console; `drop()` cuts every client. */
+/**
+ * A terminal-server port: one connection to the board's console, relayed to one client at
+ * a time on 127.0.0.1:<port>. What the board prints while no client is connected is kept
+ * and delivered to the next client, as buffering terminal servers do. `drop()` cuts the
+ * client (the board side stays connected).
+ */
 async function terminalServer(consolePort: number) {
-  const clients = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const board = net.connect(consolePort, '127.0.0.1');
-    clients.add(client);
-    client.pipe(board).pipe(client);
-    const end = () => {
-      clients.delete(client);
-      client.destroy();
-      board.destroy();
+  const board = net.connect(consolePort, '127.0.0.1');
+  board.on('error', () => {});
+  let client: net.Socket | undefined;
+  let buffered: Buffer[] = [];
+  board.on('data', (chunk: Buffer) => (client ? client.write(chunk) : buffered.push(chunk)));
+  const server = net.createServer((socket) => {
+    client?.destroy();
+    client = socket;
+    for (const chunk of buffered) socket.write(chunk);
+    buffered = [];
+    socket.on('data', (chunk: Buffer) => board.write(chunk));
+    const gone = () => {
+      if (client === socket) client = undefined;
     };
-    client.on('close', end).on('error', end);
-    board.on('close', end).on('error', end);
+    socket.on('close', gone).on('error', gone);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
-    drop: () => clients.forEach((client) => client.destroy()),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    drop: () => client?.destroy(),
+    close: async () => {
+      client?.destroy();
+      board.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
@@ -80,10 +92,12 @@ test('a second lab (another worker) cannot read a console another lab holds', as
   }
 });
 
-test('a terminal server dropping the connection mid-command gives a clear error, and the next command reconnects', async ({ linux }) => {
+test('a terminal server dropping the connection mid-command gives a clear error; the next use reconnects and loses nothing', async ({ linux }) => {
   await linux.host.console.close();
   const server = await terminalServer(linux.board.consolePort);
   const lab = new Lab(defineLab({ hosts: { ts: boardHost(linux.board, { console: { transport: 'tcp', port: server.port } }) } }));
+  const events: LabEvent[] = [];
+  lab.events.on((event) => events.push(event));
   try {
     const ts = lab.remote('ts');
     expect(await ts.run('echo connected')).toHaveOutput('connected');
@@ -95,9 +109,13 @@ test('a terminal server dropping the connection mid-command gives a clear error,
     expect(cut.exitCode).toBeNull();
     expect(cut.output).toContain('started');
     expect(cut.error).toContain(`ts (console): the console connection (tcp 127.0.0.1:${server.port}) was lost: the other end closed the connection.`);
-    // The next command reconnects and finds the shell still logged in on the board.
+    // The next use reconnects; what the board printed meanwhile (kept by the server) arrives.
+    await ts.console.waitFor(/finished/, { timeout: 10_000 });
+    expect(events.some((event) => event.type === 'console' && event.line === 'finished')).toBe(true);
+    // The shell is still logged in on the board: found again, not logged in anew.
     const again = await ts.run('echo reconnected');
     expect(again).toHaveOutput('reconnected');
+    expect(events.filter((event) => event.type === 'console' && /login: /.test(event.line))).toEqual([]);
   } finally {
     await lab.close();
     await server.close();
