@@ -71,7 +71,6 @@ export class ConsoleConnection {
   private stream: ConsoleStream | undefined;
   private connecting: Promise<ConsoleStream> | undefined;
   private consumer: ConsoleConsumer | undefined;
-  private consumerName = '';
   private releaseLock: (() => Promise<void>) | undefined;
   private closedByUs = false;
   /** Tail of the previous chunk, so a query split across chunks is still seen. */
@@ -176,27 +175,17 @@ export class ConsoleConnection {
     const previous = this.consumer;
     if (previous === consumer) return;
     this.consumer = consumer;
-    const by = name;
-    this.consumerName = name;
-    previous?.displaced?.(by);
+    previous?.displaced?.(name);
   }
 
   /** Stops delivering to `consumer` if it is the current one. */
   drop(consumer: ConsoleConsumer): void {
-    if (this.consumer === consumer) {
-      this.consumer = undefined;
-      this.consumerName = '';
-    }
+    if (this.consumer === consumer) this.consumer = undefined;
   }
 
   /** Whether `consumer` receives the console's bytes now. */
   isCurrent(consumer: ConsoleConsumer): boolean {
     return this.consumer === consumer;
-  }
-
-  /** Name of the current consumer (`shell`, `prompt`, ...), for messages. */
-  get currentUse(): string {
-    return this.consumerName;
   }
 
   /** Writes to the open stream now; throws when it is not connected (a shell's channel writes this way). */
