@@ -4,7 +4,7 @@
  *
  *   npm run bench                    # everything, 256 MiB transfers
  *   npm run bench -- --size 64       # smaller transfers
- *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share, leases
+ *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share, leases, console
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { labInput } from '../fixtures/lab/labConfig.js';
 import { startLab } from '../fixtures/lab/startLab.js';
 import { OpenSshMaster } from './openssh.js';
 import { failedRow, formatTable, type Row } from './stats.js';
+import { consoleSection } from './sections/console.js';
 import { executorSection } from './sections/executor.js';
 import { hopsSection } from './sections/hops.js';
 import { leasesSection } from './sections/leases.js';
@@ -65,6 +66,7 @@ try {
   await section('executor', () => executorSection(lab, master));
   await section('share', () => shareSection(lab, 100));
   await section('leases', () => leasesSection());
+  await section('console', () => consoleSection(started));
   console.log(`\n${formatTable(rows)}\n`);
   console.log('ratio: how many times faster labwright is than the reference (above 1 is better).');
   const failed = rows.filter((r) => r.failure !== undefined);

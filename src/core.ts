@@ -32,7 +32,9 @@ export {
   TimeoutError,
   LeaseError,
   type LeaseFailure,
+  ConsoleBusyError,
   type ConnectFailure,
   type ErrorProtocol,
 } from './util/errors.js';
 export { registerSecret, redact, MASK } from './util/secrets.js';
+export { QmpClient, type QmpEvent } from './power/qmp.js';

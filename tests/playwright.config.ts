@@ -4,6 +4,7 @@
  * - local: real bash, real Playwright runs in subprocesses
  * - containers: real OpenSSH, telnetd and vsftpd in containers (fixtures/lab/startLab.ts)
  * - leases: device leases on a throwaway PostgreSQL server (fixtures/lab/postgres.ts) and on the embedded store
+ * - qemu: real U-Boot and Linux in QEMU boards (fixtures/qemu/board.ts)
  */
 import { defineConfig } from '@playwright/test';
 
@@ -20,5 +21,7 @@ export default defineConfig({
     // Real daemons in containers; under CI=true these never skip (startLab fails loudly instead).
     { name: 'containers', testDir: 'containers' },
     { name: 'leases', testDir: 'leases' },
+    // Real U-Boot and Linux under QEMU (TCG), consoles over TCP, a hop, serialport on a pty pair.
+    { name: 'qemu', testDir: 'qemu' },
   ],
 });

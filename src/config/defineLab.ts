@@ -21,6 +21,7 @@ import {
   type ScpOptions,
   type SftpOptions,
   type ShellOptions,
+  type ConsoleOptions,
   type SshOptions,
   type TelnetOptions,
   type TerminalProtocol,
@@ -75,6 +76,8 @@ export interface RemoteHostConfig extends HostConfigBase {
   scp: ScpOptions;
   ftp: FtpOptions;
   nc: NcOptions;
+  /** The serial console, if the host has one. */
+  console: ConsoleOptions | undefined;
 }
 
 /** The runner itself. */
@@ -228,11 +231,20 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       const hint = suggest(user, userNames);
       problems.push(`${where} → user: "${user}" is not one of its users (${userNames.join(', ')})${hint ? `; did you mean "${hint}"?` : ''}`);
     }
+    if (host.address === undefined && !host.console) problems.push(`${where} → address: required (only a host with a console may leave it out)`);
+    if (host.term === 'console' && !host.console) problems.push(`${where} → term: "console" needs a console section (console: { transport, port | path })`);
+    if (host.console?.user !== undefined && !host.users[host.console.user]) {
+      problems.push(`${where} → console.user: "${host.console.user}" is not one of its users (${userNames.join(', ')})`);
+    }
+    if (host.console?.transport === 'serial' && host.hop !== undefined) {
+      problems.push(`${where} → console.transport: a serial device is local to the runner and cannot be reached through hop "${host.hop}"; put the device behind ser2net or a terminal server (transport "tcp" or "telnet")`);
+    }
     registerHostSecrets(host.users, host);
     hosts[name] = {
       kind: 'remote',
       name,
-      address: host.address,
+      // A console-only board needs no network address; messages then name the console's.
+      address: host.address ?? host.console?.address ?? 'localhost',
       term: host.term,
       transfer: host.transfer ?? (host.term === 'telnet' ? 'ftp' : 'sftp'),
       hop: host.hop,
@@ -244,6 +256,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       scp: host.scp,
       ftp: host.ftp,
       nc: host.nc,
+      console: host.console,
       shell: host.shell,
       commandTimeout: host.commandTimeout,
       tags: host.tags,
@@ -263,7 +276,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       const hint = suggest(host.hop, names);
       problems.push(`${where}: names "${host.hop}", which is not a host of this lab${hint ? ` (did you mean "${hint}"?)` : ''}; known hosts: ${names.join(', ') || 'none'}`);
     } else if (hosts[host.hop]!.term !== 'ssh') {
-      problems.push(`${where}: "${host.hop}" is a telnet host; a hop must speak SSH`);
+      problems.push(`${where}: "${host.hop}" is a ${hosts[host.hop]!.term} host; a hop must speak SSH`);
     }
   }
   const cycle = findHopCycle(hosts);

@@ -33,7 +33,15 @@ export type LabEvent =
   | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string })
   /** Something the reader of a transcript should know (a timeout longer than the test has left). */
   | (EventBase & { type: 'note'; text: string })
-  | (EventBase & { type: 'lease'; event: LeaseEventKind; detail: string });
+  | (EventBase & { type: 'lease'; event: LeaseEventKind; detail: string })
+  /**
+   * A line of the console log (everything the console printed, secrets masked). A line
+   * still open after a quiet moment is sent with `partial: true`; when it ends it is sent
+   * again with the same `lineId`, replacing it.
+   */
+  | (EventBase & { type: 'console'; lineId: number; line: string; partial: boolean })
+  /** A kernel message taken out of a console shell command's output. */
+  | (EventBase & { type: 'kernel'; session: string; line: string });
 
 /**
  * What happened to a lease: `waiting` (behind whom), `acquired` (token, after how long),

@@ -1,6 +1,6 @@
 /** What every host offers: persistent shells, stateless exec, sessions, transfers. */
 import type { HostConfig } from '../config/defineLab.js';
-import { ShellSession, type ExpectMatch } from '../session/shellSession.js';
+import { ShellSession, type ExpectMatch, type ShellSessionOptions } from '../session/shellSession.js';
 import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
 import { cleanText } from '../session/text.js';
@@ -107,13 +107,14 @@ export abstract class Host implements AsyncDisposable {
   /** Transport carrying shells of this host. */
   protected abstract shellTransport(sessionName: string): ShellTransport;
 
-  private createShell(name: string): ShellSession {
+  /** A shell session on `transport` (default: this host's) reporting to the lab's events; `exclusive` gates it (consoles). */
+  protected createShell(name: string, transport = this.shellTransport(name), exclusive?: ShellSessionOptions['exclusive']): ShellSession {
     const { events } = this.context;
-    const transport = this.shellTransport(name);
     const host = this.name;
     return new ShellSession({
       transport,
       name,
+      exclusive,
       shell: this.config.shell,
       observer: {
         idleLine: (line) => events.emit({ type: 'output', time: Date.now(), host, session: name, line }),

@@ -1,6 +1,6 @@
 /** Named shell sessions: parallel persistent shells on one host, and their registry. */
 import { LabwrightError } from '../util/errors.js';
-import type { ExpectMatch, ShellSession } from '../session/shellSession.js';
+import type { CommandSession, ExpectMatch, ShellSession } from '../session/shellSession.js';
 import { redact } from '../util/secrets.js';
 import { anySignal } from '../util/time.js';
 import { runCommands, type CommandInput, type RunOptions } from './commands.js';
@@ -24,7 +24,7 @@ export interface SendOptions {
 }
 
 /** A shell session of a host with what it needs to report commands. */
-interface SessionBinding {
+export interface SessionBinding {
   host: string;
   context: HostContext;
   commandTimeout: () => number;
@@ -34,7 +34,7 @@ interface SessionBinding {
 export class SessionHandle {
   constructor(
     readonly name: string,
-    protected readonly shell: ShellSession,
+    protected readonly shell: CommandSession,
     protected readonly binding: SessionBinding,
   ) {}
 
@@ -85,11 +85,11 @@ export class HostSession extends SessionHandle implements AsyncDisposable {
 
   constructor(
     name: string,
-    shell: ShellSession,
+    private readonly shellSession: ShellSession,
     binding: SessionBinding,
     private readonly deregister: () => void,
   ) {
-    super(name, shell, binding);
+    super(name, shellSession, binding);
   }
 
   /** Whether `close()` was called. */
@@ -102,7 +102,7 @@ export class HostSession extends SessionHandle implements AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     this.deregister();
-    await this.shell.close();
+    await this.shellSession.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -8,3 +8,5 @@ export { RemoteHost, type RemoteHostDeps, type LocalForwardOptions, type RemoteF
 export { Share, type ShareOptions, type ShareClientCommands } from '../share/share.js';
 export * from './lab.js';
 export { HostLease, LabLeases, LEASES_TRANSCRIPT, type LeaseOptions } from './leases.js';
+export { HostConsole, BootloaderSession, type WaitForOptions, type HostConsoleDeps } from './console.js';
+export type { BootOptions, BootReport } from './consoleBoot.js';

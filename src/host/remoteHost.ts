@@ -19,7 +19,10 @@ import { commandRunner, execResult, sshExecBackend, type ExecBackend } from './r
 import { remoteShellTransport, telnetShellTransport } from './remoteShells.js';
 import { RemoteTransfers } from './remoteTransfers.js';
 import type { CommandResult } from './results.js';
-import { TelnetExecBackend } from './telnetExec.js';
+import { ShellExecBackend, pooledShells } from './telnetExec.js';
+import { HostConsole, waitForSsh } from './console.js';
+import type { ShellSession, ShellSessionOptions } from '../session/shellSession.js';
+import { LabwrightError } from '../util/errors.js';
 
 export type { LocalForwardOptions, RemoteForwardOptions } from './remoteForwards.js';
 
@@ -56,29 +59,74 @@ export class RemoteHost extends Host {
         context.events.emit({ type: 'connection', time: Date.now(), host: config.name, protocol: 'ssh', event, ...(detail ? { detail } : {}) }),
     });
     this.executor = new SshExecutor(config, this.connections);
-    this.backend =
-      config.term === 'telnet'
-        ? new TelnetExecBackend({
-            host: config.name,
-            transport: telnetShellTransport(config, deps.path),
-            shell: config.shell,
-            size: config.telnet.execPoolSize,
-            observer: (name) => ({
-              lifecycle: (event, detail) =>
-                context.events.emit({ type: 'session', time: Date.now(), host: config.name, session: name, protocol: 'telnet', event, ...(detail ? { detail } : {}) }),
-            }),
-          })
-        : sshExecBackend(config, this.executor);
+    this.backend = this.execBackend(deps.path);
     const runner = commandRunner(this.backend, () => context.signal());
     this.transfers = new RemoteTransfers({ config, context, connections: this.connections, path: deps.path, runner });
     this.forwards = new RemoteForwards({ host: config.name, context, connections: this.connections, runner, commandTimeout: () => this.commandTimeout });
   }
 
-  protected override get execProtocol(): 'ssh' | 'telnet' {
+  /**
+   * What runs exec: SSH channels; a pool of telnet shells on telnet hosts; the console's
+   * shell, one command at a time, on a console host without an address for SSH.
+   */
+  private execBackend(path: NetworkPath): ExecBackend {
+    const { config, context } = this;
+    if (config.term === 'telnet') {
+      return new ShellExecBackend(
+        'telnet',
+        config.name,
+        pooledShells({
+          transport: telnetShellTransport(config, path),
+          shell: config.shell,
+          size: config.telnet.execPoolSize,
+          observer: (name) => ({
+            lifecycle: (event, detail) =>
+              context.events.emit({ type: 'session', time: Date.now(), host: config.name, session: name, protocol: 'telnet', event, ...(detail ? { detail } : {}) }),
+          }),
+        }),
+      );
+    }
+    if (config.term === 'console' && !config.address) {
+      return new ShellExecBackend('console', config.name, {
+        run: (script, options) => this.console.shellSessionInstance.run(script, options),
+        close: async () => {},
+      });
+    }
+    return sshExecBackend(config, this.executor);
+  }
+
+  protected override get execProtocol(): 'ssh' | 'telnet' | 'console' {
     return this.backend.protocol;
   }
 
+  // ---- console (serial consoles): host.console, and the shell of term: 'console' hosts ----
+  private consoleInstance: HostConsole | undefined;
+
+  /** The host's serial console (config `console`); throws a clear error when it has none. */
+  get console(): HostConsole {
+    this.consoleInstance ??= new HostConsole(this.config, this.context, {
+      path: this.path,
+      createShell: (name, transport, exclusive) => super.createShell(name, transport, exclusive),
+      sshReady: this.config.term === 'telnet' ? undefined : (timeout) => waitForSsh(this.name, this.executor, timeout),
+    });
+    return this.consoleInstance;
+  }
+
+  /** On term: 'console' hosts the default shell is the console's shell mode (one per console). */
+  protected override createShell(name: string, transport?: ShellTransport, exclusive?: ShellSessionOptions['exclusive']): ShellSession {
+    if (this.config.term !== 'console' || transport) return super.createShell(name, transport, exclusive);
+    if (name !== 'default') {
+      throw new LabwrightError(`a serial console has one shell, so session "${name}" cannot be opened on it.`, {
+        host: this.name,
+        protocol: 'console',
+        hint: 'Use host.run() for the console shell, or give the board SSH or telnet (term) for parallel sessions.',
+      });
+    }
+    return this.console.shellSessionInstance;
+  }
+  // ---- end console ----
   protected shellTransport(sessionName: string): ShellTransport {
+    if (this.config.term === 'console') return this.console.shellTransport();
     return remoteShellTransport(this.config, this.connections, this.path, sessionName);
   }
 
@@ -130,6 +178,7 @@ export class RemoteHost extends Host {
 
   override async close(): Promise<void> {
     await super.close();
+    await this.consoleInstance?.close();
     await this.forwards.close();
     await this.transfers.close();
     await this.backend.close();

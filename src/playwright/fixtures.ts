@@ -130,10 +130,14 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
         // is attached; the next test finds the shells recovered.
         current.controller.abort(new Error(`the test ended (${describeEnd(testInfo)})`));
         await recorder.settled(SETTLE_AFTER_TEST_MS);
+        flushConsoleLogs(recorder);
         active = undefined;
         await closeSessionsOpenedIn(recorder);
         for (const host of recorder.hosts) {
           await testInfo.attach(`transcript: ${host}`, { body: recorder.render(host), contentType: 'text/plain' });
+        }
+        for (const host of recorder.consoleHosts) {
+          await testInfo.attach(`console: ${host}`, { body: recorder.renderConsole(host), contentType: 'text/plain' });
         }
       }
     },
@@ -166,6 +170,18 @@ function describeEnd(testInfo: TestInfo): string {
       return 'it was skipped';
     default:
       return 'it finished';
+  }
+}
+
+/** Shows each console's open line (a prompt waiting for input) in this test's console log. */
+function flushConsoleLogs(recorder: TranscriptRecorder): void {
+  if (!workerLab) return;
+  for (const host of recorder.consoleHosts) {
+    try {
+      workerLab.remote(host).console.flushLog();
+    } catch {
+      // Not a console host after all: nothing to flush.
+    }
   }
 }
 

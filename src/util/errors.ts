@@ -12,7 +12,8 @@ export type ErrorProtocol =
   | 'config'
   | 'forward'
   | 'share'
-  | 'lease';
+  | 'lease'
+  | 'console';
 
 /** Where an error happened and what the user can do about it. */
 export interface ErrorContext {
@@ -108,6 +109,9 @@ export class ExpectTimeoutError extends LabwrightError {
     this.received = redact(received);
   }
 }
+
+/** The console is held by another caller (or another process) beyond the caller's bound. */
+export class ConsoleBusyError extends LabwrightError {}
 
 /** A file transfer failed or its verification did not match. */
 export class TransferError extends LabwrightError {}
