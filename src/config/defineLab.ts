@@ -205,6 +205,10 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       const hint = suggest(user, userNames);
       problems.push(`${where} → user: "${user}" is not one of its users (${userNames.join(', ')})${hint ? `; did you mean "${hint}"?` : ''}`);
     }
+    if (host.ftp.user !== undefined && !host.users[host.ftp.user]) {
+      const hint = suggest(host.ftp.user, userNames);
+      problems.push(`${where} → ftp.user: "${host.ftp.user}" is not one of its users (${userNames.join(', ')})${hint ? `; did you mean "${hint}"?` : ''}`);
+    }
     registerHostSecrets(host.users, host);
     hosts[name] = {
       kind: 'remote',

@@ -6,7 +6,6 @@
  * reconnect, and the command is retried up to `commandRetries` times. A non-zero exit is
  * never retried. Shells and SFTP take their channels through here too.
  */
-import type { ClientChannel } from 'ssh2';
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { SlotLabel } from '../transport/channelBudget.js';
 import type { ConnectionManager, SshConnection } from '../transport/connectionManager.js';
@@ -21,8 +20,13 @@ export interface ExecutorOptions extends ChannelExecOptions {
   useWrapper?: boolean;
 }
 
+/** Anything opened on a channel that emits `close` (a channel, an SFTP session). */
+export interface ClosableChannel {
+  once(event: 'close', listener: () => void): unknown;
+}
+
 /** A channel held with its budget slot; closing the channel frees the slot. */
-export type HeldChannel<T extends { channel: ClientChannel }> = T & {
+export type HeldChannel<T extends { channel: ClosableChannel }> = T & {
   connection: SshConnection;
   release: () => void;
 };
@@ -106,7 +110,7 @@ export class SshExecutor {
    * If the server refuses the channel although the budget had room, the budget shrinks
    * and the request waits for a slot again. The slot is freed when the channel closes.
    */
-  async openChannel<T extends { channel: ClientChannel }>(
+  async openChannel<T extends { channel: ClosableChannel }>(
     connection: SshConnection,
     label: SlotLabel,
     timeoutMs: number,

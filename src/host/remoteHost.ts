@@ -3,26 +3,29 @@
  * connection, transfers by method, port forwards. Everything connects on first use and
  * goes through the host's network path (direct or through hops).
  */
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { TransferMethod } from '../config/schema.js';
-import { SshExecutor } from '../exec/executor.js';
+import { SshExecutor, type ClosableChannel } from '../exec/executor.js';
 import { ShellPool } from '../session/shellPool.js';
 import { SshShellTransport } from '../session/sshShell.js';
 import { TelnetShellTransport } from '../session/telnetShell.js';
 import { LineSplitter, cleanText } from '../session/text.js';
 import type { ShellTransport } from '../session/transport.js';
-import { ByteReader } from '../transfer/byteReader.js';
 import { FtpTransfer } from '../transfer/ftp.js';
 import { NcTransfer } from '../transfer/nc.js';
 import { ScpTransfer } from '../transfer/scp.js';
 import { SftpTransfer } from '../transfer/sftp.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from '../transfer/types.js';
-import { ConnectionManager, type ConnectionFactory } from '../transport/connectionManager.js';
+import type { SlotLabel } from '../transport/channelBudget.js';
+import { ConnectionManager, type ConnectionFactory, type SshConnection } from '../transport/connectionManager.js';
 import { pipeToLocal, startLocalForward, startRemoteForward, type Forward, type IncomingHandler } from '../transport/forwarding.js';
 import { DeferredPath, type NetworkPath } from '../transport/network.js';
-import { LabwrightError, TransferError, messageOf } from '../util/errors.js';
+import { ConnectionError, LabwrightError, TransferError, messageOf } from '../util/errors.js';
+import { formatDuration, withTimeout } from '../util/time.js';
 import { reportCommand } from './commands.js';
 import type { HostContext } from './events.js';
+import { reportTransfer } from './transfers.js';
 import { Host, type ExecOptions } from './host.js';
 import { CommandResult, statusOf } from './results.js';
 import { Share, type ShareOptions } from './share.js';
@@ -225,53 +228,70 @@ export class RemoteHost extends Host {
   }
 
   private async createTransfer(method: TransferMethod): Promise<TransferStrategy> {
-    let strategy: TransferStrategy;
     switch (method) {
       case 'sftp':
-        strategy = new SftpTransfer({
+        return new SftpTransfer({
           host: this.name,
           options: this.config.sftp,
-          session: async () => (await this.connections.ssh()).sftp(this.name, this.config.ssh.connectTimeout),
           runner: this.runner,
+          open: async () => {
+            const { opened, onLost } = await this.transferChannel({ kind: 'sftp', name: 'sftp' }, (client) =>
+              new Promise<{ channel: SFTPWrapper }>((resolve, reject) => client.sftp((error, sftp) => (error ? reject(error) : resolve({ channel: sftp })))),
+            ).catch((error: unknown) => {
+              if (error instanceof LabwrightError) throw error;
+              throw new ConnectionError('protocol', `the SFTP subsystem could not start: ${messageOf(error)}.`, {
+                host: this.name,
+                protocol: 'sftp',
+                hint: 'Check that the device runs an SFTP server (Subsystem sftp in sshd_config), or use transfer: "scp".',
+                cause: error,
+              });
+            });
+            return { sftp: opened.channel, onLost };
+          },
         });
-        break;
       case 'scp':
-        strategy = new ScpTransfer({
+        return new ScpTransfer({
           host: this.name,
           options: this.config.scp,
           runner: this.runner,
           open: async (command) => {
-            const connection = await this.connections.ssh();
-            return this.executor.openChannel(connection, { kind: 'exec', name: 'scp' }, this.config.ssh.connectTimeout, (client) =>
-              new Promise((resolve, reject) => {
-                try {
-                  client.exec(command, (error, channel) => {
-                    if (error) return reject(error);
-                    channel.stderr.resume();
-                    resolve({ channel, reader: new ByteReader(channel) });
-                  });
-                } catch (error) {
-                  reject(error);
-                }
-              }),
+            const { opened, onLost } = await this.transferChannel({ kind: 'exec', name: 'scp' }, (client) =>
+              new Promise<{ channel: ClientChannel }>((resolve, reject) => client.exec(command, (error, channel) => (error ? reject(error) : resolve({ channel })))),
             );
+            return { channel: opened.channel, onLost };
           },
         });
-        break;
       case 'ftp':
-        strategy = FtpTransfer.fromConfig(this.config, this.path, {
+        return FtpTransfer.fromConfig(this.config, this.path, {
           runner: this.runner,
-          // Transfers are reported by move(); FTP adds its control connection's lifecycle.
-          onEvent: (event) => {
-            if (event.type === 'connection') this.context.events.emit(event);
-          },
+          onConnection: (event, detail) => this.context.events.emit({ type: 'connection', time: Date.now(), host: this.name, protocol: 'ftp', event, ...(detail ? { detail } : {}) }),
         });
-        break;
       case 'nc':
-        strategy = new NcTransfer({ host: this.name, address: this.config.address, options: this.config.nc, runner: this.runner, path: async () => this.path });
-        break;
+        return new NcTransfer({ host: this.name, address: this.config.address, options: this.config.nc, runner: this.runner, path: async () => this.path });
+      default:
+        throw new TransferError(`unknown transfer method ${JSON.stringify(method)}.`, { host: this.name, hint: 'Use one of sftp, scp, ftp, nc.', kind: 'unsupported' });
     }
-    return strategy;
+  }
+
+  /**
+   * A channel for one transfer under the connection's channel budget, opened within
+   * ssh.connectTimeout, with the connection's loss for the transfer to watch.
+   */
+  private async transferChannel<T extends { channel: ClosableChannel }>(label: SlotLabel, open: (client: SshConnection['client']) => Promise<T>) {
+    const { connectTimeout } = this.config.ssh;
+    const connection = await this.connections.ssh();
+    const opening = this.executor.openChannel(connection, label, connectTimeout, (client) => {
+      try {
+        return open(client);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
+    // ssh2 never answers a channel request on a dead connection: bound the wait.
+    const opened = await withTimeout(opening, connectTimeout * 2, () =>
+      new ConnectionError('timeout', `no ${label.kind} channel opened within ${formatDuration(connectTimeout * 2)}.`, { host: this.name, protocol: 'ssh', hint: 'Check that the device is up.' }),
+    );
+    return { opened, onLost: (listener: (error: Error) => void) => connection.onLost(listener) };
   }
 
   put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<TransferResult> {
@@ -285,18 +305,9 @@ export class RemoteHost extends Host {
   private move(direction: 'put' | 'get', source: string, destination: string, options: TransferOptions): Promise<TransferResult> {
     const method = options.method ?? this.config.transfer;
     const [local, remote] = direction === 'put' ? [source, destination] : [destination, source];
-    const started = Date.now();
-    return this.context.step(`${this.name}: ${direction} ${source} → ${destination} (${method})`, async () => {
-      try {
-        const strategy = await this.transfer(method);
-        const result = direction === 'put' ? await strategy.put(local, remote, options) : await strategy.get(remote, local, options);
-        this.context.events.emit({ type: 'transfer', time: Date.now(), host: this.name, direction, method, local, remote, bytes: result.bytes, durationMs: result.durationMs });
-        return result;
-      } catch (error) {
-        this.context.events.emit({ type: 'transfer', time: Date.now(), host: this.name, direction, method, local, remote, durationMs: Date.now() - started, error: messageOf(error) });
-        if (error instanceof LabwrightError) throw error;
-        throw new TransferError(`${direction} of ${source} failed: ${messageOf(error)}.`, { host: this.name, protocol: method, cause: error });
-      }
+    return reportTransfer(this.context, { host: this.name, direction, method, local, remote }, async () => {
+      const strategy = await this.transfer(method);
+      return direction === 'put' ? strategy.put(local, remote, options) : strategy.get(remote, local, options);
     });
   }
 
