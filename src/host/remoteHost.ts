@@ -307,7 +307,24 @@ export class RemoteHost extends Host {
     const [local, remote] = direction === 'put' ? [source, destination] : [destination, source];
     return reportTransfer(this.context, { host: this.name, direction, method, local, remote }, async () => {
       const strategy = await this.transfer(method);
-      return direction === 'put' ? strategy.put(local, remote, options) : strategy.get(remote, local, options);
+      try {
+        return await (direction === 'put' ? strategy.put(local, remote, options) : strategy.get(remote, local, options));
+      } catch (error) {
+        throw this.telnetWithoutSsh(method, error);
+      }
+    });
+  }
+
+  /** sftp and scp need SSH: on a telnet host whose SSH cannot be reached, say so rather than only "connection refused". */
+  private telnetWithoutSsh(method: TransferMethod, error: unknown): unknown {
+    if (this.config.term !== 'telnet' || (method !== 'sftp' && method !== 'scp') || !(error instanceof ConnectionError)) return error;
+    const { address, ssh } = this.config;
+    return new TransferError(`${method} needs an SSH server on the device, and "${this.name}" is a telnet host whose SSH at ${address}:${ssh.port} cannot be used: ${error.detail}`, {
+      host: this.name,
+      protocol: method,
+      hint: 'Use method "ftp" or "nc" on this host, or set its ssh options if the device also runs an SSH server.',
+      cause: error,
+      kind: 'unsupported',
     });
   }
 

@@ -72,6 +72,7 @@ export class LocalCopy implements TransferStrategy {
           const [expected, actual] = await guard.step(Promise.all([sha256File(file), sha256File(temp)]), { quiet: true });
           checkDigest(expected, actual, `copy of ${file}`, this.context);
         }
+        guard.check();
         await commitRunnerFile(partials, temp, final, options.mode ?? entry.mode);
       }
       return { direction, method: 'copy', local, remote, files: totals.files, bytes: totals.bytes, durationMs: Date.now() - started, verified: verify };

@@ -43,7 +43,7 @@ import {
 import { ByteCounter } from './byteCounter.js';
 import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
 import { localPathOf } from './localTree.js';
-import { devicePaths, failureText, placeDestination, runnerPaths, uploadFiles, type FileSide, type PathKind } from './paths.js';
+import { devicePaths, failureText, placeDestination, runnerPaths, uploadFiles, type FileSide, type PathKind, type UploadFile } from './paths.js';
 import { commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile, type LandedFile } from './runnerSide.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 import { checkDigest, checkSize, sha256File } from './verify.js';
@@ -148,7 +148,7 @@ export class FtpTransfer implements TransferStrategy {
         const jobs = uploadFiles(source, localPath, root, options.mode);
         for (const job of jobs) {
           partials.paths.add(job.temp);
-          await this.putFile(conn, guard, job.local, job.temp, job.size);
+          await this.putFile(conn, guard, job, job.temp);
         }
         // Verified under the temporary names, then renamed: a final name only ever holds a whole file.
         if (verify !== 'none') {
@@ -164,6 +164,7 @@ export class FtpTransfer implements TransferStrategy {
           notes.add(SHA256_FALLBACK_NOTE);
         }
         for (const job of jobs) {
+          guard.check();
           const refused = await guard.step(chmodRemote(conn.client, job.temp, job.mode));
           if (refused) {
             if (options.mode !== undefined) throw new FtpRefusal(`set mode ${options.mode.toString(8)} on`, job.final, refused.message.trim(), refused.code);
@@ -299,13 +300,15 @@ export class FtpTransfer implements TransferStrategy {
     };
   }
 
-  private async putFile(conn: FtpConnection, guard: TransferGuard, localFile: string, remoteFile: string, size: number): Promise<void> {
+  /** Uploads `file` to `remoteFile` (its temporary name); a refusal names its final path. */
+  private async putFile(conn: FtpConnection, guard: TransferGuard, file: UploadFile, remoteFile: string): Promise<void> {
+    const { local: localFile, size } = file;
     const source = createReadStream(localFile, { highWaterMark: READ_CHUNK });
     const counter = new ByteCounter((count) => guard.progress(count));
     // A read error destroys the counter, which basic-ftp watches: the upload then fails.
     const feeding = pipeline(source, counter).catch(() => undefined);
     try {
-      await guard.step(refusalFor('write', remoteFile, () => conn.client.uploadFrom(counter, remoteFile)));
+      await guard.step(refusalFor('write', file.final, () => conn.client.uploadFrom(counter, remoteFile)));
     } finally {
       source.destroy();
       await feeding;

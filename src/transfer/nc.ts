@@ -12,7 +12,6 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { NcOptions } from '../config/schema.js';
 import type { NetworkPath } from '../transport/network.js';
 import { ConnectionError, TransferError, messageOf } from '../util/errors.js';
@@ -173,24 +172,34 @@ export class NcTransfer implements TransferStrategy {
   /**
    * One transfer over a listener: `attempt` gets the port of a started listener; the
    * listener is killed afterwards (bounded, not waited for when the transfer failed: a
-   * dead device cannot answer, and its watchdog ends the listener anyway). A failed attempt
-   * is retried once on a new port, unless the transfer was stopped or nc is missing.
+   * dead device cannot answer, and its watchdog ends the listener anyway). An attempt that
+   * failed before any byte moved is retried once on a new port (unless the transfer was
+   * stopped or nc is missing); a broken data connection is a `lost` error.
    */
   private async overListener(guard: TransferGuard, wrap: (nc: string) => string, sending: boolean, attempt: (port: number, listener: Listener) => Promise<void>): Promise<void> {
     const avoid = new Set<number>();
     for (let round = 1; ; round++) {
       let listener: Listener | undefined;
+      const before = guard.bytes;
       try {
         const port = await guard.step(this.freePort(avoid));
         avoid.add(port);
         listener = await guard.step(this.listen(port, wrap, sending));
-        await attempt(port, listener);
+        await attempt(port, listener).catch((error: unknown) => {
+          if (error instanceof TransferError || guard.reason || guard.bytes === before) throw error;
+          throw new TransferError(`the nc data connection broke after ${guard.bytes} bytes: ${messageOf(error)}.`, {
+            ...this.context,
+            hint: 'The device may have rebooted, or its nc was killed; check it and retry.',
+            cause: error,
+            kind: 'lost',
+          });
+        });
         await guard.step(listener.cleanup());
         return;
       } catch (error) {
         const cleanup = listener?.cleanup();
         if (cleanup) await withTimeout(cleanup, 5_000, () => new Error('cleanup timed out')).catch(() => undefined);
-        const final = round >= 2 || guard.reason || (error instanceof TransferError && error.kind !== 'failed');
+        const final = round >= 2 || guard.reason || guard.bytes > before || (error instanceof TransferError && error.kind !== 'failed');
         if (final) throw error;
         // Check the device again (nc may be gone, or the listener failed to start), then retry once.
         this.flavour = undefined;
@@ -210,16 +219,24 @@ export class NcTransfer implements TransferStrategy {
       const files = uploadFiles(source, localPath, root, options.mode, staging);
       const commits: DeviceCommit[] = files.map((file) => ({ ...file, expected: String(file.size) }));
       const landing = staging ?? commits[0]!.temp;
+      // The listener's redirection would fail silently (nothing would accept): create the landing place first.
+      const where = remoteShellPath(landing);
+      const prepared = await guard.step(runner.run(staging ? `mkdir -p -- ${where}` : `: > ${where}`, { timeout: HELPER_TIMEOUT_MS }));
+      if (prepared.exitCode !== 0) {
+        const kind = await guard.step(explainDevicePath(runner, root, 'w'));
+        throw pathError(kind === 'failed' ? 'denied' : kind, 'write', root, 'device', this.context);
+      }
+      partials.paths.add(landing);
       const receive = staging
         ? (nc: string) => `mkdir -p ${remoteShellPath(staging)} && ${nc} | tar -x -C ${remoteShellPath(staging)}`
         : (nc: string) => `${nc} > ${remoteShellPath(landing)}`;
       await this.overListener(guard, receive, false, async (port, listener) => {
-        partials.paths.add(landing);
         const socket = await this.connect(port, guard);
         const tar = source.kind === 'directory' ? tarCreate(localPath, source.entries.map((entry) => entry.relative)) : undefined;
         const data: Readable = tar?.stream ?? createReadStream(localPath);
         data.on('data', (chunk: Buffer) => guard.progress(chunk.length));
-        await guard.step(pipeline(data, socket, { signal: guard.signal }));
+        guard.onStop(() => data.destroy());
+        await guard.step(send(data, socket));
         if (tar) await guard.step(tar.done);
         await this.waitForExit(listener.pid, guard);
       });
@@ -229,6 +246,7 @@ export class NcTransfer implements TransferStrategy {
         commits.forEach((commit, index) => (commit.expected = digests[index]!));
       }
       const directories = source.kind === 'directory' ? source.entries.filter((entry) => entry.kind === 'directory').map((entry) => devicePaths.join(root, entry.relative)) : [];
+      guard.check();
       await guard.step(
         commitDeviceFiles(runner, commits, { verify, bytes: totals.bytes, directories, cleanup: staging ? [staging] : [], what: `upload of ${localPath}` }, this.context),
         { quiet: verify === 'sha256' },
@@ -305,7 +323,10 @@ export class NcTransfer implements TransferStrategy {
       for (const entry of arrived.kind === 'directory' ? arrived.entries : []) {
         const final = runnerPaths.join(root, ...entry.relative.split('/'));
         if (entry.kind === 'directory') await mkdir(final, { recursive: true });
-        else await commitRunnerFile(partials, localPathOf(staging, entry.relative), final, options.mode ?? (await lstat(localPathOf(staging, entry.relative))).mode);
+        else {
+          guard.check();
+          await commitRunnerFile(partials, localPathOf(staging, entry.relative), final, options.mode ?? (await lstat(localPathOf(staging, entry.relative))).mode);
+        }
       }
       await rm(staging, { recursive: true, force: true });
       partials.paths.delete(staging);
@@ -326,6 +347,41 @@ export class NcTransfer implements TransferStrategy {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Sends `source` into the socket and ends it. The device may close the connection as soon
+ * as it has what it needs (its tar stops at the end-of-archive blocks, BusyBox nc closes
+ * when its input ends) while the source has yet to signal its end: that is no failure as
+ * long as the source has no byte left (verification checks what arrived).
+ */
+function send(source: Readable, socket: Duplex): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let closed = false;
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      source.unpipe(socket);
+      if (!error) return resolve();
+      source.destroy();
+      reject(error);
+    };
+    const afterClose = (error?: unknown) => {
+      if (closed) return;
+      closed = true;
+      if (source.readableEnded) return settle();
+      source.unpipe(socket);
+      source.on('data', () => settle(error ?? new Error('the device closed the connection before all data was sent')));
+      source.resume();
+    };
+    source.on('error', settle);
+    source.on('end', () => (closed ? settle() : socket.end()));
+    socket.on('finish', () => source.readableEnded && settle());
+    socket.on('error', afterClose);
+    socket.on('close', () => afterClose());
+    source.pipe(socket, { end: false });
+  });
 }
 
 /**

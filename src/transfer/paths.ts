@@ -34,6 +34,7 @@ const FAILURE_TEXT: Partial<Record<TransferFailure, string>> = {
   denied: 'permission denied',
   'not-a-directory': 'a path component is not a directory',
   'is-a-directory': 'it is a directory',
+  unsupported: 'it is neither a regular file nor a directory',
 };
 
 /** Words for a failure kind of a path ("permission denied"), for messages. */

@@ -97,6 +97,9 @@ export async function commitRunnerFiles(
   } else if (verify === 'sha256') {
     verified = 'size';
   }
-  for (const file of files) await commitRunnerFile(partials, file.temp, file.final, file.mode);
+  for (const file of files) {
+    guard.check();
+    await commitRunnerFile(partials, file.temp, file.final, file.mode);
+  }
   return verified;
 }

@@ -109,7 +109,12 @@ export class ScpTransfer implements TransferStrategy {
         const name = devicePaths.basename(file.temp);
         partials.paths.add(file.temp);
         await scp.write(`C${TEMP_MODE} ${file.size} ${name}\n`);
-        await this.expectOk(guard, scp.reader, name);
+        await this.expectOk(guard, scp.reader, name).catch(async (error: unknown) => {
+          // The sink could not create the file: tell missing from denied on the device.
+          if (guard.reason || !(error instanceof TransferError)) throw error;
+          const kind = await explainDevicePath(runner, file.final, 'w').catch(() => 'failed' as const);
+          throw kind === 'failed' ? error : pathError(kind, 'write', file.final, 'device', this.context, error);
+        });
         for await (const chunk of createReadStream(file.local, { highWaterMark: 256 * 1024 })) {
           await scp.write(chunk as Buffer);
           guard.progress((chunk as Buffer).length);
@@ -148,6 +153,7 @@ export class ScpTransfer implements TransferStrategy {
         const digests = await guard.step(Promise.all(files.map((file) => sha256File(file.local))), { quiet: true });
         commits.forEach((commit, index) => (commit.expected = digests[index]!));
       }
+      guard.check();
       await guard.step(commitDeviceFiles(runner, commits, { verify, bytes: totals.bytes, what: `upload of ${localPath}` }, this.context), { quiet: verify === 'sha256' });
       partials.paths.clear();
       return { direction: 'put', method: 'scp', local: localPath, remote: remotePath, files: totals.files, bytes: totals.bytes, durationMs: Date.now() - started, verified: verify };
@@ -198,6 +204,8 @@ export class ScpTransfer implements TransferStrategy {
           continue;
         }
         const size = Number(sizeText);
+        // The total grows as the source announces files.
+        guard.setTotal(landed.reduce((sum, file) => sum + file.size, size));
         const temp = stageRunnerFile(partials, local);
         await scp.ok();
         await this.receive(guard, scp, temp, size);

@@ -153,7 +153,7 @@ export class SftpTransfer implements TransferStrategy {
             ),
           )
           .catch((error: unknown) => {
-            throw guard.reason ?? this.refusal('write', job.temp, error);
+            throw guard.reason ?? this.refusal('write', job.final, error);
           });
       }
       // Verified under the temporary names, then renamed: a final name only ever holds a whole file.
@@ -170,6 +170,7 @@ export class SftpTransfer implements TransferStrategy {
         jobs.forEach((job, index) => checkDigest(local[index]!, remote[index] ?? 'unreadable', `upload of ${job.local}`, this.context));
       }
       for (const job of jobs) {
+        guard.check();
         await this.rename(sftp, guard, job.temp, job.final);
         partials.paths.delete(job.temp);
       }

@@ -32,9 +32,10 @@ export async function refusalFor<T>(action: string, remotePath: string, body: ()
   }
 }
 
-/** `remote` made absolute against the login directory `home` (`~` and `~/x` are the login directory too). */
+/** `remote` made absolute against the login directory `home` (`~` and `~/x` are the login directory too); a trailing `/` stays. */
 export function absoluteRemote(home: string, remote: string): string {
-  return path.posix.resolve(home, expandHome(remote, home));
+  const absolute = path.posix.resolve(home, expandHome(remote, home));
+  return remote.endsWith('/') && absolute !== '/' ? `${absolute}/` : absolute;
 }
 
 /** Size reported by SIZE, or the refusal when the server does not answer SIZE for this path. */
