@@ -278,7 +278,7 @@ export class FtpTransfer implements TransferStrategy {
       }
     });
     return guard.step(run).catch((error: unknown) => {
-      throw guard.reason ?? this.describeFailure(guard.what, error);
+      throw guard.reason ?? this.describeFailure(undefined, error);
     });
   }
 
@@ -339,7 +339,18 @@ export class FtpTransfer implements TransferStrategy {
   /** A refusal as a path error: missing, denied or not a directory, with the server's reply. */
   private async explainRefusal(conn: FtpConnection, refusal: FtpRefusal): Promise<LabwrightError> {
     const access = refusal.action === 'read' || refusal.action === 'get the size of' || refusal.action === 'list' ? 'r' : 'w';
-    const kind = refusal.code === 552 ? undefined : await explainRemotePath(conn.client, refusal.remotePath, access).catch(() => undefined);
+    let kind: 'missing' | 'denied' | 'not-a-directory' | undefined;
+    try {
+      kind = refusal.code === 552 ? undefined : await explainRemotePath(conn.client, refusal.remotePath, access);
+    } catch (error) {
+      // The server refused and then stopped answering: its session ended (vsftpd says "500 OOPS: child died").
+      return new TransferError(`the FTP session ended: the server answered "${refusal.reply}" and then ${messageOf(error)}.`, {
+        ...this.context,
+        hint: 'The device may have rebooted or its FTP server ended the session; check the device and retry.',
+        cause: refusal,
+        kind: 'lost',
+      });
+    }
     const why = kind ? failureText(kind) : `the server answered "${refusal.reply}"`;
     const reply = kind ? ` (the server answered "${refusal.reply}")` : '';
     return new TransferError(`cannot ${refusal.action} ${refusal.remotePath} on the device: ${why}${reply}.`, {
@@ -393,22 +404,26 @@ export class FtpTransfer implements TransferStrategy {
     );
   }
 
-  /** Turns a failure that is not a path problem into a labwright error naming the transfer and what to do. */
-  private describeFailure(what: string, error: unknown): unknown {
+  /**
+   * Turns a failure that is not a path problem into a labwright error saying what to do;
+   * `what` (`delete of x`) leads the message outside transfers, whose guard names them itself.
+   */
+  private describeFailure(what: string | undefined, error: unknown): unknown {
     if (error instanceof LabwrightError) return error;
     const context = { ...this.context, cause: error };
+    const lead = what ? `${what} failed: ` : '';
     if (error instanceof FtpRefusal) {
-      return new TransferError(`${what} failed: ${error.message}.`, { ...context, hint: refusalHint(error, undefined, this.setup.user) });
+      return new TransferError(`${lead}${error.message}.`, { ...context, hint: refusalHint(error, undefined, this.setup.user) });
     }
     if (error instanceof FTPError) {
-      return new TransferError(`${what} failed: the server answered "${error.message.trim()}".`, { ...context, hint: 'Check the paths and permissions on the device.' });
+      return new TransferError(`${lead}the server answered "${error.message.trim()}".`, { ...context, hint: 'Check the paths and permissions on the device.' });
     }
     const message = messageOf(error);
     if (this.closing) {
-      return new TransferError(`${what} was aborted: the host's FTP connections were closed during it (${message}).`, { ...context, hint: 'Wait for transfers to finish before closing the host.', kind: 'aborted' });
+      return new TransferError(`${lead}the host's FTP connections were closed during it (${message}).`, { ...context, hint: 'Wait for transfers to finish before closing the host.', kind: 'aborted' });
     }
     if (/Timeout \((data|control) socket\)/.test(message)) {
-      return new TransferError(`${what} stalled: the server made no progress for ${formatDuration(this.setup.options.idleTimeout)} (${message}).`, {
+      return new TransferError(`${lead}the server made no progress for ${formatDuration(this.setup.options.idleTimeout)} (${message}).`, {
         ...context,
         hint: 'The device may be overloaded, out of space or rebooting; check it and retry.',
         kind: 'stalled',
@@ -416,7 +431,7 @@ export class FtpTransfer implements TransferStrategy {
     }
     // Node's file-system errors (with the runner path they concern) are described by the transfer's guard.
     if (typeof (error as NodeJS.ErrnoException).path === 'string') return error;
-    return new TransferError(`${what} failed: ${message}.`, { ...context, hint: 'The FTP connection was lost or broke; check the device and retry.', kind: 'lost' });
+    return new TransferError(`${lead}the FTP connection was lost (${message}).`, { ...context, hint: 'The device may have rebooted or its FTP server ended the session; check the device and retry.', kind: 'lost' });
   }
 }
 

@@ -265,10 +265,15 @@ export class TransferGuard {
     this.stopListeners.clear();
   }
 
-  /** A transfer error that does not say which transfer failed, made to say it (`put of a to b failed: ...`). */
+  /** A transfer error made to say which transfer failed and how far it got (`put of a to b failed after 5 of 9 bytes: ...`). */
   private prefixed(error: LabwrightError): LabwrightError {
     if (!(error instanceof TransferError) || error.detail.startsWith(this.what)) return error;
-    return new TransferError(`${this.what} failed: ${error.detail}`, { host: error.host, protocol: error.protocol, hint: error.hint, cause: error.cause ?? error, kind: error.kind });
+    return new TransferError(`${this.what} failed${this.progressText()}: ${error.detail}`, { host: error.host, protocol: error.protocol, hint: error.hint, cause: error.cause ?? error, kind: error.kind });
+  }
+
+  /** ` after 5 of 9 bytes` once bytes moved, else nothing. */
+  private progressText(): string {
+    return this.done > 0 ? ` after ${this.done} of ${Math.max(this.total, this.done)} bytes` : '';
   }
 
   /** Any error as a labwright error about this transfer. */
@@ -280,7 +285,7 @@ export class TransferGuard {
     if (typeof errno?.code === 'string' && typeof errno.path === 'string') {
       const kind = failureOfErrno(errno.code);
       const reason = kind === 'failed' ? messageOf(error) : failureText(kind);
-      return new TransferError(`${this.what} failed: ${errno.path} on the runner: ${reason}.`, {
+      return new TransferError(`${this.what} failed${this.progressText()}: ${errno.path} on the runner: ${reason}.`, {
         host,
         protocol,
         hint: 'Check the local path, its permissions and free space.',
@@ -288,8 +293,7 @@ export class TransferGuard {
         kind,
       });
     }
-    const after = this.done > 0 ? ` after ${this.done} of ${Math.max(this.total, this.done)} bytes` : '';
-    return new TransferError(`${this.what} failed${after}: ${messageOf(error)}.`, { host, protocol, cause: error });
+    return new TransferError(`${this.what} failed${this.progressText()}: ${messageOf(error)}.`, { host, protocol, cause: error });
   }
 
   private async removePartials(): Promise<Array<{ path: string; where: 'device' | 'runner' }>> {

@@ -15,7 +15,7 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import type { NcOptions } from '../config/schema.js';
 import type { NetworkPath } from '../transport/network.js';
 import { ConnectionError, TransferError, messageOf } from '../util/errors.js';
-import { sleep, withTimeout } from '../util/time.js';
+import { sleep } from '../util/time.js';
 import { HELPER_TIMEOUT_MS, commitDeviceFiles, deviceShellSide, deviceTreeDigests, explainDevicePath, removeDevicePaths, type DeviceCommit } from './deviceShell.js';
 import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
 import { localPathOf, readLocalSource, sourceFiles } from './localTree.js';
@@ -171,8 +171,8 @@ export class NcTransfer implements TransferStrategy {
 
   /**
    * One transfer over a listener: `attempt` gets the port of a started listener; the
-   * listener is killed afterwards (bounded, not waited for when the transfer failed: a
-   * dead device cannot answer, and its watchdog ends the listener anyway). An attempt that
+   * listener is killed afterwards (in the background when the transfer failed: a dead
+   * device cannot answer, and its watchdog ends the listener anyway). An attempt that
    * failed before any byte moved is retried once on a new port (unless the transfer was
    * stopped or nc is missing); a broken data connection is a `lost` error.
    */
@@ -187,7 +187,7 @@ export class NcTransfer implements TransferStrategy {
         listener = await guard.step(this.listen(port, wrap, sending));
         await attempt(port, listener).catch((error: unknown) => {
           if (error instanceof TransferError || guard.reason || guard.bytes === before) throw error;
-          throw new TransferError(`the nc data connection broke after ${guard.bytes} bytes: ${messageOf(error)}.`, {
+          throw new TransferError(`the nc data connection broke: ${messageOf(error)}.`, {
             ...this.context,
             hint: 'The device may have rebooted, or its nc was killed; check it and retry.',
             cause: error,
@@ -197,8 +197,8 @@ export class NcTransfer implements TransferStrategy {
         await guard.step(listener.cleanup());
         return;
       } catch (error) {
-        const cleanup = listener?.cleanup();
-        if (cleanup) await withTimeout(cleanup, 5_000, () => new Error('cleanup timed out')).catch(() => undefined);
+        // Bounded by the runner's own timeout; its failure changes nothing.
+        listener?.cleanup().catch(() => undefined);
         const final = round >= 2 || guard.reason || guard.bytes > before || (error instanceof TransferError && error.kind !== 'failed');
         if (final) throw error;
         // Check the device again (nc may be gone, or the listener failed to start), then retry once.
@@ -380,6 +380,9 @@ function send(source: Readable, socket: Duplex): Promise<void> {
     socket.on('finish', () => source.readableEnded && settle());
     socket.on('error', afterClose);
     socket.on('close', () => afterClose());
+    // Nothing is expected back, but the device's end of stream must be read: an SSH channel
+    // (a hop) only reports 'close' once its readable side has ended.
+    socket.resume();
     source.pipe(socket, { end: false });
   });
 }
