@@ -16,5 +16,6 @@ export {
   TimeoutError,
   type ConnectFailure,
   type ErrorProtocol,
+  type TransferFailure,
 } from './util/errors.js';
 export { registerSecret, redact, MASK } from './util/secrets.js';

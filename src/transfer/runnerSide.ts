@@ -68,6 +68,8 @@ export interface LandedFile {
   size: number;
   /** Permission bits it gets. */
   mode: number;
+  /** A pseudo-file (announced size 0, read to EOF): its content changes between reads, so no sha256 is compared. */
+  pseudo?: boolean;
 }
 
 /**
@@ -88,12 +90,13 @@ export async function commitRunnerFiles(
     for (const file of files) checkSize(file.size, (await stat(file.temp)).size, `download of ${file.remote}`, context);
   }
   if (verify === 'sha256' && runner) {
-    const bytes = files.reduce((sum, file) => sum + file.size, 0);
+    const hashed = files.filter((file) => !file.pseudo);
+    const bytes = hashed.reduce((sum, file) => sum + file.size, 0);
     const [remote, local] = await guard.step(
-      Promise.all([deviceDigests(runner, files.map((file) => file.remote), 'sha256', bytes, context), Promise.all(files.map((file) => sha256File(file.temp)))]),
+      Promise.all([deviceDigests(runner, hashed.map((file) => file.remote), 'sha256', bytes, context), Promise.all(hashed.map((file) => sha256File(file.temp)))]),
       { quiet: true },
     );
-    files.forEach((file, index) => checkDigest(remote[index] ?? 'unreadable', local[index]!, `download of ${file.remote}`, context));
+    hashed.forEach((file, index) => checkDigest(remote[index] ?? 'unreadable', local[index]!, `download of ${file.remote}`, context));
   } else if (verify === 'sha256') {
     verified = 'size';
   }

@@ -198,9 +198,10 @@ export class SftpTransfer implements TransferStrategy {
       for (const file of files) {
         const temp = stageRunnerFile(partials, file.final);
         // Pseudo-files report size 0: read them to EOF instead of trusting the size.
-        if (file.size === 0) file.size = await this.readToEnd(sftp, guard, file.remote, temp);
+        const pseudo = file.size === 0;
+        if (pseudo) file.size = await this.readToEnd(sftp, guard, file.remote, temp);
         else await this.fetch(sftp, guard, file.remote, temp);
-        landed.push({ temp, final: file.final, remote: file.remote, size: file.size, mode: options.mode ?? file.mode });
+        landed.push({ temp, final: file.final, remote: file.remote, size: file.size, mode: options.mode ?? file.mode, pseudo });
       }
       const verified = await commitRunnerFiles(guard, partials, landed, options.verify ?? this.deps.options.verify, this.deps.runner, this.context);
       const bytes = landed.reduce((sum, file) => sum + file.size, 0);
