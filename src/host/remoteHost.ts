@@ -234,8 +234,8 @@ export class RemoteHost extends Host {
           host: this.name,
           options: this.config.sftp,
           runner: this.runner,
-          open: async () => {
-            const { opened, onLost } = await this.transferChannel({ kind: 'sftp', name: 'sftp' }, (client) =>
+          open: async (slotWaitMs) => {
+            const { opened, onLost } = await this.transferChannel({ kind: 'sftp', name: 'sftp' }, slotWaitMs, (client) =>
               new Promise<{ channel: SFTPWrapper }>((resolve, reject) => client.sftp((error, sftp) => (error ? reject(error) : resolve({ channel: sftp })))),
             ).catch((error: unknown) => {
               if (error instanceof LabwrightError) throw error;
@@ -254,8 +254,8 @@ export class RemoteHost extends Host {
           host: this.name,
           options: this.config.scp,
           runner: this.runner,
-          open: async (command) => {
-            const { opened, onLost } = await this.transferChannel({ kind: 'exec', name: 'scp' }, (client) =>
+          open: async (command, slotWaitMs) => {
+            const { opened, onLost } = await this.transferChannel({ kind: 'exec', name: 'scp' }, slotWaitMs, (client) =>
               new Promise<{ channel: ClientChannel }>((resolve, reject) => client.exec(command, (error, channel) => (error ? reject(error) : resolve({ channel })))),
             );
             return { channel: opened.channel, onLost };
@@ -274,13 +274,14 @@ export class RemoteHost extends Host {
   }
 
   /**
-   * A channel for one transfer under the connection's channel budget, opened within
-   * ssh.connectTimeout, with the connection's loss for the transfer to watch.
+   * A channel for one transfer under the connection's channel budget (waiting up to
+   * `slotWaitMs` for a slot, then ssh.connectTimeout for the channel), with the
+   * connection's loss for the transfer to watch.
    */
-  private async transferChannel<T extends { channel: ClosableChannel }>(label: SlotLabel, open: (client: SshConnection['client']) => Promise<T>) {
+  private async transferChannel<T extends { channel: ClosableChannel }>(label: SlotLabel, slotWaitMs: number, open: (client: SshConnection['client']) => Promise<T>) {
     const { connectTimeout } = this.config.ssh;
     const connection = await this.connections.ssh();
-    const opening = this.executor.openChannel(connection, label, connectTimeout, (client) => {
+    const opening = this.executor.openChannel(connection, label, slotWaitMs, (client) => {
       try {
         return open(client);
       } catch (error) {
@@ -288,8 +289,9 @@ export class RemoteHost extends Host {
       }
     });
     // ssh2 never answers a channel request on a dead connection: bound the wait.
-    const opened = await withTimeout(opening, connectTimeout * 2, () =>
-      new ConnectionError('timeout', `no ${label.kind} channel opened within ${formatDuration(connectTimeout * 2)}.`, { host: this.name, protocol: 'ssh', hint: 'Check that the device is up.' }),
+    const bound = slotWaitMs + connectTimeout;
+    const opened = await withTimeout(opening, bound, () =>
+      new ConnectionError('timeout', `no ${label.kind} channel opened within ${formatDuration(bound)}.`, { host: this.name, protocol: 'ssh', hint: 'Check that the device is up.' }),
     );
     return { opened, onLost: (listener: (error: Error) => void) => connection.onLost(listener) };
   }

@@ -30,6 +30,7 @@ import {
   FtpRefusal,
   absoluteRemote,
   chmodRemote,
+  destinationKind,
   ensureRemoteDir,
   explainRemotePath,
   listRemoteTree,
@@ -290,10 +291,7 @@ export class FtpTransfer implements TransferStrategy {
       paths: devicePaths,
       kinds: async (paths) => {
         const kinds: PathKind[] = [];
-        for (const p of paths) {
-          const kind = await remoteKind(client, p);
-          kinds.push(kind.kind);
-        }
+        for (const p of paths) kinds.push(await destinationKind(client, p));
         return kinds;
       },
       makeDirectories: (dir) => ensureRemoteDir(client, dir),

@@ -3,8 +3,9 @@
  * progress (and reports it), fails the transfer when nothing moved for its idle timeout, when
  * its caller's AbortSignal fires, or when the connection under it is lost (ssh2 never calls
  * back requests on a dead connection, so every wait is raced against the guard). Partial
- * files are registered with it; when the transfer fails they are removed, and those that
- * could not be are named in the error (see {@link PartialFiles}). Strategies wrap each transfer in {@link guarded}.
+ * files are registered with it ({@link PartialFiles}); when the transfer fails they are
+ * removed, and those that could not be are named in the error. Strategies wrap each
+ * transfer in {@link guardedUpload} / {@link guardedDownload} (or {@link guarded}).
  */
 import type { ErrorProtocol, TransferFailure } from '../util/errors.js';
 import { LabwrightError, TransferError, messageOf } from '../util/errors.js';
@@ -130,7 +131,9 @@ export class TransferGuard {
   /**
    * Waits for `work`, or rejects as soon as the transfer is stopped. A step that finishes
    * counts as progress. `quiet` steps (waiting for a pooled connection, hashing a large file)
-   * have their own bound and do not count against the idle timeout while they run.
+   * have their own bound and do not count against the idle timeout while they run. `work`
+   * has started already: call {@link check} before a step that must not start after a stop
+   * (giving files their final names).
    */
   step<T>(work: Promise<T>, options: { quiet?: boolean } = {}): Promise<T> {
     work.catch(() => {}); // settled below, or abandoned after a stop
@@ -317,11 +320,22 @@ export class TransferGuard {
   }
 }
 
+/** Options no method can honour are refused before anything moves. */
+function refuseBadOptions(spec: TransferSpec, options: TransferOptions): void {
+  const refuse = (detail: string) => {
+    throw new TransferError(`${spec.direction} of ${spec.direction === 'put' ? spec.local : spec.remote}: ${detail}`, { host: spec.host, protocol: spec.protocol, kind: 'unsupported' });
+  };
+  const { timeout, mode } = options;
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) refuse(`timeout must be a positive number of milliseconds, got ${String(timeout)}.`);
+  if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o7777)) refuse(`mode must be permission bits between 0 and 0o7777 (e.g. 0o644), got ${String(mode)}.`);
+}
+
 /**
  * Runs one transfer under a {@link TransferGuard}: `body` gets the guard; a failure becomes a
  * labwright error naming the transfer, after partial files were removed.
  */
 export async function guarded<T>(spec: TransferSpec, idleTimeout: number, options: TransferOptions, body: (guard: TransferGuard) => Promise<T>): Promise<T> {
+  refuseBadOptions(spec, options);
   const guard = new TransferGuard(spec, options.timeout ?? idleTimeout, options);
   try {
     // Once the body returned, the files have their final names: a late stop changes nothing.

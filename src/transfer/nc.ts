@@ -403,9 +403,14 @@ function receive(socket: Duplex, sink: Writable, expected: number | undefined, p
         sink.destroy();
         return reject(error);
       }
-      sink.end(() => resolve());
+      // A tar that read its end-of-archive may have exited already (Node then destroys its
+      // stdin) or may break the pipe now: what it extracted is judged by its exit status
+      // and the verification, so any end of the sink will do.
+      if (sink.destroyed || sink.writableFinished) return resolve();
+      for (const event of ['finish', 'close', 'error']) sink.once(event, () => resolve());
+      sink.end();
     };
-    sink.on('error', finish);
+    sink.once('error', finish);
     socket.on('error', finish);
     socket.on('end', () => finish());
     socket.on('close', () => finish());

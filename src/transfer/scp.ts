@@ -19,8 +19,8 @@ import { commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile, type La
 import type { LossSubscription, RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 import { remoteShellPath, sha256File } from './verify.js';
 
-/** Opens an exec channel running `command`, with the loss of its connection. */
-export type ScpChannelOpener = (command: string) => Promise<{ channel: ClientChannel; onLost: LossSubscription }>;
+/** Opens an exec channel running `command` (waiting up to `slotWaitMs` for a free channel), with the loss of its connection. */
+export type ScpChannelOpener = (command: string, slotWaitMs: number) => Promise<{ channel: ClientChannel; onLost: LossSubscription }>;
 
 export interface ScpDeps {
   host: string;
@@ -39,6 +39,8 @@ interface ScpChannel {
   write(data: string | Buffer): Promise<void>;
   /** Sends the status byte 0 (ok). */
   ok(): Promise<void>;
+  /** Ends the channel (its slot comes back once the device closes it too). */
+  end(): void;
 }
 
 export class ScpTransfer implements TransferStrategy {
@@ -51,16 +53,17 @@ export class ScpTransfer implements TransferStrategy {
   }
 
   private async channel(guard: TransferGuard, command: string): Promise<ScpChannel> {
-    const { channel, onLost } = await guard.step(this.deps.open(command), { quiet: true });
+    const { channel, onLost } = await guard.step(this.deps.open(command, guard.idleTimeout), { quiet: true });
     guard.watch(onLost);
     channel.stderr.resume();
     let closed = false;
     channel.once('close', () => (closed = true));
     guard.onStop(() => channel.close());
-    guard.onFinish(() => {
+    const end = () => {
       channel.end();
       channel.close();
-    });
+    };
+    guard.onFinish(end);
     const write = async (data: string | Buffer) => {
       if (closed) throw new Error('the channel closed');
       if (channel.write(data)) return;
@@ -77,7 +80,7 @@ export class ScpTransfer implements TransferStrategy {
         }),
       );
     };
-    return { reader: new ByteReader(channel, guard.signal), write, ok: () => write(Buffer.from([0])) };
+    return { reader: new ByteReader(channel, guard.signal), write, ok: () => write(Buffer.from([0])), end };
   }
 
   /** Reads the peer's status byte: 0 ok, 1 warning, 2 fatal (both followed by a message line). */
@@ -148,6 +151,8 @@ export class ScpTransfer implements TransferStrategy {
       } else {
         await sendFile(files[0]!);
       }
+      // The device's commands below need a channel: with a small MaxSessions this one must be given back first.
+      scp.end();
       const verify = options.verify ?? this.deps.options.verify;
       if (verify === 'sha256') {
         const digests = await guard.step(Promise.all(files.map((file) => sha256File(file.local))), { quiet: true });
@@ -214,6 +219,7 @@ export class ScpTransfer implements TransferStrategy {
         landed.push({ temp, final: local, remote, size, mode: options.mode ?? Number.parseInt(modeText!, 8) });
         if (stack.length === 0) break;
       }
+      scp.end();
       const verified = await commitRunnerFiles(guard, partials, landed, options.verify ?? this.deps.options.verify, this.deps.runner, this.context);
       const bytes = landed.reduce((sum, file) => sum + file.size, 0);
       return { direction: 'get', method: 'scp', local: localPath, remote: remotePath, files: landed.length, bytes, durationMs: Date.now() - started, verified };

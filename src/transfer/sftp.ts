@@ -29,8 +29,11 @@ export interface SftpSession {
 export interface SftpDeps {
   host: string;
   options: SftpOptions;
-  /** Opens an SFTP session under the connection's channel budget; the transfer ends it. */
-  open: () => Promise<SftpSession>;
+  /**
+   * Opens an SFTP session under the connection's channel budget, waiting up to `slotWaitMs`
+   * for a free channel (other transfers and commands hold them); the transfer ends it.
+   */
+  open: (slotWaitMs: number) => Promise<SftpSession>;
   /** For sha256 verification on the device. */
   runner: RemoteRunner;
 }
@@ -67,20 +70,26 @@ export class SftpTransfer implements TransferStrategy {
     return new TransferError(`cannot ${action} ${target} on the device: ${messageOf(error)}.`, { ...this.context, hint: 'Check the remote path and free space on the device.', cause: error });
   }
 
-  /** Opens this transfer's session: its loss, closing or errors stop the transfer; a stop ends it. */
-  private async session(guard: TransferGuard): Promise<SFTPWrapper> {
-    const { sftp, onLost } = await guard.step(this.deps.open(), { quiet: true });
+  /**
+   * Opens a session for this transfer: its loss, closing or errors stop the transfer; a stop
+   * ends it. `end()` gives its channel back (before commands on the device that need one:
+   * with a small MaxSessions they would wait for it); the transfer's end ends it anyway.
+   */
+  private async session(guard: TransferGuard): Promise<{ sftp: SFTPWrapper; end: () => void }> {
+    // Waiting for a channel slot is bounded by the transfer's own idle timeout, not counted against it twice.
+    const { sftp, onLost } = await guard.step(this.deps.open(guard.idleTimeout), { quiet: true });
     guard.watch(onLost);
     const closed = () => guard.lose(new Error('the SFTP session closed'));
     sftp.on('error', (error: Error) => guard.lose(error));
     sftp.once('close', closed);
     guard.onStop(() => sftp.end());
-    // The transfer ends its own session; that close is not a loss.
-    guard.onFinish(() => {
+    // Ending its own session is not a loss.
+    const end = () => {
       sftp.off('close', closed);
       sftp.end();
-    });
-    return sftp;
+    };
+    guard.onFinish(end);
+    return { sftp, end };
   }
 
   /** `~` as the login directory, resolved once (relative paths the server resolves itself). */
@@ -119,7 +128,8 @@ export class SftpTransfer implements TransferStrategy {
   async put(localPath: string, remotePath: string, options: TransferOptions): Promise<TransferResult> {
     return guardedUpload(this.context, this.deps.options.idleTimeout, localPath, remotePath, options, async (guard, source, totals) => {
       const started = Date.now();
-      const sftp = await this.session(guard);
+      const session = await this.session(guard);
+      let { sftp } = session;
       const destination = await this.resolve(sftp, guard, remotePath);
       const root = await placeDestination(this.side(sftp, guard), destination, { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) }, this.context);
       if (source.kind === 'directory') {
@@ -163,11 +173,13 @@ export class SftpTransfer implements TransferStrategy {
         jobs.forEach((job, index) => checkSize(job.size, sizes[index]!, `upload of ${job.local}`, this.context));
       }
       if (verify === 'sha256') {
+        session.end();
         const [remote, local] = await guard.step(
           Promise.all([deviceDigests(this.deps.runner, jobs.map((job) => job.temp), 'sha256', totals.bytes, this.context), Promise.all(jobs.map((job) => sha256File(job.local)))]),
           { quiet: true },
         );
         jobs.forEach((job, index) => checkDigest(local[index]!, remote[index] ?? 'unreadable', `upload of ${job.local}`, this.context));
+        ({ sftp } = await this.session(guard));
       }
       for (const job of jobs) {
         guard.check();
@@ -181,7 +193,7 @@ export class SftpTransfer implements TransferStrategy {
   async get(remotePath: string, localPath: string, options: TransferOptions): Promise<TransferResult> {
     return guardedDownload(this.context, this.deps.options.idleTimeout, remotePath, localPath, options, async (guard) => {
       const started = Date.now();
-      const sftp = await this.session(guard);
+      const { sftp, end } = await this.session(guard);
       const source = await this.resolve(sftp, guard, remotePath);
       const info = await guard.step(call<Stats>((cb) => sftp.stat(source, cb))).catch((error: unknown) => {
         throw guard.reason ?? this.refusal('read', source, error);
@@ -203,6 +215,7 @@ export class SftpTransfer implements TransferStrategy {
         else await this.fetch(sftp, guard, file.remote, temp);
         landed.push({ temp, final: file.final, remote: file.remote, size: file.size, mode: options.mode ?? file.mode, pseudo });
       }
+      end();
       const verified = await commitRunnerFiles(guard, partials, landed, options.verify ?? this.deps.options.verify, this.deps.runner, this.context);
       const bytes = landed.reduce((sum, file) => sum + file.size, 0);
       return { direction: 'get', method: 'sftp', local: localPath, remote: remotePath, files: landed.length, bytes, durationMs: Date.now() - started, verified };
@@ -280,7 +293,7 @@ export class SftpTransfer implements TransferStrategy {
 
   /** Removes partial files through a fresh session (the transfer's own may have been cut off). */
   private async remove(paths: string[]): Promise<void> {
-    const { sftp } = await this.deps.open();
+    const { sftp } = await this.deps.open(this.deps.options.idleTimeout);
     try {
       // A file that is already gone counts as removed.
       await Promise.all(paths.map((p) => done((cb) => sftp.unlink(p, cb)).catch((error: unknown) => {

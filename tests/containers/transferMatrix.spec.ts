@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, 
 import path from 'node:path';
 import { defineLab } from '../../src/config/defineLab.js';
 import type { TransferMethod } from '../../src/config/schema.js';
+import type { LabEvent } from '../../src/host/events.js';
 import type { Host } from '../../src/host/host.js';
 import { Lab } from '../../src/host/lab.js';
 import type { TransferOptions } from '../../src/transfer/types.js';
@@ -27,8 +28,10 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 function setup(started: StartedLab, hostName: string) {
   const lab = new Lab(defineLab(labInput(started)));
+  const events: LabEvent[] = [];
+  lab.events.on((event) => events.push(event));
   const host: Host = lab.host(hostName);
-  return { lab, host, side: farSide(started, hostName) };
+  return { lab, host, events, side: farSide(started, hostName) };
 }
 
 /** The failure of a transfer that must fail. */
@@ -51,7 +54,7 @@ for (const { host: hostName, methods } of MATRIX) {
     const label = method ? `${hostName} ${method}` : `${hostName} copy`;
 
     test(`${label}: method, verify, onProgress, mode, timeout and signal`, async ({ sharedLab }, testInfo) => {
-      const { lab, host, side } = setup(sharedLab, hostName);
+      const { lab, host, events, side } = setup(sharedLab, hostName);
       const remote = side.scratch('opts');
       const local = testInfo.outputPath('local');
       mkdirSync(local, { recursive: true });
@@ -114,6 +117,12 @@ for (const { host: hostName, methods } of MATRIX) {
         expect(existsSync(path.join(local, 'mid/data.bin'))).toBe(false);
         expect(await partialFiles(side, remote)).toEqual([]);
         expect(readdirSync(path.join(local, 'mid'))).toEqual([]);
+
+        // One transfer event per call, from the host layer, whatever the method: 8 that moved files, 3 aborted.
+        const transfers = events.filter((event) => event.type === 'transfer');
+        expect(transfers.map((event) => event.method)).toEqual(Array(11).fill(method ?? 'copy'));
+        expect(transfers.filter((event) => event.bytes !== undefined)).toHaveLength(8);
+        expect(transfers.filter((event) => event.error?.includes('it was aborted'))).toHaveLength(3);
       } finally {
         await lab.close();
         await side.sh(`rm -rf ${remote}`);
@@ -199,6 +208,12 @@ test('options a host kind cannot honour are refused with a clear error', async (
   const local = await failure(host.put(file, testInfo.outputPath('g.txt'), { method: 'sftp' }));
   expect(local.kind).toBe('unsupported');
   expect(local.message).toMatch(/^local \(local\): put with method "sftp": the local host copies files on the runner; transfer methods are for remote hosts\. Leave `method` out/);
+  // Values no method can honour, on every host kind, before any connection.
+  for (const [name, method] of [['local', undefined], ['target', 'sftp'], ['telnet', 'nc']] as const) {
+    const options: TransferOptions = method ? { method } : {};
+    expect((await failure(lab.host(name).put(file, '/tmp/lw-bad.txt', { ...options, timeout: 0 }))).kind).toBe('unsupported');
+    expect((await failure(lab.host(name).get('/tmp/lw-bad.txt', testInfo.outputPath('bad'), { ...options, mode: 0o20000 }))).kind).toBe('unsupported');
+  }
   const telnet = lab.host('telnet');
   for (const method of ['sftp', 'scp'] as const) {
     const refused = await failure(telnet.put(file, '/tmp/lw-no-ssh.txt', { method }));
@@ -206,4 +221,27 @@ test('options a host kind cannot honour are refused with a clear error', async (
     expect(refused.message).toMatch(new RegExp(`^telnet \\(${method}\\): ${method} needs an SSH server on the device, and "telnet" is a telnet host whose SSH at 127\\.0\\.0\\.1:22 cannot be used: .*Use method "ftp" or "nc"`));
   }
   await lab.close();
+});
+
+test('concurrent sftp and scp transfers beyond the channel budget wait for a channel and all complete', async ({ sharedLab }, testInfo) => {
+  const lab = new Lab(defineLab(labInput(sharedLab, { target: { ssh: { maxSessions: 2 } } })));
+  const target = lab.remote('target');
+  const side = farSide(sharedLab, 'target');
+  const remote = side.scratch('budget');
+  const data = randomBytes(1_000_000);
+  const file = testInfo.outputPath('data.bin');
+  writeFileSync(file, data);
+  try {
+    // The shell holds one of the two channels throughout; twelve transfers share the other.
+    await target.run('true');
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => target.put(file, `${remote}/${i}.bin`, { method: i % 2 === 0 ? 'sftp' : 'scp', verify: 'sha256' })),
+    );
+    expect(results.map((r) => r.bytes)).toEqual(Array(12).fill(data.length));
+    expect((await side.sh(`cat ${remote}/*.bin | sha256sum`)).stdout.slice(0, 64)).toBe(sha256(Buffer.concat(Array(12).fill(data))));
+    expect((await target.run('echo shell still here')).only.output).toBe('shell still here\n');
+  } finally {
+    await lab.close();
+    await side.sh(`rm -rf ${remote}`);
+  }
 });

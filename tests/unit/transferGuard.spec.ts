@@ -149,6 +149,17 @@ test.describe('TransferGuard', () => {
     expect(other?.message).toBe('dut (sftp): put of /runner/fw.bin to /device/fw.bin failed after 5 of 5 bytes: socket hang up.');
   });
 
+  test('a timeout or mode no method can honour is refused before anything runs', async () => {
+    let ran = false;
+    const body = async () => void (ran = true);
+    for (const options of [{ timeout: 0 }, { timeout: -5 }, { timeout: Number.NaN }, { mode: 0o10000 }, { mode: 1.5 }]) {
+      const error = await failureOf(guarded(spec, 60_000, options, body));
+      expect(error?.kind, JSON.stringify(options)).toBe('unsupported');
+      expect(error?.message).toMatch(/^dut \(sftp\): put of \/runner\/fw\.bin: (timeout must be a positive number of milliseconds|mode must be permission bits between 0 and 0o7777)/);
+    }
+    expect(ran).toBe(false);
+  });
+
   test('a stop after the body returned changes nothing: the files already have their final names', async () => {
     const controller = new AbortController();
     const result = await guarded(spec, 60_000, { signal: controller.signal }, async (guard: TransferGuard) => {

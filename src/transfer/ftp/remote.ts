@@ -95,6 +95,15 @@ export async function remoteKind(client: Client, remotePath: string): Promise<Re
   return { kind: 'missing', reply: bySize.refused.message.trim(), code: bySize.refused.code };
 }
 
+/**
+ * What is at a destination path, with control commands only (SIZE, CWD; no listing, so no
+ * data connection): a file on a server without SIZE counts as missing, and is replaced.
+ */
+export async function destinationKind(client: Client, remotePath: string): Promise<'file' | 'directory' | 'missing'> {
+  if ('size' in (await sizeBySize(client, remotePath))) return 'file';
+  return (await isDirectory(client, remotePath)) ? 'directory' : 'missing';
+}
+
 /** Creates `remoteDir` and its missing parents (absolute path). */
 export async function ensureRemoteDir(client: Client, remoteDir: string): Promise<void> {
   if (await isDirectory(client, remoteDir)) return;
