@@ -168,7 +168,13 @@ export class FtpTransfer implements TransferStrategy {
           guard.check();
           const refused = await guard.step(chmodRemote(conn.client, job.temp, job.mode));
           if (refused) {
-            if (options.mode !== undefined) throw new FtpRefusal(`set mode ${options.mode.toString(8)} on`, job.final, refused.message.trim(), refused.code);
+            if (options.mode !== undefined) {
+              throw new TransferError(`cannot give ${job.final} mode ${options.mode.toString(8)}: the server refused SITE CHMOD ("${refused.message.trim()}").`, {
+                ...this.context,
+                hint: 'Leave `mode` out (files then get the server\'s default mode), or use another transfer method.',
+                kind: 'unsupported',
+              });
+            }
             notes.add(`the server refused SITE CHMOD ("${refused.message.trim()}"): remote files have the server's default mode`);
           }
           await guard.step(renameOver(conn.client, job.temp, job.final));
