@@ -278,7 +278,7 @@ export class RemoteHost extends Host {
    * `slotWaitMs` for a slot, then ssh.connectTimeout for the channel), with the
    * connection's loss for the transfer to watch.
    */
-  private async transferChannel<T extends { channel: ClosableChannel }>(label: SlotLabel, slotWaitMs: number, open: (client: SshConnection['client']) => Promise<T>) {
+  private async transferChannel<T extends { channel: ClosableChannel & { end(): unknown } }>(label: SlotLabel, slotWaitMs: number, open: (client: SshConnection['client']) => Promise<T>) {
     const { connectTimeout } = this.config.ssh;
     const connection = await this.connections.ssh();
     const opening = this.executor.openChannel(connection, label, slotWaitMs, (client) => {
@@ -290,9 +290,11 @@ export class RemoteHost extends Host {
     });
     // ssh2 never answers a channel request on a dead connection: bound the wait.
     const bound = slotWaitMs + connectTimeout;
-    const opened = await withTimeout(opening, bound, () =>
-      new ConnectionError('timeout', `no ${label.kind} channel opened within ${formatDuration(bound)}.`, { host: this.name, protocol: 'ssh', hint: 'Check that the device is up.' }),
-    );
+    const opened = await withTimeout(opening, bound, () => {
+      // A channel that opens after all is nobody's: end it so that its slot comes back.
+      opening.then((late) => late.channel.end(), () => undefined);
+      return new ConnectionError('timeout', `no ${label.kind} channel opened within ${formatDuration(bound)}.`, { host: this.name, protocol: 'ssh', hint: 'Check that the device is up.' });
+    });
     return { opened, onLost: (listener: (error: Error) => void) => connection.onLost(listener) };
   }
 

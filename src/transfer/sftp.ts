@@ -63,8 +63,13 @@ export class SftpTransfer implements TransferStrategy {
     return { host: this.deps.host, protocol: 'sftp' as const };
   }
 
-  /** A server refusal as a TransferError naming the path (missing / denied told apart by status code). */
-  private refusal(action: string, target: string, error: unknown): TransferError {
+  /**
+   * A server refusal as a TransferError naming the path (missing / denied told apart by
+   * status code). A runner file-system error (fastPut reads, fastGet writes a local file)
+   * passes through: the guard describes it as the runner's.
+   */
+  private refusal(action: string, target: string, error: unknown): unknown {
+    if (typeof (error as NodeJS.ErrnoException).path === 'string') return error;
     const kind = STATUS_FAILURE[(error as { code?: number }).code ?? -1];
     if (kind) return pathError(kind, action, target, 'device', this.context, error);
     return new TransferError(`cannot ${action} ${target} on the device: ${messageOf(error)}.`, { ...this.context, hint: 'Check the remote path and free space on the device.', cause: error });
