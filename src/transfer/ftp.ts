@@ -269,6 +269,8 @@ export class FtpTransfer implements TransferStrategy {
       waiting();
       guard.check();
       const off = guard.onStop(() => conn.client.close());
+      // A control connection that closes under a transfer ends it (basic-ftp does not always fail the transfer itself).
+      const unwatch = conn.onLost((error) => guard.lose(error));
       // basic-ftp's own socket timeout (read when each command or data transfer starts;
       // `readonly` in its types only) stays behind the guard's, whose error says more.
       const ftpContext = conn.client.ftp as { timeout: number };
@@ -281,6 +283,7 @@ export class FtpTransfer implements TransferStrategy {
         throw error;
       } finally {
         off();
+        unwatch();
         ftpContext.timeout = defaultTimeout;
       }
     });
@@ -328,14 +331,17 @@ export class FtpTransfer implements TransferStrategy {
 
   private async getFile(conn: FtpConnection, guard: TransferGuard, remoteFile: string, localFile: string): Promise<void> {
     const counter = new ByteCounter((count) => guard.progress(count));
-    const writing = pipeline(counter, createWriteStream(localFile));
+    const file = createWriteStream(localFile);
+    const writing = pipeline(counter, file);
     writing.catch(() => undefined); // awaited below; a failure before that must not go unhandled
     try {
       await guard.step(refusalFor('read', remoteFile, () => conn.client.downloadTo(counter, remoteFile)));
       await guard.step(writing);
     } catch (error) {
+      // Not waited for: after a failed download basic-ftp may leave the stream half-ended;
+      // the partial file is removed by the guard.
       counter.destroy();
-      await writing.catch(() => undefined);
+      file.destroy();
       throw error;
     }
   }
