@@ -7,10 +7,12 @@
  *   works directly and through SSH hops.
  * - A basic-ftp client does one thing at a time, so a pool of up to `ftp.poolSize` logged-in
  *   clients serves concurrent transfers; extra transfers queue (see ./ftp/pool.ts).
- * - Every file is verified after it moved: by size (SIZE, or LIST where SIZE is refused),
- *   or by SHA-256 when a {@link RemoteRunner} can hash on the device. FTP itself has no
- *   standard hash command, so without a runner `sha256` falls back to size and says so in
- *   the result's `note`.
+ * - Every file is written under a temporary name, verified there (by size: SIZE, or LIST
+ *   where SIZE is refused; or by SHA-256 when a {@link RemoteRunner} can hash on the
+ *   device), then renamed (RNFR/RNTO). FTP itself has no standard hash command, so
+ *   without a runner `sha256` falls back to size and says so in the result's `note`.
+ * - Each transfer runs under a guard (./guard.ts): its control connection closing, its idle
+ *   timeout or its caller's signal end it, closing the connection under it.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
