@@ -235,7 +235,7 @@ export class RemoteHost extends Host {
           options: this.config.sftp,
           runner: this.runner,
           open: async (slotWaitMs) => {
-            const { opened, onLost } = await this.transferChannel({ kind: 'sftp', name: 'sftp' }, slotWaitMs, (client) =>
+            const { opened, onLost, alive } = await this.transferChannel({ kind: 'sftp', name: 'sftp' }, slotWaitMs, (client) =>
               new Promise<{ channel: SFTPWrapper }>((resolve, reject) => client.sftp((error, sftp) => (error ? reject(error) : resolve({ channel: sftp })))),
             ).catch((error: unknown) => {
               if (error instanceof LabwrightError) throw error;
@@ -246,7 +246,7 @@ export class RemoteHost extends Host {
                 cause: error,
               });
             });
-            return { sftp: opened.channel, onLost };
+            return { sftp: opened.channel, onLost, alive };
           },
         });
       case 'scp':
@@ -295,7 +295,7 @@ export class RemoteHost extends Host {
       opening.then((late) => late.channel.end(), () => undefined);
       return new ConnectionError('timeout', `no ${label.kind} channel opened within ${formatDuration(bound)}.`, { host: this.name, protocol: 'ssh', hint: 'Check that the device is up.' });
     });
-    return { opened, onLost: (listener: (error: Error) => void) => connection.onLost(listener) };
+    return { opened, onLost: (listener: (error: Error) => void) => connection.onLost(listener), alive: () => connection.alive };
   }
 
   put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<TransferResult> {

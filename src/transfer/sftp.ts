@@ -1,10 +1,12 @@
 /**
  * SFTP transfers: files and directories both ways with ssh2's pipelined fastPut / fastGet
  * (large requests, many in flight: they beat OpenSSH's client on the same work), each file
- * written under a temporary name, verified, then renamed. Each transfer has its own SFTP
- * session, opened under the connection's channel budget and closed afterwards, so that a
- * stalled or aborted transfer can be cut off without touching others. Zero-size remote
- * files are read to EOF: pseudo-files such as /proc entries report size 0.
+ * written under a temporary name, verified, then renamed. Each transfer has an SFTP session
+ * of its own, opened under the connection's channel budget, so that a stalled or aborted
+ * transfer can be cut off (its session ended) without touching others; a session whose
+ * transfer succeeded is kept for the next one for SESSION_IDLE_MS, then closed so that its
+ * channel slot comes back. Zero-size remote files are read to EOF: pseudo-files such as
+ * /proc entries report size 0.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -19,10 +21,22 @@ import { commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile, type La
 import type { LossSubscription, RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 import { checkDigest, checkSize, sha256File } from './verify.js';
 
-/** An SFTP session for one transfer, and how to learn that its connection was lost. */
+/** An SFTP session, and its connection's state. */
 export interface SftpSession {
   sftp: SFTPWrapper;
   onLost: LossSubscription;
+  /** Whether the connection it runs on is still usable. */
+  alive: () => boolean;
+}
+
+/** How long a session outlives its transfer, waiting for the next one. */
+const SESSION_IDLE_MS = 1_000;
+
+/** A session with the transfer using it, if any. */
+interface HeldSession extends SftpSession {
+  closed: boolean;
+  user: TransferGuard | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
 }
 
 /** What the SFTP strategy needs from its host. */
@@ -56,6 +70,8 @@ function kindOf(stats: Stats): PathKind {
 export class SftpTransfer implements TransferStrategy {
   readonly method = 'sftp' as const;
   private home: string | undefined;
+  /** Sessions whose transfer succeeded, most recent last. */
+  private readonly idle: HeldSession[] = [];
 
   constructor(private readonly deps: SftpDeps) {}
 
@@ -76,25 +92,73 @@ export class SftpTransfer implements TransferStrategy {
   }
 
   /**
-   * Opens a session for this transfer: its loss, closing or errors stop the transfer; a stop
-   * ends it. `end()` gives its channel back (before commands on the device that need one:
-   * with a small MaxSessions they would wait for it); the transfer's end ends it anyway.
+   * A session for this transfer (an idle one when there is one): its loss, closing or errors
+   * stop the transfer; a stop ends it. `end()` gives its channel back now (before commands
+   * on the device that need one: with a small MaxSessions they would wait for it);
+   * `release()` (after success) keeps it for the next transfer. Unreleased, it ends with
+   * the transfer.
    */
-  private async session(guard: TransferGuard): Promise<{ sftp: SFTPWrapper; end: () => void }> {
-    // Waiting for a channel slot is bounded by the transfer's own idle timeout, not counted against it twice.
-    const { sftp, onLost } = await guard.step(this.deps.open(guard.idleTimeout), { quiet: true });
-    guard.watch(onLost);
-    const closed = () => guard.lose(new Error('the SFTP session closed'));
-    sftp.on('error', (error: Error) => guard.lose(error));
-    sftp.once('close', closed);
-    guard.onStop(() => sftp.end());
-    // Ending its own session is not a loss.
+  private async session(guard: TransferGuard): Promise<{ sftp: SFTPWrapper; end: () => void; release: () => void }> {
+    let held = this.reuse();
+    if (!held) {
+      // Waiting for a channel slot is bounded by the transfer's own idle timeout, not counted against it twice.
+      const opened = await guard.step(this.deps.open(guard.idleTimeout), { quiet: true });
+      const fresh: HeldSession = { ...opened, closed: false, user: undefined, idleTimer: undefined };
+      opened.sftp.on('error', (error: Error) => fresh.user?.lose(error));
+      opened.sftp.once('close', () => {
+        fresh.closed = true;
+        fresh.user?.lose(new Error('the SFTP session closed'));
+        this.forget(fresh);
+      });
+      held = fresh;
+    }
+    const session = held;
+    session.user = guard;
+    guard.watch(session.onLost);
+    let settled = false;
     const end = () => {
-      sftp.off('close', closed);
-      sftp.end();
+      if (settled) return;
+      settled = true;
+      // Ending its own session is not a loss.
+      session.user = undefined;
+      session.sftp.end();
     };
+    const release = () => {
+      if (settled) return;
+      settled = true;
+      session.user = undefined;
+      this.park(session);
+    };
+    guard.onStop(end);
     guard.onFinish(end);
-    return { sftp, end };
+    return { sftp: session.sftp, end, release };
+  }
+
+  /** An idle session still usable, if any. */
+  private reuse(): HeldSession | undefined {
+    for (let held = this.idle.pop(); held; held = this.idle.pop()) {
+      clearTimeout(held.idleTimer);
+      if (!held.closed && held.alive()) return held;
+      held.sftp.end();
+    }
+    return undefined;
+  }
+
+  /** Keeps a session for the next transfer, closing it after SESSION_IDLE_MS unused. */
+  private park(held: HeldSession): void {
+    if (held.closed || !held.alive()) return void held.sftp.end();
+    held.idleTimer = setTimeout(() => {
+      this.forget(held);
+      held.sftp.end();
+    }, SESSION_IDLE_MS);
+    held.idleTimer.unref?.();
+    this.idle.push(held);
+  }
+
+  private forget(held: HeldSession): void {
+    clearTimeout(held.idleTimer);
+    const index = this.idle.indexOf(held);
+    if (index >= 0) this.idle.splice(index, 1);
   }
 
   /** `~` as the login directory, resolved once (relative paths the server resolves itself). */
@@ -133,8 +197,7 @@ export class SftpTransfer implements TransferStrategy {
   async put(localPath: string, remotePath: string, options: TransferOptions): Promise<TransferResult> {
     return guardedUpload(this.context, this.deps.options.idleTimeout, localPath, remotePath, options, async (guard, source, totals) => {
       const started = Date.now();
-      const session = await this.session(guard);
-      let { sftp } = session;
+      let { sftp, end, release } = await this.session(guard);
       const destination = await this.resolve(sftp, guard, remotePath);
       const root = await placeDestination(this.side(sftp, guard), destination, { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) }, this.context);
       if (source.kind === 'directory') {
@@ -178,19 +241,20 @@ export class SftpTransfer implements TransferStrategy {
         jobs.forEach((job, index) => checkSize(job.size, sizes[index]!, `upload of ${job.local}`, this.context));
       }
       if (verify === 'sha256') {
-        session.end();
+        end();
         const [remote, local] = await guard.step(
           Promise.all([deviceDigests(this.deps.runner, jobs.map((job) => job.temp), 'sha256', totals.bytes, this.context), Promise.all(jobs.map((job) => sha256File(job.local)))]),
           { quiet: true },
         );
         jobs.forEach((job, index) => checkDigest(local[index]!, remote[index] ?? 'unreadable', `upload of ${job.local}`, this.context));
-        ({ sftp } = await this.session(guard));
+        ({ sftp, end, release } = await this.session(guard));
       }
       for (const job of jobs) {
         guard.check();
         await this.rename(sftp, guard, job.temp, job.final);
         partials.paths.delete(job.temp);
       }
+      release();
       return { direction: 'put', method: 'sftp', local: localPath, remote: remotePath, files: totals.files, bytes: totals.bytes, durationMs: Date.now() - started, verified: verify };
     });
   }
@@ -198,7 +262,7 @@ export class SftpTransfer implements TransferStrategy {
   async get(remotePath: string, localPath: string, options: TransferOptions): Promise<TransferResult> {
     return guardedDownload(this.context, this.deps.options.idleTimeout, remotePath, localPath, options, async (guard) => {
       const started = Date.now();
-      const { sftp, end } = await this.session(guard);
+      const { sftp, end, release } = await this.session(guard);
       const source = await this.resolve(sftp, guard, remotePath);
       const info = await guard.step(call<Stats>((cb) => sftp.stat(source, cb))).catch((error: unknown) => {
         throw guard.reason ?? this.refusal('read', source, error);
@@ -220,15 +284,22 @@ export class SftpTransfer implements TransferStrategy {
         else await this.fetch(sftp, guard, file.remote, temp);
         landed.push({ temp, final: file.final, remote: file.remote, size: file.size, mode: options.mode ?? file.mode, pseudo });
       }
-      end();
-      const verified = await commitRunnerFiles(guard, partials, landed, options.verify ?? this.deps.options.verify, this.deps.runner, this.context);
+      // Nothing below needs the session; sha256 runs a command on the device, which needs its channel.
+      const verify = options.verify ?? this.deps.options.verify;
+      if (verify === 'sha256') end();
+      else release();
+      const verified = await commitRunnerFiles(guard, partials, landed, verify, this.deps.runner, this.context);
       const bytes = landed.reduce((sum, file) => sum + file.size, 0);
       return { direction: 'get', method: 'sftp', local: localPath, remote: remotePath, files: landed.length, bytes, durationMs: Date.now() - started, verified };
     });
   }
 
+  /** Ends the idle sessions (running transfers end theirs). */
   async close(): Promise<void> {
-    // Sessions belong to transfers; nothing is held between them.
+    for (const held of this.idle.splice(0)) {
+      clearTimeout(held.idleTimer);
+      held.sftp.end();
+    }
   }
 
   private async fetch(sftp: SFTPWrapper, guard: TransferGuard, remote: string, temp: string): Promise<void> {

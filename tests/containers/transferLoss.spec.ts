@@ -128,3 +128,21 @@ for (const how of ['pause', 'kill'] as const) {
     }
   }
 }
+
+// eslint-disable-next-line no-empty-pattern -- uses a private lab, no fixtures
+test('after the connection was lost, the next transfer reconnects instead of reusing a dead session', async ({}, testInfo) => {
+  const lab = labOf();
+  const target = lab.remote('target');
+  const file = testInfo.outputPath('small.bin');
+  writeFileSync(file, 'x'.repeat(100_000));
+  try {
+    for (const method of ['sftp', 'scp'] as const) {
+      await target.put(file, `/tmp/lw-reconnect.${method}`, { method });
+      await started.host('target').restartSshd();
+      const again = await target.put(file, `/tmp/lw-reconnect.${method}`, { method });
+      expect(again.bytes).toBe(100_000);
+    }
+  } finally {
+    await lab.close();
+  }
+});

@@ -240,6 +240,9 @@ test('concurrent sftp and scp transfers beyond the channel budget wait for a cha
     expect(results.map((r) => r.bytes)).toEqual(Array(12).fill(data.length));
     expect((await side.sh(`cat ${remote}/*.bin | sha256sum`)).stdout.slice(0, 64)).toBe(sha256(Buffer.concat(Array(12).fill(data))));
     expect((await target.run('echo shell still here')).only.output).toBe('shell still here\n');
+    // A finished transfer's idle SFTP session gives its channel back: commands get it.
+    const execs = await Promise.all(Array.from({ length: 5 }, (_, i) => target.exec(`echo ${i}`, { timeout: 20_000 })));
+    expect(execs.map((r) => r.output)).toEqual(['0\n', '1\n', '2\n', '3\n', '4\n']);
   } finally {
     await lab.close();
     await side.sh(`rm -rf ${remote}`);
