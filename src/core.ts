@@ -35,6 +35,7 @@ export {
   ConsoleBusyError,
   type ConnectFailure,
   type ErrorProtocol,
+  type TransferFailure,
 } from './util/errors.js';
 export { registerSecret, redact, MASK } from './util/secrets.js';
 export { QmpClient, type QmpEvent } from './power/qmp.js';
