@@ -66,6 +66,11 @@ export function tlsOptionsFor(address: string, allowUnauthorizedTls: boolean): t
     ...(net.isIP(address) === 0 ? { servername: address } : {}),
     // Through a hop the socket goes to 127.0.0.1, but the certificate names the device.
     checkServerIdentity: (_name, cert) => tls.checkServerIdentity(address, cert),
+    // TLS 1.3 uploads to vsftpd fail now and then with "426 Failure reading network
+    // stream": its data connection shutdown races the client's close (vsftpd issue #7 of
+    // InfrastructureServices/vsftpd, FluentFTP #1789; basic-ftp closes on 'finish'). With
+    // TLS 1.2 the shutdown is ordered; 1.2 with the ciphers Node offers is still sound.
+    maxVersion: 'TLSv1.2',
   };
 }
 
