@@ -11,7 +11,7 @@ import { registerSecret } from '../util/secrets.js';
 import { formatDuration, withTimeout } from '../util/time.js';
 import { LineSplitter, TextCleaner } from './text.js';
 import type { ShellChannel, ShellTransport } from './transport.js';
-import { MarkerFactory, assignmentLines, setupLines, type CommandMarkers } from './wire.js';
+import { END_LINE_TAIL, MarkerFactory, parseFamily, type CommandMarkers } from './wire.js';
 
 /** An expect/response pair: whenever `pattern` appears in a command's output, `response` is typed. */
 export interface ExpectRule {
@@ -162,8 +162,8 @@ export class ShellSession {
   private lostReason: string | undefined;
   /** True while the opening handshake runs: output then belongs to the handshake, not to expect(). */
   private handshaking = false;
-  /** Whether the terminal turns our LF into CR LF (stty -onlcr did not take). */
-  private crlf = false;
+  /** A command changed the terminal's processing (seen on its end marker line): set it back before the next one. */
+  private renormalise = false;
 
   private idleCleaner = new TextCleaner();
   private idleText = '';
@@ -295,19 +295,34 @@ export class ShellSession {
     this.state = 'open';
     this.handshaking = true;
 
-    // Setup, then a handshake marker: everything before it (banner, motd, echo) is dropped.
-    const handshake = this.markers.forNonce('0');
-    const lines = [...setupLines({ pty: this.transport.pty }), this.markers.recoveryLine(handshake)];
-    this.write(lines.map((line) => line + this.transport.newline).join(''));
-    const answered = await this.waitForMarker(handshake.recovery, bound);
+    // A probe asks the shell's family (how its builtins are reached), then the setup for that
+    // family ends with a handshake marker: everything before it (banner, motd, echo) is dropped.
+    const deadline = Date.now() + bound;
+    const nl = this.transport.newline;
+    const probe = this.markers.forNonce('0');
+    this.write(this.markers.familyProbeLine(probe) + nl);
+    let answered = await this.waitForMarker(probe.recovery, bound);
+    if (answered !== undefined) {
+      this.markers.family = parseFamily(answered);
+      const handshake = this.markers.forNonce('1');
+      const lines = [...this.markers.setupLines({ pty: this.transport.pty }), this.markers.recoveryLine(handshake)];
+      this.write(lines.map((line) => line + nl).join(''));
+      answered = await this.waitForMarker(handshake.recovery, deadline - Date.now());
+    }
     this.handshaking = false;
-    if (!answered) {
+    this.renormalise = false;
+    if (answered === undefined) {
       const seen = this.buffer.toString('utf8').slice(-300);
       await this.dropChannel();
       this.state = 'dead';
       throw new SessionClosedError(
         `the shell did not answer labwright's setup within ${formatDuration(bound)}${this.lostReason ? ` (${this.lostReason})` : ''}; last output: ${JSON.stringify(seen)}.`,
-        { ...context, hint: 'The login shell must be a POSIX shell (sh, bash, ash, dash); set shell.command to start one, or raise shell.openTimeout.' },
+        {
+          ...context,
+          hint:
+            'The login shell must be a POSIX shell (sh, bash, ash, dash, zsh, mksh) whose builtin printf labwright can call: a function named `builtin` (bash, zsh) hides it. ' +
+            'Set shell.command to start a clean shell, fix the profile, or raise shell.openTimeout.',
+        },
       );
     }
     this.observer.lifecycle?.(rebuilding ? 'rebuilt' : 'opened', rebuilding ? this.lostReason : undefined);
@@ -392,25 +407,27 @@ export class ShellSession {
     });
   }
 
-  /** Waits until `marker` followed by a line end is in the buffer, and drops everything up to it. */
-  private async waitForMarker(marker: Buffer, ms: number): Promise<boolean> {
+  /**
+   * Waits until `marker` followed by a line end is in the buffer, and drops everything up to
+   * it. Resolves with the rest of the marker's line (CR removed), or undefined on timeout.
+   */
+  private async waitForMarker(marker: Buffer, ms: number): Promise<string | undefined> {
     const deadline = Date.now() + ms;
     for (;;) {
       const index = this.buffer.indexOf(marker);
       if (index !== -1) {
         const lineEnd = this.buffer.indexOf(0x0a, index + marker.length);
         if (lineEnd !== -1) {
-          // Our printf printed a bare LF: a CR before it means the terminal still maps NL to CR NL.
-          this.crlf = this.buffer[lineEnd - 1] === 0x0d;
+          const rest = this.buffer.subarray(index + marker.length, lineEnd).toString('latin1').replace(/\r+$/, '');
           this.buffer = this.buffer.subarray(lineEnd + 1);
-          return true;
+          return rest;
         }
       } else if (this.buffer.length > 64 * 1024) {
         // Keep memory bounded while a runaway program prints; a marker cannot start earlier.
         this.buffer = this.buffer.subarray(this.buffer.length - marker.length);
       }
       const left = deadline - Date.now();
-      if (left <= 0 || this.state !== 'open') return false;
+      if (left <= 0 || this.state !== 'open') return undefined;
       await this.nextEvent(left);
     }
   }
@@ -445,7 +462,9 @@ export class ShellSession {
     this.current = run;
     const nl = this.transport.newline;
     try {
-      const lines = [...assignmentLines(command, this.options.maxLineLength), this.markers.runLine(markers)];
+      const lines = this.markers.commandLines(command, markers, this.options.maxLineLength);
+      if (this.renormalise && this.transport.pty) lines.unshift(this.markers.normaliseLine());
+      this.renormalise = false;
       this.write(lines.map((line) => line + nl).join(''));
     } catch (error) {
       this.current = undefined;
@@ -549,13 +568,18 @@ export class ShellSession {
     const codeStart = end + run.markers.end.length;
     const lineEnd = this.buffer.indexOf(0x0a, codeStart);
     if (lineEnd === -1) return;
-    const code = Number.parseInt(this.buffer.subarray(codeStart, lineEnd).toString('latin1').trim(), 10);
+    const endLine = this.buffer.subarray(codeStart, lineEnd + 1);
+    const code = Number.parseInt(endLine.toString('latin1').trim(), 10);
+    // Our printf ended the marker line with a tab and a bare LF: anything else means the
+    // terminal changes bytes again (a command ran `stty sane`, say).
+    const crlf = endLine[endLine.length - 2] === 0x0d;
+    if (!endLine.subarray(-END_LINE_TAIL.length).equals(END_LINE_TAIL)) this.renormalise = true;
     // The end marker was printed after a newline of its own; it is not part of the output.
     // Only a terminal that maps NL to CR NL added a CR to it: an output's own final CR stays.
     let contentEnd = end;
     if (contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0a) {
       contentEnd--;
-      if (this.crlf && contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0d) contentEnd--;
+      if (crlf && contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0d) contentEnd--;
     }
     this.emit(run, this.buffer.subarray(0, contentEnd));
     this.buffer = this.buffer.subarray(lineEnd + 1);
@@ -599,7 +623,9 @@ export class ShellSession {
       } catch {
         break;
       }
-      if (await this.waitForMarker(run.markers.recovery, this.options.recoveryTimeout)) {
+      if ((await this.waitForMarker(run.markers.recovery, this.options.recoveryTimeout)) !== undefined) {
+        // The interrupted program may have left the terminal in its own modes.
+        this.renormalise = true;
         this.observer.lifecycle?.('recovered', `after ${attempt + 1} interrupt(s)`);
         return true;
       }
