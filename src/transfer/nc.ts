@@ -107,8 +107,7 @@ export class NcTransfer implements TransferStrategy {
       pid: pids[1]!,
       // Whatever happened, nothing stays listening: kill the listener job, its children and the watchdog.
       cleanup: async () => {
-        // Children first: once a parent is gone its children are re-parented and out of reach.
-        await this.deps.runner.run(`pkill -P ${pids[1]} 2>/dev/null; pkill -P ${pids[2]} 2>/dev/null; kill ${pids[1]} ${pids[2]} 2>/dev/null; true`, { timeout: 15_000 }).catch(() => {});
+        await this.deps.runner.run(killJobs(pids[1]!, pids[2]!), { timeout: 15_000 }).catch(() => {});
       },
     };
   }
@@ -120,7 +119,9 @@ export class NcTransfer implements TransferStrategy {
     const deadline = Date.now() + this.deps.options.readyTimeout;
     for (;;) {
       try {
-        return await networkPath.connect(address, port, Math.max(500, deadline - Date.now()), this.context);
+        // Half-open: a BusyBox `nc -l` ends its sending side as soon as its stdin (/dev/null
+        // for an upload) ends, and the upload must go on after that.
+        return await networkPath.connect(address, port, Math.max(500, deadline - Date.now()), this.context, { halfOpen: true });
       } catch (error) {
         const retryable = error instanceof ConnectionError && (error.kind === 'refused' || error.kind === 'reset');
         if (!retryable || Date.now() > deadline) {
@@ -163,13 +164,19 @@ export class NcTransfer implements TransferStrategy {
       const listener = await this.listen(port, receive, false);
       try {
         const socket = await this.connect(port);
+        // The listener sends nothing; reading lets its end be seen, so the socket can close.
+        socket.resume();
         let sent = 0;
         const source: Readable = directory ? tarCreate(localPath) : createReadStream(localPath);
         source.on('data', (chunk: Buffer) => {
           sent += chunk.length;
           options.onProgress?.(Math.min(sent, size.bytes), size.bytes);
         });
-        await pipeline(source, socket);
+        try {
+          await pipeline(source, socket);
+        } finally {
+          socket.destroy();
+        }
         await this.waitForExit(listener.pid);
       } finally {
         await listener.cleanup();
@@ -276,6 +283,18 @@ function receive(socket: Duplex, sink: Writable, expected: number | undefined, p
     });
     if (expected === 0) finish();
   });
+}
+
+/**
+ * A command that kills processes and their direct children. Children are found in
+ * /proc/<pid>/stat (the parent pid follows the state, after the command name in
+ * parentheses), not with `pkill -P`, which BusyBox lacks; they are listed before anything
+ * is killed, as a dead parent's children are re-parented out of reach.
+ */
+export function killJobs(...pids: string[]): string {
+  const parents = pids.map((pid) => `f[2] == ${pid}`).join(' || ');
+  const children = `cat /proc/[0-9]*/stat 2>/dev/null | awk '{ i = index($0, ") "); split(substr($0, i + 2), f, " "); if (${parents}) print $1 }'`;
+  return `kill $(${children}) ${pids.join(' ')} 2>/dev/null; true`;
 }
 
 function listingPortsOrEmpty(text: string): Set<number> {
