@@ -117,6 +117,7 @@ export class SshExecutor {
       const release = await connection.budget.acquire(label, Math.max(0, deadline - Date.now()));
       try {
         const opened = await open(connection.client);
+        release.opened();
         opened.channel.once('close', release);
         return { ...opened, connection, release };
       } catch (error) {

@@ -11,7 +11,7 @@ import { registerSecret } from '../util/secrets.js';
 import { formatDuration, withTimeout } from '../util/time.js';
 import { LineSplitter, TextCleaner } from './text.js';
 import type { ShellChannel, ShellTransport } from './transport.js';
-import { END_LINE_TAIL, MarkerFactory, parseFamily, type CommandMarkers } from './wire.js';
+import { END_LINE_TAIL, MarkerFactory, TYPED_RUN_LINE, parseFamily, type CommandMarkers } from './wire.js';
 
 /** An expect/response pair: whenever `pattern` appears in a command's output, `response` is typed. */
 export interface ExpectRule {
@@ -162,7 +162,7 @@ export class ShellSession {
   private lostReason: string | undefined;
   /** True while the opening handshake runs: output then belongs to the handshake, not to expect(). */
   private handshaking = false;
-  /** A command changed the terminal's processing (seen on its end marker line): set it back before the next one. */
+  /** A command changed the terminal's settings (its end marker line changed, or typed text came back): set them back. */
   private renormalise = false;
 
   private idleCleaner = new TextCleaner();
@@ -463,8 +463,6 @@ export class ShellSession {
     const nl = this.transport.newline;
     try {
       const lines = this.markers.commandLines(command, markers, this.options.maxLineLength);
-      if (this.renormalise && this.transport.pty) lines.unshift(this.markers.normaliseLine());
-      this.renormalise = false;
       this.write(lines.map((line) => line + nl).join(''));
     } catch (error) {
       this.current = undefined;
@@ -481,6 +479,7 @@ export class ShellSession {
 
     if (first === 'timeout' && run.phase !== 'done') {
       run.timedOut = true;
+      const neverStarted = run.phase === 'start';
       // What was held back as a possible marker start is output after all.
       if (run.phase === 'output' && this.buffer.length > 0) run.append(Buffer.from(this.buffer));
       this.buffer = Buffer.alloc(0);
@@ -490,7 +489,16 @@ export class ShellSession {
       const how = recovered
         ? 'the shell was interrupted and recovered'
         : 'the shell did not recover and was closed; the next command opens a new one';
-      return this.outcome(run, started, `timed out after ${formatDuration(options.timeout)}; ${how}`);
+      // No start marker: the shell never ran the command line labwright typed. No recovery
+      // in bash or zsh: the shell may run but call a function where labwright calls `builtin`.
+      const why = neverStarted
+        ? '; the shell never started the command (its start marker did not come): a program was reading the terminal, or the shell cannot be trusted'
+        : '';
+      const distrust =
+        !recovered && (this.markers.family === 'bash' || this.markers.family === 'zsh')
+          ? ' (a function named `builtin` hides the builtins labwright calls, if the job was not simply unstoppable)'
+          : '';
+      return this.outcome(run, started, `timed out after ${formatDuration(options.timeout)}; ${how}${why}${distrust}`);
     }
     this.releaseRun();
     if (run.exitCode === null) {
@@ -501,7 +509,34 @@ export class ShellSession {
       }
       return this.outcome(run, started, `the shell ended while the command ran (${this.lostReason ?? 'unknown reason'}); the next command opens a new shell`);
     }
+    if (this.renormalise) await this.resync();
     return this.outcome(run, started);
+  }
+
+  /**
+   * Sets the terminal back to labwright's settings after a command changed them, and waits
+   * for a marker typed after it: the echo of that line, if echo was on, never reaches expect().
+   */
+  private async resync(): Promise<void> {
+    this.renormalise = false;
+    if (!this.transport.pty || this.state !== 'open') return;
+    const markers = this.markers.next();
+    const nl = this.transport.newline;
+    this.handshaking = true;
+    try {
+      this.write(this.markers.normaliseLine() + nl + this.markers.recoveryLine(markers) + nl);
+      if ((await this.waitForMarker(markers.recovery, this.options.recoveryTimeout)) === undefined) {
+        this.lostReason = 'it did not answer after its terminal settings were restored';
+        this.observer.lifecycle?.('lost', this.lostReason);
+        await this.dropChannel();
+        this.state = 'dead';
+      }
+    } finally {
+      this.handshaking = false;
+    }
+    const rest = this.buffer;
+    this.buffer = Buffer.alloc(0);
+    if (rest.length > 0 && this.state === 'open') this.takeIdle(rest);
   }
 
   /** Ends the current command; output after its end (a background job, say) becomes idle output. */
@@ -539,6 +574,8 @@ export class ShellSession {
   /** Moves bytes from the buffer into the command's output as markers are found. */
   private processRun(run: CommandRun): void {
     if (run.phase === 'start') {
+      // Our own typed line coming back means the terminal echoes again.
+      if (this.transport.pty && this.buffer.includes(TYPED_RUN_LINE)) this.renormalise = true;
       const index = this.buffer.indexOf(run.markers.start);
       if (index === -1) {
         const keep = run.markers.start.length;
@@ -570,9 +607,9 @@ export class ShellSession {
     if (lineEnd === -1) return;
     const endLine = this.buffer.subarray(codeStart, lineEnd + 1);
     const code = Number.parseInt(endLine.toString('latin1').trim(), 10);
-    // Our printf ended the marker line with a tab and a bare LF: anything else means the
-    // terminal changes bytes again (a command ran `stty sane`, say).
-    const crlf = endLine[endLine.length - 2] === 0x0d;
+    // Our printf ended the marker line with tab, CR, LF: anything else means the terminal
+    // changes bytes again (a command ran `stty sane`, say). CR CR LF: it maps NL to CR NL.
+    const crlf = endLine[endLine.length - 3] === 0x0d && endLine[endLine.length - 2] === 0x0d;
     if (!endLine.subarray(-END_LINE_TAIL.length).equals(END_LINE_TAIL)) this.renormalise = true;
     // The end marker was printed after a newline of its own; it is not part of the output.
     // Only a terminal that maps NL to CR NL added a CR to it: an output's own final CR stays.
@@ -614,7 +651,9 @@ export class ShellSession {
   private async recover(run: CommandRun): Promise<boolean> {
     const channel = this.channel;
     if (!channel || this.state !== 'open') return false;
-    const recoveryLine = this.markers.recoveryLine(run.markers) + this.transport.newline;
+    // The interrupted program may have left the terminal in modes that hide the marker.
+    const normalise = this.transport.pty ? this.markers.normaliseLine() + this.transport.newline : '';
+    const recoveryLine = normalise + this.markers.recoveryLine(run.markers) + this.transport.newline;
     for (let attempt = 0; attempt < MAX_RECOVERY_STEPS; attempt++) {
       let stronger = true;
       try {
@@ -624,8 +663,6 @@ export class ShellSession {
         break;
       }
       if ((await this.waitForMarker(run.markers.recovery, this.options.recoveryTimeout)) !== undefined) {
-        // The interrupted program may have left the terminal in its own modes.
-        this.renormalise = true;
         this.observer.lifecycle?.('recovered', `after ${attempt + 1} interrupt(s)`);
         return true;
       }

@@ -115,7 +115,9 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
         fail(
           'timeout',
           `the login on ${params.endpoint} did not complete within ${formatDuration(options.loginTimeout)} (${stage()}); last output: ${lastOutput()}.`,
-          'Check telnet.loginPrompt and telnet.passwordPrompt against the output above, or raise telnet.loginTimeout.',
+          probing
+            ? 'The device printed something after the password but no shell ran labwright\'s probe: check that the login shell is a POSIX shell and that its profile defines no function named `builtin` (bash, zsh), or raise telnet.loginTimeout.'
+            : 'Check telnet.loginPrompt and telnet.passwordPrompt against the output above, or raise telnet.loginTimeout.',
         ),
       options.loginTimeout,
     );

@@ -14,9 +14,24 @@ export interface SlotLabel {
   name: string;
 }
 
+/**
+ * Frees a slot (idempotent). `opened()` tells the budget that the channel is open and its
+ * request (exec, shell, subsystem) answered; only {@link ChannelBudget.serialExec} needs it.
+ */
+export interface SlotRelease {
+  (): void;
+  opened(): void;
+}
+
+interface Holder {
+  label: SlotLabel;
+  /** Granted, but the channel's request not yet answered. */
+  opening: boolean;
+}
+
 interface Waiter {
   label: SlotLabel;
-  grant: (release: () => void) => void;
+  grant: (release: SlotRelease) => void;
   fail: (error: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -24,10 +39,17 @@ interface Waiter {
 /** A counting semaphore that knows who holds it, with bounded waits and an abort for lost connections. */
 export class ChannelBudget {
   private capacityValue: number;
-  private readonly holders = new Map<number, SlotLabel>();
+  private readonly holders = new Map<number, Holder>();
   private readonly waiters: Waiter[] = [];
   private nextId = 1;
   private aborted: Error | undefined;
+  /**
+   * For servers that close a channel opening while a child process ends (see
+   * {@link serverClosesNewChannels}): exec channels run alone, one at a time, and channels
+   * open one at a time. Shells and SFTP, whose processes do not end by themselves, stay
+   * open meanwhile.
+   */
+  serialExec = false;
 
   constructor(
     capacity: number,
@@ -50,7 +72,7 @@ export class ChannelBudget {
   /** Labels of the slots in use, e.g. `shell default, exec, sftp`. */
   describeHolders(): string {
     const counts = new Map<string, number>();
-    for (const label of this.holders.values()) {
+    for (const { label } of this.holders.values()) {
       const key = label.kind === 'exec' ? 'exec' : `${label.kind} ${label.name}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
@@ -61,9 +83,9 @@ export class ChannelBudget {
    * Takes a slot, waiting up to `timeoutMs` for one. Resolves with the release function
    * (idempotent). Rejects when the wait times out or the connection is lost meanwhile.
    */
-  acquire(label: SlotLabel, timeoutMs: number): Promise<() => void> {
+  acquire(label: SlotLabel, timeoutMs: number): Promise<SlotRelease> {
     if (this.aborted) return Promise.reject(this.aborted);
-    if (this.holders.size < this.capacityValue && this.waiters.length === 0) return Promise.resolve(this.grant(label));
+    if (this.hasRoom() && this.waiters.length === 0) return Promise.resolve(this.grant(label));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         label,
@@ -95,20 +117,34 @@ export class ChannelBudget {
     }
   }
 
-  private grant(label: SlotLabel): () => void {
+  private grant(label: SlotLabel): SlotRelease {
     const id = this.nextId++;
-    this.holders.set(id, label);
+    const holder: Holder = { label, opening: true };
+    this.holders.set(id, holder);
     let released = false;
-    return () => {
+    const release = () => {
       if (released) return;
       released = true;
       this.holders.delete(id);
       this.dispatch();
     };
+    return Object.assign(release, {
+      opened: () => {
+        if (released || !holder.opening) return;
+        holder.opening = false;
+        this.dispatch();
+      },
+    });
+  }
+
+  /** Whether a slot can be granted now. */
+  private hasRoom(): boolean {
+    if (this.holders.size >= this.capacityValue) return false;
+    return !this.serialExec || ![...this.holders.values()].some((holder) => holder.opening || holder.label.kind === 'exec');
   }
 
   private dispatch(): void {
-    while (this.holders.size < this.capacityValue && this.waiters.length > 0) {
+    while (this.hasRoom() && this.waiters.length > 0) {
       const waiter = this.waiters.shift()!;
       clearTimeout(waiter.timer);
       waiter.grant(this.grant(waiter.label));
@@ -126,4 +162,18 @@ export class ChannelBudget {
       },
     );
   }
+}
+
+/**
+ * Whether the SSH server (by its version string, e.g. `dropbear_2022.83`) closes a new
+ * session channel before answering its request when one of its child processes exits at
+ * that moment: Dropbear 2022.82 to 2024.85 (mkj/dropbear#321, fixed by #326). The request
+ * fails ("Unable to exec"), and data for the channel then trips an assertion that ends the
+ * whole connection. Exec channels must then not overlap with anything that opens.
+ */
+export function serverClosesNewChannels(software: string | undefined): boolean {
+  const version = /^dropbear_(\d{4})\.(\d+)/i.exec(software ?? '');
+  if (!version) return false;
+  const number = Number(version[1]) * 1000 + Number(version[2]);
+  return number >= 2022_082 && number < 2024_086;
 }

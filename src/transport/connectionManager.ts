@@ -9,7 +9,7 @@ import type { Client as SshClient, SFTPWrapper } from 'ssh2';
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import { ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { sleep, withTimeout } from '../util/time.js';
-import { ChannelBudget } from './channelBudget.js';
+import { ChannelBudget, serverClosesNewChannels } from './channelBudget.js';
 import type { NetworkPath } from './network.js';
 import { connectSsh, type SshTarget } from './sshConnect.js';
 import { probeMaxSessions } from './sessionProbe.js';
@@ -124,6 +124,7 @@ export class SshConnection {
           timeoutMs,
           () => new ConnectionError('timeout', 'the SFTP subsystem did not start in time.', { host, protocol: 'sftp', hint: 'Check the Subsystem sftp line of the device\'s sshd_config.' }),
         );
+        release.opened();
         sftp.once('close', () => {
           release();
           this.sftpSession = undefined;
@@ -231,6 +232,9 @@ export class ConnectionManager {
       const probe = this.factory.probeMaxSessions ? await this.factory.probeMaxSessions(client).catch(() => ({ capacity: 10, probed: false })) : { capacity: 10, probed: false };
       budget = new ChannelBudget(probe.capacity, this.config.name, probe.probed ? 'probed' : 'configured');
     }
+    // ssh2 keeps the server's software version (after "SSH-2.0-") in a private field.
+    const software = (client as unknown as { _remoteVer?: string })._remoteVer;
+    budget.serialExec = serverClosesNewChannels(software);
     const connection = new SshConnection(client, ++this.generation, budget);
     const lost = (detail: string) => {
       const error = new ConnectionError('closed', `the SSH connection to ${this.config.address}:${this.config.ssh.port} was lost: ${detail}.`, {
@@ -245,7 +249,8 @@ export class ConnectionManager {
     client.on('close', () => lost('the connection closed'));
     client.on('end', () => lost('the server ended the connection'));
     this.current = connection;
-    this.options.onEvent?.({ event: 'connected', detail: `${this.user}@${this.config.address}:${this.config.ssh.port}, MaxSessions ${budget.capacity} (${budget.source})` });
+    const serial = budget.serialExec ? `; exec channels one at a time (${software} closes new channels while a command ends, dropbear#321)` : '';
+    this.options.onEvent?.({ event: 'connected', detail: `${this.user}@${this.config.address}:${this.config.ssh.port}, MaxSessions ${budget.capacity} (${budget.source})${serial}` });
     return connection;
   }
 }
