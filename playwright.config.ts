@@ -17,6 +17,13 @@ export default defineConfig<LabwrightOptions>({
   forbidOnly: !!process.env.CI,
   reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
   // One project per device: the same suite over the runner, an SSH board, a telnet-only
-  // board (FTP transfers) and a board reachable only through the bastion.
-  projects: [device('local', 'local'), device('ssh-board', 'ssh-board'), device('telnet-board', 'telnet-board'), device('hidden-board', 'hidden-board')],
+  // board (FTP transfers), a board reachable only through the bastion and an embedded
+  // board (Dropbear, BusyBox).
+  projects: [
+    device('local', 'local'),
+    device('ssh-board', 'ssh-board'),
+    device('telnet-board', 'telnet-board'),
+    device('hidden-board', 'hidden-board'),
+    device('embedded-board', 'embedded-board'),
+  ],
 });
