@@ -68,15 +68,22 @@ test('typed text never shows up in expect() output, and lines sent while the she
   expect((await device.run('echo back')).only.output).toBe('back\n');
 });
 
-test('timeouts interrupt the foreground job; the shell recovers with its state', async ({ device }) => {
+test('timeouts interrupt the foreground job; the shell recovers with its state', async ({ device, land }) => {
   await device.run('cd /usr');
   // The last one ignores Ctrl+C: Ctrl+\ (SIGQUIT) ends it.
-  for (const command of ['sleep 60', 'while :; do :; done', 'cat', `dash -c 'trap "" INT; sleep 60'`]) {
+  for (const command of ['sleep 60', 'cat', `dash -c 'trap "" INT; sleep 60'`]) {
     const r = await device.run(command, { timeout: 500 });
     expect(r.only.timedOut, command).toBe(true);
     expect(r.only.error, command).toContain('interrupted and recovered');
   }
   expect((await device.run('pwd')).only.output).toBe('/usr\n');
+  // A loop of builtins runs in the shell itself. BusyBox ash now and then stops for good
+  // when SIGINT interrupts one (it sleeps, reading nothing, about 1 time in 20 over
+  // telnet): labwright then closes it, and the next command gets a new shell.
+  const loop = await device.run('while :; do :; done', { timeout: 500 });
+  expect(loop.only.timedOut).toBe(true);
+  expect(loop.only.error).toMatch(land.shell === 'ash' ? /interrupted and recovered|did not recover and was closed/ : /interrupted and recovered/);
+  expect((await device.run('echo alive')).only.output).toBe('alive\n');
 });
 
 test('a job no interrupt ends is reported, and the next command gets a new shell', async ({ device, land }) => {
