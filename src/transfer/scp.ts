@@ -9,7 +9,6 @@ import path from 'node:path';
 import type { ClientChannel } from 'ssh2';
 import type { ScpOptions } from '../config/schema.js';
 import { TransferError, messageOf } from '../util/errors.js';
-import { endSessionChannel } from '../transport/sessionChannel.js';
 import type { ByteReader } from './byteReader.js';
 import { checkDigest, checkSize, remoteShellPath, remoteTreeDigests, sha256File } from './verify.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
@@ -108,8 +107,8 @@ export class ScpTransfer implements TransferStrategy {
       if (error instanceof TransferError) throw error;
       throw this.error(`upload of ${localPath} to ${remotePath} failed: ${messageOf(error)}.`, error);
     } finally {
-      // scp exits once its input ends; closing under it disturbs Dropbear's next channel.
-      await endSessionChannel(channel, { graceMs: 2_000 });
+      channel.end();
+      channel.close();
     }
     const verified = await this.verifyPut(localPath, remotePath, directory, files, options.verify ?? this.deps.options.verify);
     return { direction: 'put', method: 'scp', local: localPath, remote: remotePath, files: files.length, bytes: total, durationMs: Date.now() - started, verified };
@@ -197,8 +196,8 @@ export class ScpTransfer implements TransferStrategy {
       if (error instanceof TransferError) throw error;
       throw this.error(`download of ${remotePath} failed: ${messageOf(error)}.`, error);
     } finally {
-      // scp exits once its input ends; closing under it disturbs Dropbear's next channel.
-      await endSessionChannel(channel, { graceMs: 2_000 });
+      channel.end();
+      channel.close();
     }
     if (received.length === 0 && !(await stat(localPath).then((s) => s.isDirectory(), () => false))) {
       throw this.error(`the device's scp sent nothing for ${remotePath}.`);
