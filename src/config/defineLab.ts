@@ -30,6 +30,7 @@ import {
 } from './schema.js';
 import { findHopCycle } from './hops.js';
 import { leasesSchema, resolveLeaseConfig, type LeaseConfig, type LeasesInput } from './leases.js';
+import { withSshConfig, type SshConfigInput } from './sshConfig.js';
 
 /** Name of the always-present host that runs commands on the test runner itself. */
 export const LOCAL_HOST = 'local';
@@ -46,6 +47,14 @@ export interface LabInput {
   local?: LocalHostInput;
   /** Device leases: the store shared by runners (default: embedded, this machine only), TTL, wait bound. */
   leases?: LeasesInput;
+  /**
+   * Hosts from an OpenSSH client config: `true` reads `~/.ssh/config`, a string names the
+   * file, `{ file, hosts }` also picks the aliases to add (default: every alias without
+   * wildcards). HostName, Port, User, IdentityFile, ProxyJump (as hops), UserKnownHostsFile,
+   * StrictHostKeyChecking, ConnectTimeout and ServerAlive* are used; a host's entry in
+   * `hosts` wins field by field.
+   */
+  sshConfig?: SshConfigInput;
 }
 
 /** Fields shared by local and remote host configurations. */
@@ -206,9 +215,16 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
   // Invalid defaults are reported once, as defaults, rather than again under every host.
   const rawDefaults = (defaultsResult.success ? top.data.defaults ?? {} : {}) as Record<string, unknown>;
 
+  let rawHosts = top.data.hosts;
+  if (top.data.sshConfig !== undefined) {
+    const imported = withSshConfig(rawHosts, top.data.sshConfig);
+    problems.push(...imported.problems);
+    rawHosts = imported.hosts;
+  }
+
   const hosts: Record<string, RemoteHostConfig> = {};
-  const names = Object.keys(top.data.hosts);
-  for (const [name, raw] of Object.entries(top.data.hosts)) {
+  const names = Object.keys(rawHosts);
+  for (const [name, raw] of Object.entries(rawHosts)) {
     const where = `host "${name}"`;
     if (name === LOCAL_HOST) {
       problems.push(`${where}: the name "local" is reserved for the runner; configure it under "local" instead of "hosts"`);

@@ -336,8 +336,19 @@ export const defaultsSchema = z.strictObject({
 /** Option groups that `defaults` can fill in. */
 export const optionGroups = ['ssh', 'telnet', 'shell', 'sftp', 'scp', 'ftp', 'nc'] as const;
 
+// --- OpenSSH client config import (cli branch) ---
+/** `sshConfig`: `true` for `~/.ssh/config`, a file, or `{ file, hosts }` (see src/config/sshConfig.ts). */
+export const sshConfigSchema = z.union([
+  z.literal(true),
+  z.string().min(1),
+  z.strictObject({ file: z.string().min(1).optional(), hosts: z.array(z.string().min(1)).optional() }),
+]);
+// --- end OpenSSH client config import ---
+
 /** The top level of `lab.config.ts`. */
 export const labSchema = z.strictObject({
+  /** Hosts from an OpenSSH client config; the lab's own host entries win. */
+  sshConfig: sshConfigSchema.optional(),
   /** Remote hosts by name. `local` is reserved for the runner itself. */
   hosts: z.record(z.string(), z.unknown()).default({}),
   /** Option values shared by every host. */
