@@ -57,6 +57,16 @@ export interface LabInput {
   sshConfig?: SshConfigInput;
 }
 
+/**
+ * A lab whose hosts come (partly) from an OpenSSH client config: host entries may leave
+ * out what the SSH config provides (address, users).
+ */
+export interface SshConfigLabInput extends Omit<LabInput, 'hosts' | 'sshConfig'> {
+  /** Host entries completing or overriding the SSH config's; `address` and `users` may come from it. */
+  hosts?: Record<string, Partial<HostInput>>;
+  sshConfig: SshConfigInput;
+}
+
 /** Fields shared by local and remote host configurations. */
 interface HostConfigBase {
   /** The host's name in the lab. */
@@ -201,7 +211,9 @@ function registerHostSecrets(users: Record<string, UserCredentials>, host: z.out
  * });
  * ```
  */
-export function defineLab(input: LabInput, source?: string): LabConfig {
+export function defineLab(input: LabInput, source?: string): LabConfig;
+export function defineLab(input: SshConfigLabInput, source?: string): LabConfig;
+export function defineLab(input: LabInput | SshConfigLabInput, source?: string): LabConfig {
   const problems: string[] = [];
   const top = labSchema.safeParse(input, { reportInput: true });
   if (!top.success) {

@@ -299,6 +299,11 @@ export function withSshConfig(labHosts: Record<string, unknown>, input: SshConfi
       else resolve(jump.host, stack);
       return jump.host;
     }
+    if (plain && config.knows(jump.host) && !stack.includes(jump.host)) {
+      // `ProxyJump a,b` where b's own ProxyJump is a: b as it is.
+      resolve(jump.host, stack);
+      if (isRecord(hosts[jump.host]) && (hosts[jump.host] as HostInput).hop === previous) return jump.host;
+    }
     // A jump with its own user or port, or reached through another jump, is a host of its own.
     const name = (plain ? jump.host : jumpName(spec)) + (previous ? `-via-${previous}` : '');
     if (name in hosts || stack.includes(name)) return name;

@@ -60,7 +60,7 @@ export async function verifyHostKey(check: HostKeyCheck, key: Buffer): Promise<v
         throw hostKeyError(
           check,
           `the host key of ${name} (${presented}) is not in ${found.length > 0 ? `the known_hosts files (${found.join(', ')})` : `any known_hosts file (none of ${files.join(', ')} exists)`}.`,
-          `Run \`npx labwright trust ${check.host}\` to see its fingerprint and pin it to ${check.pinFile ?? files[0] ?? '~/.ssh/known_hosts'}, or set ssh.hostKeyPolicy: 'accept-new' to pin keys on first use.`,
+          `Run \`npx labwright trust ${check.host}\` to see its fingerprint and pin it to ${check.pinFile ?? check.knownHosts[0] ?? '~/.ssh/known_hosts'}, or set ssh.hostKeyPolicy: 'accept-new' to pin keys on first use.`,
         );
       }
       await pinHostKey(check, key);

@@ -27,9 +27,18 @@ export const run: CliCommand = {
           const host = await context.host(hostName);
           const lab = await context.labOf(hostName);
           const { stdout, stderr } = context.io;
-          // Lines arrive as events while the command runs; print them as they come.
+          // Lines arrive as events while the command runs: print them as they come. Empty
+          // lines wait for the next line (a protocol may add one at the end); the result's
+          // output is what counts, so whatever the stream missed is printed at the end.
+          let printed = '';
+          let emptyLines = 0;
           const stop = lab.events.on((event) => {
-            if (event.type === 'command-output' && event.host === host.name && event.session === 'exec') stdout.write(`${event.line}\n`);
+            if (event.type !== 'command-output' || event.host !== host.name || event.session !== 'exec') return;
+            if (event.line === '') return void emptyLines++;
+            const text = `${'\n'.repeat(emptyLines)}${event.line}\n`;
+            emptyLines = 0;
+            printed += text;
+            stdout.write(text);
           });
           let result;
           try {
@@ -40,6 +49,7 @@ export const run: CliCommand = {
             return EXIT_UNREACHABLE;
           }
           stop();
+          if (result.output.startsWith(printed)) stdout.write(result.output.slice(printed.length));
           if (result.stderr) stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`);
           if (result.timedOut) {
             stderr.write(`labwright: ${host.name}: ${result.error ?? 'timed out'}\n`);
