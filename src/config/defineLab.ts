@@ -15,6 +15,7 @@ import {
   optionGroups,
   type DefaultsInput,
   type FtpOptions,
+  type LogsOptions,
   type HostInput,
   type LocalHostInput,
   type NcOptions,
@@ -72,6 +73,8 @@ interface HostConfigBase {
   /** The host's name in the lab. */
   name: string;
   shell: ShellOptions;
+  /** What to collect from the host when a test that used it fails. */
+  logs: LogsOptions;
   /** Default per-command timeout (ms) on this host, if set. */
   commandTimeout: number | undefined;
   tags: string[];
@@ -290,6 +293,7 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
       nc: host.nc,
       console: host.console,
       shell: host.shell,
+      logs: host.logs,
       commandTimeout: host.commandTimeout,
       tags: host.tags,
       resources: host.resources,
@@ -314,7 +318,7 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
   const cycle = findHopCycle(hosts);
   if (cycle) problems.push(`hop chain loops: ${cycle.join(' → ')}; break the loop by removing one "hop"`);
 
-  const localParsed = localHostSchema.safeParse(withDefaults(top.data.local ?? {}, { shell: rawDefaults.shell }), { reportInput: true });
+  const localParsed = localHostSchema.safeParse(withDefaults(top.data.local ?? {}, { shell: rawDefaults.shell, logs: rawDefaults.logs }), { reportInput: true });
   if (!localParsed.success) {
     problems.push(...formatIssues('local host', localParsed.error.issues, (p) => fieldsAt(localHostSchema, p)));
   }
@@ -333,6 +337,7 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
       kind: 'local',
       name: LOCAL_HOST,
       shell: local.shell,
+      logs: local.logs,
       commandTimeout: local.commandTimeout,
       tags: local.tags,
       resources: local.resources,

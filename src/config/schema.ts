@@ -279,8 +279,27 @@ export const consoleOptionsSchema = z
       ctx.issues.push({ code: 'custom', input: value, path: ['port'], message: `a ${value.transport} console needs the terminal server's port` });
     }
   });
+// --- logs collected on failure (cli branch) ---
+/**
+ * What to collect from a host when a test that used it fails: command output and the end
+ * of files, attached to the report as `logs: <host>` (secrets masked). Each item is bounded
+ * by `timeout`; collecting never fails the test a second time.
+ */
+export const logsOptionsSchema = z.strictObject({
+  /** Commands whose output is collected, e.g. `dmesg`, `journalctl -b --no-pager`. Default none. */
+  commands: z.array(z.string().min(1)).default([]),
+  /** Files whose end is collected, e.g. `/var/log/messages`, an application log. Default none. */
+  files: z.array(z.string().min(1)).default([]),
+  /** Bound on each command or file, in ms. Default 10000. */
+  timeout: ms().default(10_000),
+  /** Bytes kept of each command's output or file (the end). Default 262144 (256 KiB). */
+  maxBytes: z.number().int().min(1024).default(256 * 1024),
+});
+// --- end logs collected on failure ---
 
 const commonHostFields = {
+  /** Logs collected when a test that used this host fails (see {@link logsOptionsSchema}). */
+  logs: logsOptionsSchema.prefault({}),
   shell: shellOptionsSchema.prefault({}),
   /** Default per-command timeout on this host. */
   commandTimeout: ms().optional(),
@@ -330,11 +349,12 @@ export const defaultsSchema = z.strictObject({
   scp: scpOptionsSchema.partial().optional(),
   ftp: ftpOptionsSchema.partial().optional(),
   nc: ncOptionsSchema.partial().optional(),
+  logs: logsOptionsSchema.partial().optional(),
   commandTimeout: ms().optional(),
 });
 
 /** Option groups that `defaults` can fill in. */
-export const optionGroups = ['ssh', 'telnet', 'shell', 'sftp', 'scp', 'ftp', 'nc'] as const;
+export const optionGroups = ['ssh', 'telnet', 'shell', 'sftp', 'scp', 'ftp', 'nc', 'logs'] as const;
 
 // --- OpenSSH client config import (cli branch) ---
 /** `sshConfig`: `true` for `~/.ssh/config`, a file, or `{ file, hosts }` (see src/config/sshConfig.ts). */
@@ -371,6 +391,7 @@ export type NcOptions = z.output<typeof ncOptionsSchema>;
 export type ConsoleOptions = z.output<typeof consoleOptionsSchema>;
 export type PromptOptions = z.output<typeof promptOptionsSchema>;
 export type AutobootOptions = z.output<typeof autobootOptionsSchema>;
+export type LogsOptions = z.output<typeof logsOptionsSchema>;
 export type UserCredentials = z.output<typeof userSchema>;
 export type KeyboardInteractiveRule = z.output<typeof kbdRuleSchema>;
 export type HostKeyPolicy = z.output<typeof hostKeyPolicySchema>;
