@@ -124,6 +124,29 @@ for (const kind of ['esm', 'cjs'] as const) {
   });
 }
 
+test('inside Playwright nothing loads tsx: the lab file is loaded by Playwright\'s own TypeScript loader', () => {
+  const trace = path.join(root, 'modules.txt');
+  writeFileSync(path.join(root, 'trace-hooks.mjs'), `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  appendFileSync(${JSON.stringify(trace)}, resolved.url + '\\n');
+  return resolved;
+}
+`);
+  writeFileSync(path.join(root, 'trace.mjs'), `import { register } from 'node:module';\nregister('./trace-hooks.mjs', import.meta.url);\n`);
+  const run = spawnSync(process.execPath, [path.join(root, 'node_modules/@playwright/test/cli.js'), 'test'], {
+    cwd: path.join(root, 'esm'),
+    encoding: 'utf8',
+    timeout: 180_000,
+    env: { ...process.env, CI: '', DUT1_PW: 'unused', LABWRIGHT_LAB: '', NODE_OPTIONS: `--import=${path.join(root, 'trace.mjs')}` },
+  });
+  expect(run.status, run.stdout + run.stderr).toBe(0);
+  const modules = readFileSync(trace, 'utf8');
+  // The trace sees labwright's modules (it works) and none of tsx or esbuild.
+  expect(modules).toContain('/node_modules/labwright/dist/config/load.js');
+  expect(modules).not.toMatch(/\/node_modules\/(tsx|esbuild)\//);
+});
+
 test('config fields are documented on hover, with units and defaults', () => {
   const dir = path.join(root, 'esm');
   const file = path.join(dir, 'lab.config.ts');
