@@ -15,7 +15,6 @@ import type { Lab } from '../host/lab.js';
 import type { RemoteHost } from '../host/remoteHost.js';
 import { messageOf } from '../util/errors.js';
 import { shellQuote } from '../util/shellQuote.js';
-import { expandHome } from '../util/paths.js';
 import { formatDuration, withTimeout } from '../util/time.js';
 
 /** `ok`, `failed`, `warning` (works, but see the detail) or `skipped` (could not run). */
@@ -116,14 +115,16 @@ export async function checkHost(lab: Lab, name: string, boundMs: number): Promis
 
   if (config.term === 'ssh') {
     await step('host key known', async () => {
-      const [{ scanHostKey }, knownHosts] = await Promise.all([import('../transport/hostKeyScan.js'), import('../transport/knownHosts.js')]);
+      const [{ scanHostKey }, { hostKeyStanding }, { fingerprint }] = await Promise.all([
+        import('../transport/hostKeyScan.js'),
+        import('../transport/hostKeys.js'),
+        import('../transport/knownHosts.js'),
+      ]);
       const { ssh } = config;
       const key = await scanHostKey({ host: name, address: config.address, port, timeoutMs: ssh.connectTimeout, algorithms: ssh.algorithms }, remote.path);
-      const presented = `${knownHosts.keyTypeOf(key)} ${knownHosts.fingerprint(key)}`;
+      const check = { host: name, address: config.address, port, policy: ssh.hostKeyPolicy, knownHosts: ssh.knownHosts, pinFile: ssh.pinFile };
+      const { verdict, files, presented } = await hostKeyStanding(check, key);
       if (ssh.hostKeyPolicy === 'off') return { status: 'warning', detail: `${presented}; not checked (ssh.hostKeyPolicy is 'off')` };
-      const files = [...new Set([...ssh.knownHosts, ...(ssh.hostKeyPolicy === 'accept-new' && ssh.pinFile ? [ssh.pinFile] : [])].map(expandHome))];
-      const { entries } = await knownHosts.readKnownHosts(files);
-      const verdict = knownHosts.lookupHostKey(entries, config.address, port, key);
       switch (verdict.kind) {
         case 'match':
           return { detail: `${presented} (${verdict.entry.file}:${verdict.entry.line})` };
@@ -133,7 +134,7 @@ export async function checkHost(lab: Lab, name: string, boundMs: number): Promis
         case 'revoked':
           throw new CheckFailed(`${presented} is @revoked in ${verdict.entry.file}:${verdict.entry.line}`);
         case 'mismatch':
-          throw new CheckFailed(`HOST KEY MISMATCH: presented ${presented}, known ${verdict.known.map((entry) => `${knownHosts.fingerprint(entry.key)} (${entry.file}:${entry.line})`).join(', ')}`);
+          throw new CheckFailed(`HOST KEY MISMATCH: presented ${presented}, known ${verdict.known.map((entry) => `${fingerprint(entry.key)} (${entry.file}:${entry.line})`).join(', ')}`);
       }
     });
     await step('auth', async () => {

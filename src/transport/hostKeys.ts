@@ -8,7 +8,7 @@ import lockfile from 'proper-lockfile';
 import type { HostKeyPolicy } from '../config/schema.js';
 import { ConnectionError } from '../util/errors.js';
 import { expandHome } from '../util/paths.js';
-import { fingerprint, knownHostLine, knownHostName, keyTypeOf, lookupHostKey, readKnownHosts } from './knownHosts.js';
+import { fingerprint, knownHostLine, knownHostName, keyTypeOf, lookupHostKey, readKnownHosts, type KnownHostVerdict } from './knownHosts.js';
 
 /** What the verifier needs to know about the connection. */
 export interface HostKeyCheck {
@@ -26,18 +26,32 @@ function hostKeyError(check: HostKeyCheck, detail: string, hint: string): Connec
   return new ConnectionError('host-key', detail, { host: check.host, protocol: 'ssh', hint });
 }
 
+/** What the known_hosts files a check consults say about `key`. */
+export interface HostKeyStanding {
+  verdict: KnownHostVerdict;
+  /** The files consulted, `~` expanded. */
+  files: string[];
+  /** Those of them that exist. */
+  found: string[];
+  /** `ssh-ed25519 SHA256:...`, for messages. */
+  presented: string;
+}
+
+/** Looks `key` up in the files the check consults (its known_hosts files, plus the pin file under `accept-new`). */
+export async function hostKeyStanding(check: HostKeyCheck, key: Buffer): Promise<HostKeyStanding> {
+  const files = checkedFiles(check);
+  const { entries, found } = await readKnownHosts(files);
+  return { verdict: lookupHostKey(entries, check.address, check.port, key), files, found, presented: `${keyTypeOf(key)} ${fingerprint(key)}` };
+}
+
 /**
  * Verifies `key` under the check's policy. Resolves when the key is accepted (pinning it
  * first under `accept-new`), rejects with a ConnectionError of kind `host-key` otherwise.
  */
 export async function verifyHostKey(check: HostKeyCheck, key: Buffer): Promise<void> {
   if (check.policy === 'off') return;
-  // Under accept-new the pin file is part of what the device is held to.
-  const files = checkedFiles(check);
   const name = knownHostName(check.address, check.port);
-  const presented = `${keyTypeOf(key)} ${fingerprint(key)}`;
-  const { entries, found } = await readKnownHosts(files);
-  const verdict = lookupHostKey(entries, check.address, check.port, key);
+  const { verdict, files, found, presented } = await hostKeyStanding(check, key);
   switch (verdict.kind) {
     case 'match':
       return;
@@ -67,7 +81,7 @@ export async function verifyHostKey(check: HostKeyCheck, key: Buffer): Promise<v
   }
 }
 
-/** The files a check consults: its known_hosts files, plus the pin file under `accept-new`. */
+/** The files a check consults: its known_hosts files, plus the pin file under `accept-new` (part of what the device is held to). */
 function checkedFiles(check: HostKeyCheck): string[] {
   return [...new Set([...check.knownHosts, ...(check.policy === 'accept-new' && check.pinFile ? [check.pinFile] : [])].map(expandHome))];
 }

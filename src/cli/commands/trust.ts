@@ -6,7 +6,6 @@
  */
 import { Option } from 'commander';
 import type { CliCommand } from '../program.js';
-import { expandHome } from '../../util/paths.js';
 import { UsageError } from '../context.js';
 
 export const trust: CliCommand = {
@@ -20,7 +19,7 @@ export const trust: CliCommand = {
         runAction(async (context) => {
           const lab = await context.labOf(hostName);
           if (hostName === 'local') throw new UsageError('"local" is this machine: it has no host key to trust.');
-          const [{ hopChain }, { scanHostKey }, knownHosts, { pinHostKey, pinFileOf }] = await Promise.all([
+          const [{ hopChain }, { scanHostKey }, { knownHostName }, { hostKeyStanding, pinHostKey, pinFileOf }] = await Promise.all([
             import('../../config/hops.js'),
             import('../../transport/hostKeyScan.js'),
             import('../../transport/knownHosts.js'),
@@ -35,14 +34,14 @@ export const trust: CliCommand = {
               continue;
             }
             const { address } = config;
-            const { port, connectTimeout, algorithms, knownHosts: files, pinFile, hostKeyPolicy } = config.ssh;
+            const { port, connectTimeout, algorithms, knownHosts: files, pinFile } = config.ssh;
             const key = await scanHostKey({ host: name, address, port, timeoutMs: connectTimeout, algorithms }, lab.remote(name).path);
-            const fingerprint = knownHosts.fingerprint(key);
-            const where = `${knownHosts.knownHostName(address, port)}${name === hostName && chain.length > 1 ? ` via ${chain.slice(0, -1).join(' → ')}` : ''}`;
-            stdout.write(`${name}: ${where} presents ${knownHosts.keyTypeOf(key)} ${fingerprint}\n`);
-            const check = { host: name, address, port, policy: hostKeyPolicy, knownHosts: files, pinFile };
-            const { entries } = await knownHosts.readKnownHosts([...new Set([...files.map(expandHome), pinFileOf(check)])]);
-            const verdict = knownHosts.lookupHostKey(entries, address, port, key);
+            const where = `${knownHostName(address, port)}${name === hostName && chain.length > 1 ? ` via ${chain.slice(0, -1).join(' → ')}` : ''}`;
+            // The pin file counts whatever the policy: it is where this command writes.
+            const check = { host: name, address, port, policy: 'accept-new' as const, knownHosts: files, pinFile: pinFileOf({ pinFile, knownHosts: files }) };
+            const { verdict, presented } = await hostKeyStanding(check, key);
+            const fingerprint = presented.split(' ')[1]!;
+            stdout.write(`${name}: ${where} presents ${presented}\n`);
             if (verdict.kind === 'match') {
               stdout.write(`${name}: already trusted (${verdict.entry.file}:${verdict.entry.line})\n`);
               continue;
