@@ -35,6 +35,7 @@ test('a command step holds its outcome and output; failed and timed-out commands
         const slow = await dut.run('echo sleeping; sleep 20', { timeout: 700 });
         expect(slow.only.timedOut).toBe(true);
         await dut.run('seq 1 50');
+        await dut.run('seq 1 50; false');
         await dut.exec('echo out; echo err >&2; exit 4');
       });
     `,
@@ -56,9 +57,16 @@ test('a command step holds its outcome and output; failed and timed-out commands
   expect(slow.error?.message).toMatch(/^CommandFailed: → TIMED OUT after \d+ ms/);
   expect(slow.steps!.map((s) => s.title)).toContain('│ sleeping');
 
+  // A command that succeeded shows its last 5 lines, one that failed its last 20.
   const long = findStep(result.steps, 'local: seq 1 50')!;
   expect(long.steps!.map((s) => s.title)).toEqual([
     expect.stringMatching(/^→ exit 0/),
+    '… 45 earlier line(s) in the attachment "transcript: local"',
+    ...Array.from({ length: 5 }, (_, i) => `│ ${46 + i}`),
+  ]);
+  const longFailed = findStep(result.steps, 'local: seq 1 50; false')!;
+  expect(longFailed.steps!.map((s) => s.title)).toEqual([
+    expect.stringMatching(/^→ exit 1/),
     '… 30 earlier line(s) in the attachment "transcript: local"',
     ...Array.from({ length: 20 }, (_, i) => `│ ${31 + i}`),
   ]);
