@@ -25,7 +25,11 @@ export interface CliIo {
 }
 
 /** A usage mistake (unknown host, bad argument): reported without a stack, exit code 2. */
-export class UsageError extends Error {}
+export class UsageError extends LabwrightError {
+  constructor(detail: string) {
+    super(detail, { unprefixed: true });
+  }
+}
 
 export class CliContext {
   private labs: Promise<Lab[]> | undefined;
@@ -98,8 +102,8 @@ export class CliContext {
   }
 }
 
-/** The text a failed command prints: the error's message (it names host, protocol and what to do). */
+/** The text a failed command prints: a labwright error's message (it names host, protocol and what to do), else the stack. */
 export function describeFailure(error: unknown): string {
-  if (error instanceof LabwrightError || error instanceof UsageError) return error.message;
+  if (error instanceof LabwrightError) return error.message;
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }

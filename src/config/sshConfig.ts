@@ -131,11 +131,6 @@ export class OpenSshConfig {
     return new OpenSshConfig(SSHConfig.parse(readWithIncludes(absolute)), absolute);
   }
 
-  /** Parses config text (for tests and tools). */
-  static parse(text: string, file = '(text)'): OpenSshConfig {
-    return new OpenSshConfig(SSHConfig.parse(text), file);
-  }
-
   /** Settings for `name` as OpenSSH computes them (first value wins), keys in lower case. */
   settings(name: string): Computed {
     // `Match exec` would run commands from the file: never while reading a lab.
@@ -245,7 +240,7 @@ export interface SshConfigResult {
 }
 
 /** Reads the config an input names; a problem (not an exception) when it cannot be read. */
-export function readSshConfig(input: SshConfigInput): { config?: OpenSshConfig; wanted?: string[]; problem?: string } {
+function readSshConfig(input: SshConfigInput): { config?: OpenSshConfig; wanted?: string[]; problem?: string } {
   const options: SshConfigOptions = input === true ? {} : typeof input === 'string' ? { file: input } : input;
   const file = options.file ?? DEFAULT_SSH_CONFIG;
   try {

@@ -6,6 +6,7 @@
  */
 import { Option } from 'commander';
 import type { CliCommand } from '../program.js';
+import { ConnectionError } from '../../util/errors.js';
 import { UsageError } from '../context.js';
 
 export const trust: CliCommand = {
@@ -36,21 +37,25 @@ export const trust: CliCommand = {
             const { address } = config;
             const { port, connectTimeout, algorithms, knownHosts: files, pinFile } = config.ssh;
             const key = await scanHostKey({ host: name, address, port, timeoutMs: connectTimeout, algorithms }, lab.remote(name).path);
-            const where = `${knownHostName(address, port)}${name === hostName && chain.length > 1 ? ` via ${chain.slice(0, -1).join(' → ')}` : ''}`;
+            const seen = `${knownHostName(address, port)}${name === hostName && chain.length > 1 ? ` via ${chain.slice(0, -1).join(' → ')}` : ''}`;
             // The pin file counts whatever the policy: it is where this command writes.
             const check = { host: name, address, port, policy: 'accept-new' as const, knownHosts: files, pinFile: pinFileOf({ pinFile, knownHosts: files }) };
             const { verdict, presented } = await hostKeyStanding(check, key);
             const fingerprint = presented.split(' ')[1]!;
-            stdout.write(`${name}: ${where} presents ${presented}\n`);
+            stdout.write(`${name}: ${seen} presents ${presented}\n`);
             if (verdict.kind === 'match') {
               stdout.write(`${name}: already trusted (${verdict.entry.file}:${verdict.entry.line})\n`);
               continue;
             }
+            const where = { host: name, protocol: 'ssh' as const };
             if (verdict.kind === 'revoked') {
-              throw new UsageError(`${name}: this key is marked @revoked in ${verdict.entry.file}:${verdict.entry.line}; it is not pinned. Re-key the device.`);
+              throw new ConnectionError('host-key', `this key is marked @revoked in ${verdict.entry.file}:${verdict.entry.line}; it is not pinned.`, { ...where, hint: 'Re-key the device.' });
             }
             if (name === hostName && options.fingerprint !== undefined && options.fingerprint !== fingerprint) {
-              throw new UsageError(`${name}: the key's fingerprint is ${fingerprint}, not ${options.fingerprint}; it is not pinned. Someone may be intercepting the connection, or the fingerprint is of another key type.`);
+              throw new ConnectionError('host-key', `the key's fingerprint is ${fingerprint}, not ${options.fingerprint}; it is not pinned.`, {
+                ...where,
+                hint: 'Someone may be intercepting the connection, or the fingerprint given is of another key type (compare ssh-keygen -lf on the device).',
+              });
             }
             const file = await pinHostKey(check, key);
             stdout.write(`${name}: pinned to ${file}\n`);
