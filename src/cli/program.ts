@@ -3,6 +3,7 @@
  * way to run an action (lab loaded on demand, connections closed at the end, errors printed
  * as their message, exit code returned).
  */
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { redact } from '../util/secrets.js';
 import { CliContext, UsageError, describeFailure, type CliIo, type GlobalOptions } from './context.js';
@@ -21,10 +22,20 @@ export const EXIT_FAILURE = 1;
 /** Exit code of a usage mistake (unknown host, bad option). */
 export const EXIT_USAGE = 2;
 
+/** The package's version (package.json is two folders up from src/cli and from dist/cli). */
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Builds the program; `exit` receives the exit code of the command that ran. */
 export function createProgram(io: CliIo, exit: (code: number) => void): Command {
   const program = new Command('labwright')
     .description('Check, use and trust the hosts of a labwright lab (lab.config.ts).')
+    .version(version(), '-V, --version')
     .addOption(new Option('-l, --lab <file>', 'lab file (default: $LABWRIGHT_LAB, else lab.config.ts)'))
     .addOption(new Option('--ssh-config [file]', 'also take hosts from an OpenSSH client config (default file: ~/.ssh/config)'))
     .showHelpAfterError()
