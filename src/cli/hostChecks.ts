@@ -87,10 +87,11 @@ export async function checkHost(lab: Lab, name: string, boundMs: number): Promis
     }
   };
 
-  if (host.kind === 'local') {
+  // The runner, and boards whose shells run on their serial console: the shell and exec.
+  if (host.kind === 'local' || (host as RemoteHost).config.term === 'console') {
     await shellCheck(host, step);
     await roundTripCheck(host, step);
-    return { host: name, summary: 'local', rows, ok: rows.every((row) => row.status !== 'failed') };
+    return { host: name, summary: host.kind === 'local' ? 'local' : 'console', rows, ok: rows.every((row) => row.status !== 'failed') };
   }
   const remote = host as RemoteHost;
   const { config } = remote;

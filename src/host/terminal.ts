@@ -48,10 +48,13 @@ export interface Terminal {
 export async function openTerminal(host: RemoteHost, options: TerminalOptions): Promise<Terminal> {
   const { config } = host;
   if (config.term !== 'ssh') {
-    throw new LabwrightError(`an interactive terminal needs SSH; this host speaks ${config.term}.`, {
+    throw new LabwrightError(`an interactive terminal needs SSH; this host's shells use ${config.term}.`, {
       host: host.name,
       protocol: config.term,
-      hint: `Use a telnet client (telnet ${config.address} ${config.telnet.port}) for an interactive session.`,
+      hint:
+        config.term === 'telnet'
+          ? `Use a telnet client (telnet ${config.address} ${config.telnet.port}) for an interactive session.`
+          : 'Open its serial console with a terminal program, or use host.console in a test.',
     });
   }
   const pty = { term: options.term ?? 'xterm-256color', cols: options.cols, rows: options.rows };

@@ -31,7 +31,7 @@ export const trust: CliCommand = {
           for (const name of chain) {
             const config = lab.config.hosts[name]!;
             if (config.term !== 'ssh') {
-              stdout.write(`${name}: speaks telnet, which has no host key; nothing to pin.\n`);
+              stdout.write(`${name}: its shells use ${config.term}, which has no host key; nothing to pin.\n`);
               continue;
             }
             const { address } = config;
