@@ -14,4 +14,6 @@ bash fixtures/scripts/build-images.sh >/dev/null
 bash fixtures/scripts/ensure-postgres.sh
 # The qemu project's boards: QEMU, U-Boot, a Debian kernel and a BusyBox initramfs (idempotent).
 bash fixtures/scripts/ensure-qemu.sh >/dev/null
+# The HTML report is looked at in Debian's chromium (tests/local/htmlReport.spec.ts).
+bash scripts/ensure-chromium.sh >/dev/null
 npx playwright test -c tests "$@"

@@ -15,6 +15,7 @@ import {
   optionGroups,
   type DefaultsInput,
   type FtpOptions,
+  type LogsOptions,
   type HostInput,
   type LocalHostInput,
   type NcOptions,
@@ -30,6 +31,7 @@ import {
 } from './schema.js';
 import { findHopCycle } from './hops.js';
 import { leasesSchema, resolveLeaseConfig, type LeaseConfig, type LeasesInput } from './leases.js';
+import { withSshConfig, type SshConfigInput } from './sshConfig.js';
 
 /** Name of the always-present host that runs commands on the test runner itself. */
 export const LOCAL_HOST = 'local';
@@ -46,6 +48,24 @@ export interface LabInput {
   local?: LocalHostInput;
   /** Device leases: the store shared by runners (default: embedded, this machine only), TTL, wait bound. */
   leases?: LeasesInput;
+  /**
+   * Hosts from an OpenSSH client config: `true` reads `~/.ssh/config`, a string names the
+   * file, `{ file, hosts }` also picks the aliases to add (default: every alias without
+   * wildcards). HostName, Port, User, IdentityFile, ProxyJump (as hops), UserKnownHostsFile,
+   * StrictHostKeyChecking, ConnectTimeout and ServerAlive* are used; a host's entry in
+   * `hosts` wins field by field.
+   */
+  sshConfig?: SshConfigInput;
+}
+
+/**
+ * A lab whose hosts come (partly) from an OpenSSH client config: host entries may leave
+ * out what the SSH config provides (address, users).
+ */
+export interface SshConfigLabInput extends Omit<LabInput, 'hosts' | 'sshConfig'> {
+  /** Host entries completing or overriding the SSH config's; `address` and `users` may come from it. */
+  hosts?: Record<string, Partial<HostInput>>;
+  sshConfig: SshConfigInput;
 }
 
 /** Fields shared by local and remote host configurations. */
@@ -53,6 +73,8 @@ interface HostConfigBase {
   /** The host's name in the lab. */
   name: string;
   shell: ShellOptions;
+  /** What to collect from the host when a test that used it fails. */
+  logs: LogsOptions;
   /** Default per-command timeout (ms) on this host, if set. */
   commandTimeout: number | undefined;
   tags: string[];
@@ -192,7 +214,9 @@ function registerHostSecrets(users: Record<string, UserCredentials>, host: z.out
  * });
  * ```
  */
-export function defineLab(input: LabInput, source?: string): LabConfig {
+export function defineLab(input: LabInput, source?: string): LabConfig;
+export function defineLab(input: SshConfigLabInput, source?: string): LabConfig;
+export function defineLab(input: LabInput | SshConfigLabInput, source?: string): LabConfig {
   const problems: string[] = [];
   const top = labSchema.safeParse(input, { reportInput: true });
   if (!top.success) {
@@ -206,9 +230,16 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
   // Invalid defaults are reported once, as defaults, rather than again under every host.
   const rawDefaults = (defaultsResult.success ? top.data.defaults ?? {} : {}) as Record<string, unknown>;
 
+  let rawHosts = top.data.hosts;
+  if (top.data.sshConfig !== undefined) {
+    const imported = withSshConfig(rawHosts, top.data.sshConfig);
+    problems.push(...imported.problems);
+    rawHosts = imported.hosts;
+  }
+
   const hosts: Record<string, RemoteHostConfig> = {};
-  const names = Object.keys(top.data.hosts);
-  for (const [name, raw] of Object.entries(top.data.hosts)) {
+  const names = Object.keys(rawHosts);
+  for (const [name, raw] of Object.entries(rawHosts)) {
     const where = `host "${name}"`;
     if (name === LOCAL_HOST) {
       problems.push(`${where}: the name "local" is reserved for the runner; configure it under "local" instead of "hosts"`);
@@ -262,6 +293,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       nc: host.nc,
       console: host.console,
       shell: host.shell,
+      logs: host.logs,
       commandTimeout: host.commandTimeout,
       tags: host.tags,
       resources: host.resources,
@@ -286,7 +318,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
   const cycle = findHopCycle(hosts);
   if (cycle) problems.push(`hop chain loops: ${cycle.join(' → ')}; break the loop by removing one "hop"`);
 
-  const localParsed = localHostSchema.safeParse(withDefaults(top.data.local ?? {}, { shell: rawDefaults.shell }), { reportInput: true });
+  const localParsed = localHostSchema.safeParse(withDefaults(top.data.local ?? {}, { shell: rawDefaults.shell, logs: rawDefaults.logs }), { reportInput: true });
   if (!localParsed.success) {
     problems.push(...formatIssues('local host', localParsed.error.issues, (p) => fieldsAt(localHostSchema, p)));
   }
@@ -305,6 +337,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       kind: 'local',
       name: LOCAL_HOST,
       shell: local.shell,
+      logs: local.logs,
       commandTimeout: local.commandTimeout,
       tags: local.tags,
       resources: local.resources,

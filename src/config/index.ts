@@ -3,3 +3,4 @@ export * from './defineLab.js';
 export { LEASES_ENV, defaultLeaseDirectory, parseLeaseStore, type LeaseConfig, type LeaseStoreLocation, type LeasesInput } from './leases.js';
 export { hopChain, findHopCycle } from './hops.js';
 export { loadLab, resolveLabFile, LAB_FILE_ENV, DEFAULT_LAB_FILE } from './load.js';
+export { OpenSshConfig, withSshConfig, DEFAULT_SSH_CONFIG, type SshConfigInput, type SshConfigOptions } from './sshConfig.js';

@@ -44,152 +44,188 @@ const kbdAnswerSchema = z.union([
   z.strictObject({ secret: secretSchema }),
 ]);
 
-/** Answers one keyboard-interactive prompt (MFA): the first rule whose pattern matches answers. */
-export const kbdRuleSchema = z.strictObject({
-  /** Pattern matched against the server's prompt text. */
+/** Fields of {@link kbdRuleSchema}; documented here so editors show them on hover. */
+const kbdRuleShape = {
+  /** Pattern (RegExp or its source) matched against the server's prompt text. */
   prompt: patternSchema,
   /** `'password'` (the user's password), `'totp'` (a code from the user's TOTP secret) or `{ secret }`. */
   answer: kbdAnswerSchema,
-});
+};
+/** Answers one keyboard-interactive prompt (MFA): the first rule whose pattern matches answers. */
+export const kbdRuleSchema: z.ZodObject<typeof kbdRuleShape, z.core.$strict> = z.strictObject(kbdRuleShape);
 
 export const hostKeyPolicySchema = z.enum(['strict', 'accept-new', 'off']);
 export const authMethodSchema = z.enum(['publickey', 'agent', 'keyboard-interactive', 'password']);
 
-/** Credentials of one user on a host. */
-export const userSchema = z.strictObject({
+/** Fields of {@link userSchema}; documented here so editors show them on hover. */
+const userShape = {
+  /** Password (a literal or `env('NAME')`), for password and keyboard-interactive auth; masked everywhere. */
   password: secretSchema.optional(),
-  /** Path to a private key file (`~` expanded). */
+  /** Path to a private key file (`~` expanded); OpenSSH or PEM format. */
   privateKey: z.string().min(1).optional(),
-  /** Passphrase of `privateKey`. */
+  /** Passphrase of `privateKey` (a literal or `env('NAME')`). */
   passphrase: secretSchema.optional(),
   /** Use an ssh-agent: `true` for `$SSH_AUTH_SOCK`, or the socket path. */
   agent: z.union([z.boolean(), z.string().min(1)]).optional(),
-  /** Base32 TOTP seed answering one-time-code prompts of keyboard-interactive MFA. */
+  /** Base32 TOTP seed answering one-time-code prompts of keyboard-interactive MFA (RFC 6238: SHA1, 6 digits, 30 s). */
   totp: secretSchema.optional(),
-});
+};
+/** Credentials of one user on a host. */
+export const userSchema: z.ZodObject<typeof userShape, z.core.$strict> = z.strictObject(userShape);
 
-/** SSH connection options (see otto's SshOptions, AsyncSSH's connect options). */
-export const sshOptionsSchema = z.strictObject({
+/** Fields of {@link sshOptionsSchema}; documented here so editors show them on hover. */
+const sshOptionsShape = {
+  /** SSH port. Default 22. */
   port: port().default(22),
-  /** Bound on TCP connect plus handshake plus authentication. */
+  /** Bound on TCP connect plus handshake plus authentication, in ms. Default 15000. */
   connectTimeout: ms().default(15_000),
-  /** Keepalive probe interval; 0 turns keepalives off. */
+  /** Keepalive probe interval in ms; 0 turns keepalives off. Default 5000. */
   keepaliveInterval: ms().default(5_000),
-  /** Unanswered keepalives before the connection is declared dead. */
+  /** Unanswered keepalives before the connection is declared dead. Default 3. */
   keepaliveCountMax: z.number().int().min(1).default(3),
-  /** `strict` (default): the key must be in known_hosts; `accept-new`: unknown keys are pinned, changed keys refused; `off`: no check. */
+  /** `strict`: the key must be in known_hosts; `accept-new`: unknown keys are pinned, changed keys refused; `off`: no check. Default `strict`. */
   hostKeyPolicy: hostKeyPolicySchema.default('strict'),
-  /** known_hosts files to check against (`~` expanded). */
+  /** known_hosts files to check against (`~` expanded). Default `['~/.ssh/known_hosts']`. */
   knownHosts: z.array(z.string().min(1)).default(['~/.ssh/known_hosts']),
-  /** File where `accept-new` pins new keys; defaults to the first `knownHosts` file. */
+  /** File where `accept-new` and `labwright trust` pin keys. Default: the first `knownHosts` file. */
   pinFile: z.string().min(1).optional(),
-  /** Authentication methods, tried in this order where credentials allow. */
+  /** Authentication methods, tried in this order where credentials allow. Default `['publickey', 'agent', 'keyboard-interactive', 'password']`. */
   authMethods: z.array(authMethodSchema).min(1).default(['publickey', 'agent', 'keyboard-interactive', 'password']),
-  /** Rules answering keyboard-interactive prompts; by default password prompts get the password and code prompts a TOTP code. */
+  /** Rules answering keyboard-interactive prompts. Default: password prompts get the password, code prompts a TOTP code. */
   keyboardInteractive: z.array(kbdRuleSchema).optional(),
-  /** Terminal type of the pty requested for shells. */
+  /** Terminal type of the pty requested for shells. Default `dumb`. */
   termType: z.string().min(1).default('dumb'),
+  /** Columns of the shells' pty, in characters. Default 250. */
   cols: z.number().int().min(20).max(10_000).default(250),
+  /** Rows of the shells' pty, in lines. Default 50. */
   rows: z.number().int().min(5).max(10_000).default(50),
-  /** Environment variables sent with each channel (the server's AcceptEnv decides). */
+  /** Environment variables sent with each channel (the server's AcceptEnv decides). Default none. */
   env: z.record(z.string(), z.string()).default({}),
-  /** The server's MaxSessions if known; probed once per connection otherwise. */
+  /** The server's MaxSessions (session channels per connection), if known. Default: probed once per connection. */
   maxSessions: z.number().int().min(1).max(1024).optional(),
-  /** Connect attempts for transient errors (refused, timeout, reset); never for auth or host keys. */
+  /** Connect attempts for transient errors (refused, timeout, reset); never for auth or host keys. Default 3. */
   connectAttempts: z.number().int().min(1).max(20).default(3),
-  /** Backoff before the second connect attempt; doubles up to `connectBackoffMax`. */
+  /** Backoff before the second connect attempt in ms; doubles up to `connectBackoffMax`. Default 500. */
   connectBackoff: ms().default(500),
+  /** Longest backoff between connect attempts, in ms. Default 5000. */
   connectBackoffMax: ms().default(5_000),
-  /** How often a command is retried after the connection was lost under it. */
+  /** How often a command is retried after the connection was lost under it. Default 3. */
   commandRetries: z.number().int().min(0).max(10).default(3),
-  /** Wrapper mode: every `exec` runs this remote program and passes the command on its stdin. */
+  /** Wrapper mode: every `exec` runs this remote program and passes the command on its stdin. Default none. */
   wrapper: z.string().min(1).optional(),
-  /** ssh2 algorithm lists (kex, cipher, serverHostKey, hmac, compress). */
+  /** ssh2 algorithm lists (kex, cipher, serverHostKey, hmac, compress). Default: ssh2's. */
   algorithms: z.record(z.string(), z.array(z.string())).optional(),
-});
+};
+/** SSH connection options (see otto's SshOptions, AsyncSSH's connect options). */
+export const sshOptionsSchema: z.ZodObject<typeof sshOptionsShape, z.core.$strict> = z.strictObject(sshOptionsShape);
 
-/** Telnet options (see otto's TelnetOptions). */
-export const telnetOptionsSchema = z.strictObject({
+/** Fields of {@link telnetOptionsSchema}; documented here so editors show them on hover. */
+const telnetOptionsShape = {
+  /** Telnet port. Default 23. */
   port: port().default(23),
+  /** Bound on the TCP connect, in ms. Default 10000. */
   connectTimeout: ms().default(10_000),
+  /** Pattern of the login prompt. Default `/(login|username|user name)\s*:\s*$/i`. */
   loginPrompt: patternSchema.default(/(login|username|user name)\s*:\s*$/i),
+  /** Pattern of the password prompt. Default `/password\s*:\s*$/i`. */
   passwordPrompt: patternSchema.default(/password\s*:\s*$/i),
-  /** Text the device prints when a login is refused. */
+  /** Text the device prints when a login is refused. Default `/(login incorrect|authentication fail|login failed|access denied)/i`. */
   loginFailed: patternSchema.default(/(login incorrect|authentication fail|login failed|access denied)/i),
-  /** Bound on the whole login dialogue. */
+  /** Bound on the whole login dialogue, in ms. Default 20000. */
   loginTimeout: ms().default(20_000),
+  /** Terminal type announced (TTYPE). Default `dumb`. */
   termType: z.string().min(1).default('dumb'),
+  /** Terminal columns announced (NAWS), in characters. Default 250. */
   cols: z.number().int().min(20).max(10_000).default(250),
+  /** Terminal rows announced (NAWS), in lines. Default 50. */
   rows: z.number().int().min(5).max(10_000).default(50),
-  /** Logged-in sessions kept for concurrent `exec` on telnet-only hosts. */
+  /** Logged-in sessions kept for concurrent `exec` on telnet-only hosts. Default 3. */
   execPoolSize: z.number().int().min(1).max(32).default(3),
-});
+};
+/** Telnet options (see otto's TelnetOptions). */
+export const telnetOptionsSchema: z.ZodObject<typeof telnetOptionsShape, z.core.$strict> = z.strictObject(telnetOptionsShape);
 
-/** Shell session options, for every terminal protocol. */
-export const shellOptionsSchema = z.strictObject({
-  /** Program started instead of the login shell (SSH: run with a pty; local: spawned). */
+/** Fields of {@link shellOptionsSchema}; documented here so editors show them on hover. */
+const shellOptionsShape = {
+  /** Program started instead of the login shell (SSH: run with a pty; local: spawned). Default: the login shell. */
   command: z.string().min(1).optional(),
-  /** Commands run once when a session starts (after labwright's own setup). */
+  /** Commands run once when a session starts (after labwright's own setup); a failing one is an error. Default none. */
   init: z.array(z.string()).default([]),
-  /** Longest line typed into the shell; longer or multi-line commands are sent in pieces. */
+  /** Longest line typed into the shell, in characters; longer or multi-line commands are sent in pieces. Default 512. */
   maxLineLength: z.number().int().min(64).max(4000).default(512),
-  /** Bound on opening a shell and getting its first marker back. */
+  /** Bound on opening a shell and getting its first marker back, in ms. Default 20000. */
   openTimeout: ms().default(20_000),
-  /** How long each recovery step after a timeout waits for the shell to answer. */
+  /** How long each recovery step after a timeout waits for the shell to answer, in ms. Default 3000. */
   recoveryTimeout: ms().default(3_000),
-});
+};
+/** Shell session options, for every terminal protocol. */
+export const shellOptionsSchema: z.ZodObject<typeof shellOptionsShape, z.core.$strict> = z.strictObject(shellOptionsShape);
 
 export const verifySchema = z.enum(['size', 'sha256', 'none']);
 
-export const sftpOptionsSchema = z.strictObject({
-  /** Bytes per SFTP read/write request (OpenSSH accepts up to 255 KiB). */
+/** Fields of {@link sftpOptionsSchema}; documented here so editors show them on hover. */
+const sftpOptionsShape = {
+  /** Bytes per SFTP read/write request (OpenSSH accepts up to 255 KiB). Default 261120 (255 KiB). */
   chunkSize: z.number().int().min(1024).max(4 * 1024 * 1024).default(255 * 1024),
-  /** Requests in flight per file (32 × 255 KiB measured best against OpenSSH's sftp-server). */
+  /** Requests in flight per file (32 × 255 KiB measured best against OpenSSH's sftp-server). Default 32. */
   concurrency: z.number().int().min(1).max(1024).default(32),
+  /** Verification after a transfer: `size`, `sha256` (hashes both sides) or `none`. Default `size`. */
   verify: verifySchema.default('size'),
-  /** A transfer fails when nothing moved for this long (ms); a call's `timeout` wins. */
+  /** A transfer fails when nothing moved for this long, in ms; a call's `timeout` wins. Default 60000. */
   idleTimeout: ms().default(60_000),
-});
+};
+export const sftpOptionsSchema: z.ZodObject<typeof sftpOptionsShape, z.core.$strict> = z.strictObject(sftpOptionsShape);
 
-export const scpOptionsSchema = z.strictObject({
-  /** Remote scp program. */
+/** Fields of {@link scpOptionsSchema}; documented here so editors show them on hover. */
+const scpOptionsShape = {
+  /** Remote scp program. Default `scp`. */
   command: z.string().min(1).default('scp'),
+  /** Verification after a transfer: `size`, `sha256` or `none`. Default `size`. */
   verify: verifySchema.default('size'),
-  /** A transfer fails when nothing moved for this long (ms); a call's `timeout` wins. */
+  /** A transfer fails when nothing moved for this long, in ms; a call's `timeout` wins. Default 60000. */
   idleTimeout: ms().default(60_000),
-});
+};
+export const scpOptionsSchema: z.ZodObject<typeof scpOptionsShape, z.core.$strict> = z.strictObject(scpOptionsShape);
 
-export const ftpOptionsSchema = z.strictObject({
+/** Fields of {@link ftpOptionsSchema}; documented here so editors show them on hover. */
+const ftpOptionsShape = {
+  /** FTP control port. Default 21. */
   port: port().default(21),
-  /** `false`: plain FTP; `'explicit'`: AUTH TLS; `'implicit'`: TLS from the start. */
+  /** `false`: plain FTP; `'explicit'`: AUTH TLS; `'implicit'`: TLS from the start. Default `false`. */
   secure: z.union([z.literal(false), z.literal('explicit'), z.literal('implicit')]).default(false),
-  /** Accept self-signed certificates for FTPS. */
+  /** Accept self-signed certificates for FTPS. Default `false`. */
   allowUnauthorizedTls: z.boolean().default(false),
-  /** Lab user whose credentials log in; defaults to the host's user. */
+  /** Lab user whose credentials log in. Default: the host's user. */
   user: z.string().min(1).optional(),
+  /** Bound on connecting and logging in, in ms. Default 10000. */
   connectTimeout: ms().default(10_000),
-  /** Concurrent FTP control connections used for parallel transfers. */
+  /** Concurrent FTP control connections used for parallel transfers. Default 2. */
   poolSize: z.number().int().min(1).max(16).default(2),
+  /** Verification after a transfer: `size`, `sha256` (needs a remote shell) or `none`. Default `size`. */
   verify: verifySchema.default('size'),
-  /** A transfer fails when nothing moved for this long (ms); a call's `timeout` wins. */
+  /** A transfer fails when nothing moved for this long, in ms; a call's `timeout` wins. Default 60000. */
   idleTimeout: ms().default(60_000),
-});
+};
+export const ftpOptionsSchema: z.ZodObject<typeof ftpOptionsShape, z.core.$strict> = z.strictObject(ftpOptionsShape);
 
-export const ncOptionsSchema = z.strictObject({
-  /** Remote netcat program. */
+/** Fields of {@link ncOptionsSchema}; documented here so editors show them on hover. */
+const ncOptionsShape = {
+  /** Remote netcat program. Default `nc`. */
   command: z.string().min(1).default('nc'),
-  /** Address the runner (or the hop) reaches the device's listener at, when it differs from `address` (NAT, a published SSH port). */
+  /** Address the runner (or the hop) reaches the device's listener at, when it differs from `address` (NAT, a published SSH port). Default: `address`. */
   address: z.string().min(1).optional(),
-  /** Remote ports tried for the listener. */
+  /** Remote ports tried for the listener, inclusive. Default `[40000, 40999]`. */
   portRange: z.tuple([port(), port()]).default([40000, 40999]),
-  /** Remote listeners are killed after this long whatever happens. */
+  /** Remote listeners are killed after this long whatever happens, in ms. Default 120000. */
   listenerLifetime: ms().default(120_000),
-  /** Bound on waiting for the remote listener to accept. */
+  /** Bound on waiting for the remote listener to accept, in ms. Default 10000. */
   readyTimeout: ms().default(10_000),
+  /** Verification after a transfer: `size`, `sha256` or `none`. Default `size`. */
   verify: verifySchema.default('size'),
-  /** A transfer fails when nothing moved for this long (ms); a call's `timeout` wins. */
+  /** A transfer fails when nothing moved for this long, in ms; a call's `timeout` wins. Default 60000. */
   idleTimeout: ms().default(60_000),
-});
+};
+export const ncOptionsSchema: z.ZodObject<typeof ncOptionsShape, z.core.$strict> = z.strictObject(ncOptionsShape);
 
 /**
  * Prompt mode: consoles that are not POSIX shells (U-Boot's `=>`, other boot loaders). A
@@ -279,50 +315,95 @@ export const consoleOptionsSchema = z
       ctx.issues.push({ code: 'custom', input: value, path: ['port'], message: `a ${value.transport} console needs the terminal server's port` });
     }
   });
+// --- logs collected on failure (cli branch) ---
+/** Fields of {@link logsOptionsSchema}; documented here so editors show them on hover. */
+const logsOptionsShape = {
+  /** Commands whose output is collected, e.g. `dmesg`, `journalctl -b --no-pager`. Default none. */
+  commands: z.array(z.string().min(1)).default([]),
+  /** Files whose end is collected, e.g. `/var/log/messages`, an application log. Default none. */
+  files: z.array(z.string().min(1)).default([]),
+  /** Bound on each command or file, in ms. Default 10000. */
+  timeout: ms().default(10_000),
+  /** Bytes kept of each command's output or file (the end). Default 262144 (256 KiB). */
+  maxBytes: z.number().int().min(1024).default(256 * 1024),
+};
+/**
+ * What to collect from a host when a test that used it fails: command output and the end
+ * of files, attached to the report as `logs: <host>` (secrets masked). Each item is bounded
+ * by `timeout`; collecting never fails the test a second time.
+ */
+export const logsOptionsSchema: z.ZodObject<typeof logsOptionsShape, z.core.$strict> = z.strictObject(logsOptionsShape);
+// --- end logs collected on failure ---
 
+/** Fields of every host, `local` included; documented here so editors show them on hover. */
 const commonHostFields = {
+  /** Logs collected when a test that used this host fails: `commands`, `files`, `timeout` (ms), `maxBytes`. Default: nothing collected. */
+  logs: logsOptionsSchema.prefault({}),
+  /** Shell session options: `command`, `init`, `maxLineLength`, `openTimeout`, `recoveryTimeout`. */
   shell: shellOptionsSchema.prefault({}),
-  /** Default per-command timeout on this host. */
+  /** Default per-command timeout on this host, in ms. Default: the `commandTimeout` option fixture, else `defaults.commandTimeout`, else 30000. */
   commandTimeout: ms().optional(),
-  /** Free-form labels for selecting hosts. */
+  /** Free-form labels for selecting hosts. Default none. */
   tags: z.array(z.string()).default([]),
-  /** Free-form facts about the device (board revision, serial console port, ...). */
+  /** Free-form facts about the device (board revision, serial console port, ...). Default none. */
   resources: z.record(z.string(), z.unknown()).default({}),
+  /** What the host is, for people reading the lab. */
   description: z.string().optional(),
 };
 
-/** A remote host as written in `lab.config.ts`. */
-export const hostSchema = z.strictObject({
+/** Fields of {@link hostSchema} besides the common ones; documented here so editors show them on hover. */
+const hostShape = {
   /** DNS name or IP address, as reached from the runner (or from the hop). Optional for a host with only a console. */
   address: z.string().min(1).optional(),
-  /** Terminal protocol of the host's shells: `console` runs them on the serial console (shell mode). */
+  /** Terminal protocol of the host's shells: `ssh`, `telnet`, or `console` (shells on the serial console, shell mode). Default `ssh`. */
   term: z.enum(['ssh', 'telnet', 'console']).default('ssh'),
-  /** Default file transfer method; `sftp` for SSH hosts and `ftp` for telnet hosts when not given. */
+  /** Default file transfer method: `sftp`, `scp`, `ftp` or `nc`. Default `sftp` for SSH hosts, `ftp` for telnet hosts. */
   transfer: z.enum(['sftp', 'scp', 'ftp', 'nc']).optional(),
-  /** Name of the lab host to reach this one through (an SSH bastion). */
+  /** Name of the lab host to reach this one through (an SSH bastion; chains allowed). Default: direct. */
   hop: z.string().min(1).optional(),
-  /** Credentials by user name. */
+  /** Credentials by user name (at least one): `password`, `privateKey`, `passphrase`, `agent`, `totp`. */
   users: z.record(z.string().min(1), userSchema).refine((users) => Object.keys(users).length > 0, {
     message: 'at least one user is required',
   }),
   /** Default user; the first of `users` when not given. */
   user: z.string().min(1).optional(),
+  /** SSH options: `port` (22), `connectTimeout` (15000 ms), `hostKeyPolicy` (`strict`), `knownHosts`, keepalives, auth, pty size, MaxSessions, retries. */
   ssh: sshOptionsSchema.prefault({}),
+  /** Telnet options: `port` (23), prompts, `loginTimeout` (20000 ms), terminal, `execPoolSize` (3). */
   telnet: telnetOptionsSchema.prefault({}),
+  /** SFTP transfers: `chunkSize` (255 KiB), `concurrency` (32), `verify` (`size`). */
   sftp: sftpOptionsSchema.prefault({}),
+  /** SCP transfers: `command` (`scp`), `verify` (`size`). */
   scp: scpOptionsSchema.prefault({}),
+  /** FTP transfers: `port` (21), `secure` (false), `poolSize` (2), `verify` (`size`). */
   ftp: ftpOptionsSchema.prefault({}),
+  /** netcat transfers: `command` (`nc`), `portRange` ([40000, 40999]), `listenerLifetime` (120000 ms), `verify` (`size`). */
   nc: ncOptionsSchema.prefault({}),
-  /** The host's serial console, if it has one (`host.console`). */
+  /** The host's serial console, if it has one (`host.console`): `transport` (`tcp`, `telnet`, `serial`), address/port or path, line settings, prompt mode, autoboot. */
   console: consoleOptionsSchema.optional(),
-  ...commonHostFields,
-});
+};
+/** A remote host as written in `lab.config.ts`. */
+export const hostSchema: z.ZodObject<typeof hostShape & typeof commonHostFields, z.core.$strict> = z.strictObject({ ...hostShape, ...commonHostFields });
 
 /** Options of the always-present `local` host. */
-export const localHostSchema = z.strictObject({ ...commonHostFields });
+export const localHostSchema: z.ZodObject<typeof commonHostFields, z.core.$strict> = z.strictObject({ ...commonHostFields });
 
-/** Defaults merged into every host's option groups (host values win). */
-export const defaultsSchema = z.strictObject({
+/** An option group with every field optional, keeping the fields' documentation for editors. */
+type OptionalGroup<Shape extends z.core.$ZodLooseShape> = z.ZodOptional<z.ZodObject<{ [K in keyof Shape]: z.ZodOptional<Shape[K]> }, z.core.$strict>>;
+
+/** Fields of {@link defaultsSchema}: each group's fields as in a host, all optional. */
+const defaultsShape: {
+  ssh: OptionalGroup<typeof sshOptionsShape>;
+  telnet: OptionalGroup<typeof telnetOptionsShape>;
+  shell: OptionalGroup<typeof shellOptionsShape>;
+  sftp: OptionalGroup<typeof sftpOptionsShape>;
+  scp: OptionalGroup<typeof scpOptionsShape>;
+  ftp: OptionalGroup<typeof ftpOptionsShape>;
+  nc: OptionalGroup<typeof ncOptionsShape>;
+  logs: OptionalGroup<typeof logsOptionsShape>;
+  /** Lab-wide default per-command timeout, in ms (below the host's own and the `commandTimeout` option fixture). Default 30000. */
+  commandTimeout: z.ZodOptional<z.ZodNumber>;
+} = {
   ssh: sshOptionsSchema.partial().optional(),
   telnet: telnetOptionsSchema.partial().optional(),
   shell: shellOptionsSchema.partial().optional(),
@@ -330,14 +411,28 @@ export const defaultsSchema = z.strictObject({
   scp: scpOptionsSchema.partial().optional(),
   ftp: ftpOptionsSchema.partial().optional(),
   nc: ncOptionsSchema.partial().optional(),
+  logs: logsOptionsSchema.partial().optional(),
   commandTimeout: ms().optional(),
-});
+};
+/** Defaults merged into every host's option groups (host values win). */
+export const defaultsSchema: z.ZodObject<typeof defaultsShape, z.core.$strict> = z.strictObject(defaultsShape);
 
 /** Option groups that `defaults` can fill in. */
-export const optionGroups = ['ssh', 'telnet', 'shell', 'sftp', 'scp', 'ftp', 'nc'] as const;
+export const optionGroups = ['ssh', 'telnet', 'shell', 'sftp', 'scp', 'ftp', 'nc', 'logs'] as const;
+
+// --- OpenSSH client config import (cli branch) ---
+/** `sshConfig`: `true` for `~/.ssh/config`, a file, or `{ file, hosts }` (see src/config/sshConfig.ts). */
+export const sshConfigSchema = z.union([
+  z.literal(true),
+  z.string().min(1),
+  z.strictObject({ file: z.string().min(1).optional(), hosts: z.array(z.string().min(1)).optional() }),
+]);
+// --- end OpenSSH client config import ---
 
 /** The top level of `lab.config.ts`. */
 export const labSchema = z.strictObject({
+  /** Hosts from an OpenSSH client config; the lab's own host entries win. */
+  sshConfig: sshConfigSchema.optional(),
   /** Remote hosts by name. `local` is reserved for the runner itself. */
   hosts: z.record(z.string(), z.unknown()).default({}),
   /** Option values shared by every host. */
@@ -360,6 +455,7 @@ export type NcOptions = z.output<typeof ncOptionsSchema>;
 export type ConsoleOptions = z.output<typeof consoleOptionsSchema>;
 export type PromptOptions = z.output<typeof promptOptionsSchema>;
 export type AutobootOptions = z.output<typeof autobootOptionsSchema>;
+export type LogsOptions = z.output<typeof logsOptionsSchema>;
 export type UserCredentials = z.output<typeof userSchema>;
 export type KeyboardInteractiveRule = z.output<typeof kbdRuleSchema>;
 export type HostKeyPolicy = z.output<typeof hostKeyPolicySchema>;

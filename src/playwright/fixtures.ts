@@ -20,8 +20,17 @@ import {
   type WorkerLeases,
 } from './leases.js';
 
-/** Options a project can set in `use: {...}` of playwright.config.ts (`pool`: see leases.ts). */
-export interface LabwrightOptions extends LeaseProjectOptions {
+// --- report steps, failure logs, config error once (cli branch) ---
+import { resolveLabFile } from '../config/load.js';
+import { ConfigError, LabwrightError } from '../util/errors.js';
+import { reportingStep } from './commandSteps.js';
+import { claimConfigErrorReport } from './configErrorOnce.js';
+import { attachFailureLogs, wantsLogs } from './failureLogs.js';
+import { layOutForReport } from './reportLayout.js';
+// --- end ---
+
+/** Options a project can set in `use: {...}` of playwright.config.ts (worker scope; `pool`: see leases.ts). */
+export interface LabwrightWorkerOptions extends LeaseProjectOptions {
   /** Lab file; default `$LABWRIGHT_LAB`, else `lab.config.ts` in the working directory. */
   labFile: string | undefined;
   /** Host returned by `host()` without a name and by the `dut` fixture. Default `local`. */
@@ -29,6 +38,15 @@ export interface LabwrightOptions extends LeaseProjectOptions {
   /** Command timeout (ms) for hosts whose config sets none; default: the lab's `defaults.commandTimeout`, else 30 s. */
   commandTimeout: number | undefined;
 }
+
+/** Options a project, file or describe block can set with `use`/`test.use` (test scope). */
+export interface LabwrightTestOptions {
+  /** Collect each used host's `logs` (commands and files) when a test fails, attached as `logs: <host>`. Default true. */
+  collectLogs: boolean;
+}
+
+/** Every labwright option, for `defineConfig<LabwrightOptions>()`. */
+export type LabwrightOptions = LabwrightWorkerOptions & LabwrightTestOptions;
 
 /** Returns a lab host (the same object for the whole worker); it connects on first command. */
 export type HostFixture = (name?: string) => Promise<Host>;
@@ -60,6 +78,23 @@ interface TestFixtures {
   // --- end leases ---
 }
 
+/** Set when the lab config is invalid and another test reported it: tests that need a host are skipped. */
+let configReportedBy: string | undefined;
+
+/** Skips the current test when the lab config is invalid and was reported by another test. */
+function skipIfConfigReported(): void {
+  base.skip(configReportedBy !== undefined, `the lab configuration is invalid; the test "${configReportedBy}" reports why`);
+}
+
+/** Stands in for the lab when its config is invalid: any use says so. */
+function invalidLab(reporter: string): Lab {
+  return new Proxy({} as Lab, {
+    get() {
+      throw new LabwrightError(`the lab configuration is invalid; the test "${reporter}" reports the problems.`, { protocol: 'config', hint: 'Fix the lab file.' });
+    },
+  });
+}
+
 /** The test running in this worker, so the worker-scoped lab can report into it and stop with it. */
 interface ActiveTest {
   recorder: TranscriptRecorder;
@@ -86,10 +121,11 @@ let workerLab: Lab | undefined;
  * });
  * ```
  */
-export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>({
+export const test = base.extend<TestFixtures & LabwrightTestOptions, WorkerFixtures & LabwrightWorkerOptions>({
   labFile: [undefined, { option: true, scope: 'worker' }],
   defaultHost: ['local', { option: true, scope: 'worker' }],
   commandTimeout: [undefined, { option: true, scope: 'worker' }],
+  collectLogs: [true, { option: true }],
   // --- leases (leases.ts) ---
   pool: [undefined, { option: true, scope: 'worker' }],
   _labwrightWorkerLeases: [workerLeasesFixture, { scope: 'worker', title: 'labwright worker leases' }],
@@ -100,11 +136,22 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
 
   lab: [
     async ({ labFile, commandTimeout }, use) => {
-      const lab = await Lab.load(labFile, { commandTimeout });
+      let lab: Lab;
+      try {
+        lab = await Lab.load(labFile, { commandTimeout });
+      } catch (error) {
+        // Reported once per run, by the first test that needs the lab; the host fixtures
+        // skip the others (a skip here would mark the worker's later tests passed unrun).
+        const reporter = error instanceof ConfigError ? claimConfigErrorReport(resolveLabFile(labFile), base.info().titlePath.join(' › ')) : undefined;
+        if (reporter === undefined) throw layOutForReport(error);
+        configReportedBy = reporter;
+        await use(invalidLab(reporter));
+        return;
+      }
       workerLab = lab;
       const stopListening = lab.events.on((event) => active?.recorder.record(event));
       lab.bindTest({
-        step: (title, body) => (active ? base.step(title, body, { box: true }) : body()),
+        step: (title, body) => (active ? reportingStep(title, body) : body()),
         signal: () => active?.controller.signal,
         deadline: () => (active && active.testInfo.timeout > 0 ? active.started + active.testInfo.timeout : undefined),
       });
@@ -117,8 +164,7 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
   ],
 
   _labwrightRecorder: [
-    // eslint-disable-next-line no-empty-pattern -- Playwright requires a destructuring pattern
-    async ({}, use, testInfo) => {
+    async ({ collectLogs }, use, testInfo) => {
       const recorder = new TranscriptRecorder();
       const current: ActiveTest = { recorder, testInfo, controller: new AbortController(), started: Date.now() };
       active = current;
@@ -139,23 +185,35 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
         for (const host of recorder.consoleHosts) {
           await testInfo.attach(`console: ${host}`, { body: recorder.renderConsole(host), contentType: 'text/plain' });
         }
+        if (workerLab && wantsLogs(testInfo, collectLogs)) await attachFailureLogs(workerLab, recorder.hosts, testInfo);
       }
     },
     { auto: true, title: 'labwright transcripts' },
   ],
 
   host: async ({ lab, defaultHost, _labwrightExclusive }, use) => {
-    await use(async (name?: string) => lab.host(name ?? defaultHost));
+    skipIfConfigReported();
+    await use(async (name?: string) => reported(() => lab.host(name ?? defaultHost)));
   },
 
   remote: async ({ lab, defaultHost, _labwrightExclusive }, use) => {
-    await use(async (name?: string) => lab.remote(name ?? defaultHost));
+    skipIfConfigReported();
+    await use(async (name?: string) => reported(() => lab.remote(name ?? defaultHost)));
   },
 
   dut: async ({ host, _labwrightPool }, use) => {
     await use(_labwrightPool ?? (await host()));
   },
 });
+
+/** Runs `body`, laying a labwright error out for the report. */
+function reported<T>(body: () => T): T {
+  try {
+    return body();
+  } catch (error) {
+    throw layOutForReport(error);
+  }
+}
 
 /** How a test ended, for the abort reason of what it left running. */
 function describeEnd(testInfo: TestInfo): string {

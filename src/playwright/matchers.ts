@@ -1,6 +1,7 @@
 /** `expect` matchers for command results: toSucceed, toHaveExitCode, toHaveOutput. */
 import { CommandResult, RunResult } from '../host/results.js';
 import { quoteForMessage, redact } from '../util/secrets.js';
+import { wrapLine } from './reportLayout.js';
 
 type Received = CommandResult | RunResult;
 
@@ -31,7 +32,7 @@ function tail(text: string, lines = 15): string {
 function describe(result: CommandResult): string {
   const parts = [`  ${result.host}${result.session === 'default' ? '' : `/${result.session}`} $ ${redact(result.command)}`];
   parts.push(`    status: ${result.status}, exit code: ${result.exitCode ?? 'none'}${result.timedOut ? ', timed out' : ''}`);
-  if (result.error) parts.push(`    ${redact(result.error)}`);
+  if (result.error) parts.push(wrapLine(`    ${redact(result.error)}`));
   if (result.output) parts.push(tail(result.output));
   if (result.stderr) parts.push(`    stderr:\n${tail(result.stderr)}`);
   return parts.join('\n');

@@ -8,6 +8,17 @@ import { formatClock as clock, formatDuration } from '../util/time.js';
 
 const OUTPUT_INDENT = '               │ ';
 
+/**
+ * The gutter of an output line: blank for the default shell, the command's label
+ * (`exec#7`, a session name) otherwise, so that the output of concurrent exec calls and
+ * sessions is attributed to its command however the lines interleave.
+ */
+function gutter(session: string, id: number | undefined, mark = '│'): string {
+  if (session === 'default') return OUTPUT_INDENT.replace('│', mark);
+  const tag = session === 'exec' && id !== undefined ? `exec#${id}` : session;
+  return `${tag.padStart(OUTPUT_INDENT.length - 1)} ${mark} `;
+}
+
 /** Collects lab events by host and renders them as text. */
 export class TranscriptRecorder {
   private readonly lines = new Map<string, string[]>();
@@ -54,7 +65,7 @@ export class TranscriptRecorder {
         break;
       }
       case 'command-output':
-        out.push(`${OUTPUT_INDENT}${event.line}`);
+        out.push(`${gutter(event.session, event.id)}${event.line}`);
         break;
       case 'command-end': {
         const result = event.result;
@@ -72,7 +83,7 @@ export class TranscriptRecorder {
                   : 'ERROR';
         out.push(`${clock(event.time)} ${label(event.session, event.id)} → ${outcome} · ${formatDuration(result.durationMs)}${result.error ? ` · ${redact(result.error)}` : ''}`);
         if (result.stderr) {
-          for (const line of redact(result.stderr).replace(/\n$/, '').split('\n')) out.push(`${OUTPUT_INDENT.replace('│', '!')}${line}`);
+          for (const line of redact(result.stderr).replace(/\n$/, '').split('\n')) out.push(`${gutter(event.session, event.id, '!')}${line}`);
         }
         break;
       }
@@ -85,7 +96,7 @@ export class TranscriptRecorder {
         );
         break;
       case 'output':
-        out.push(`${OUTPUT_INDENT}${redact(event.line)}`);
+        out.push(`${gutter(event.session, undefined)}${redact(event.line)}`);
         break;
       case 'session':
         if (event.event === 'opened' && event.session !== 'default') {

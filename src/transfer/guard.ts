@@ -52,7 +52,7 @@ const HINTS: Partial<Record<TransferFailure, string>> = {
 export class TransferGuard {
   private readonly controller = new AbortController();
   /** Aborted when the transfer must stop (stalled, aborted by the caller, connection lost). */
-  readonly signal = this.controller.signal;
+  readonly signal: AbortSignal = this.controller.signal;
   private stopped: TransferError | undefined;
   private done = 0;
   private total = 0;

@@ -8,7 +8,7 @@ import lockfile from 'proper-lockfile';
 import type { HostKeyPolicy } from '../config/schema.js';
 import { ConnectionError } from '../util/errors.js';
 import { expandHome } from '../util/paths.js';
-import { fingerprint, knownHostLine, knownHostName, keyTypeOf, lookupHostKey, readKnownHosts } from './knownHosts.js';
+import { fingerprint, knownHostLine, knownHostName, keyTypeOf, lookupHostKey, readKnownHosts, type KnownHostVerdict } from './knownHosts.js';
 
 /** What the verifier needs to know about the connection. */
 export interface HostKeyCheck {
@@ -26,18 +26,32 @@ function hostKeyError(check: HostKeyCheck, detail: string, hint: string): Connec
   return new ConnectionError('host-key', detail, { host: check.host, protocol: 'ssh', hint });
 }
 
+/** What the known_hosts files a check consults say about `key`. */
+export interface HostKeyStanding {
+  verdict: KnownHostVerdict;
+  /** The files consulted, `~` expanded. */
+  files: string[];
+  /** Those of them that exist. */
+  found: string[];
+  /** `ssh-ed25519 SHA256:...`, for messages. */
+  presented: string;
+}
+
+/** Looks `key` up in the files the check consults (its known_hosts files, plus the pin file under `accept-new`). */
+export async function hostKeyStanding(check: HostKeyCheck, key: Buffer): Promise<HostKeyStanding> {
+  const files = checkedFiles(check);
+  const { entries, found } = await readKnownHosts(files);
+  return { verdict: lookupHostKey(entries, check.address, check.port, key), files, found, presented: `${keyTypeOf(key)} ${fingerprint(key)}` };
+}
+
 /**
  * Verifies `key` under the check's policy. Resolves when the key is accepted (pinning it
  * first under `accept-new`), rejects with a ConnectionError of kind `host-key` otherwise.
  */
 export async function verifyHostKey(check: HostKeyCheck, key: Buffer): Promise<void> {
   if (check.policy === 'off') return;
-  // Under accept-new the pin file is part of what the device is held to.
-  const files = [...new Set([...check.knownHosts, ...(check.policy === 'accept-new' && check.pinFile ? [check.pinFile] : [])].map(expandHome))];
   const name = knownHostName(check.address, check.port);
-  const presented = `${keyTypeOf(key)} ${fingerprint(key)}`;
-  const { entries, found } = await readKnownHosts(files);
-  const verdict = lookupHostKey(entries, check.address, check.port, key);
+  const { verdict, files, found, presented } = await hostKeyStanding(check, key);
   switch (verdict.kind) {
     case 'match':
       return;
@@ -60,28 +74,46 @@ export async function verifyHostKey(check: HostKeyCheck, key: Buffer): Promise<v
         throw hostKeyError(
           check,
           `the host key of ${name} (${presented}) is not in ${found.length > 0 ? `the known_hosts files (${found.join(', ')})` : `any known_hosts file (none of ${files.join(', ')} exists)`}.`,
-          `Verify the fingerprint, then add it with \`ssh-keyscan -p ${check.port} ${check.address} >> ${files[0] ?? '~/.ssh/known_hosts'}\`, or set ssh.hostKeyPolicy: 'accept-new' to pin keys on first use.`,
+          `Run \`npx labwright trust ${check.host}\` to see its fingerprint and pin it to ${check.pinFile ?? check.knownHosts[0] ?? '~/.ssh/known_hosts'}, or set ssh.hostKeyPolicy: 'accept-new' to pin keys on first use.`,
         );
       }
-      await pin(check, key, files);
+      await pinHostKey(check, key);
   }
 }
 
-/** Appends the key to the pin file under a lock, unless another worker pinned meanwhile. */
-async function pin(check: HostKeyCheck, key: Buffer, files: string[]): Promise<void> {
-  const pinFile = expandHome(check.pinFile ?? files[0] ?? '~/.ssh/known_hosts');
-  await mkdir(path.dirname(pinFile), { recursive: true });
-  await writeFile(pinFile, '', { flag: 'a' });
+/** The files a check consults: its known_hosts files, plus the pin file under `accept-new` (part of what the device is held to). */
+function checkedFiles(check: HostKeyCheck): string[] {
+  return [...new Set([...check.knownHosts, ...(check.policy === 'accept-new' && check.pinFile ? [check.pinFile] : [])].map(expandHome))];
+}
+
+/** Where keys of this check are pinned: `pinFile`, else the first known_hosts file. */
+export function pinFileOf(check: Pick<HostKeyCheck, 'pinFile' | 'knownHosts'>): string {
+  return expandHome(check.pinFile ?? check.knownHosts[0] ?? '~/.ssh/known_hosts');
+}
+
+/**
+ * Appends the key to the pin file under a lock, unless another process pinned it
+ * meanwhile; refuses when a different key is known for the host. Creates the file's
+ * folder with mode 0700 and the file with mode 0600, as OpenSSH wants `~/.ssh`.
+ * Returns the file written to.
+ */
+export async function pinHostKey(check: HostKeyCheck, key: Buffer): Promise<string> {
+  const files = checkedFiles(check);
+  const pinFile = pinFileOf(check);
+  await mkdir(path.dirname(pinFile), { recursive: true, mode: 0o700 });
+  await writeFile(pinFile, '', { flag: 'a', mode: 0o600 });
   // Several Playwright workers may meet a new device at once: one pins, the others re-read.
   const release = await lockfile.lock(pinFile, { retries: { retries: 50, minTimeout: 20, maxTimeout: 200 }, stale: 10_000 });
   try {
     const { entries } = await readKnownHosts([...new Set([...files, pinFile])]);
     const verdict = lookupHostKey(entries, check.address, check.port, key);
-    if (verdict.kind === 'match') return;
+    if (verdict.kind === 'match') return pinFile;
     if (verdict.kind !== 'unknown') {
-      throw hostKeyError(check, `another key was pinned for ${knownHostName(check.address, check.port)} while connecting.`, `Inspect ${pinFile}.`);
+      const name = knownHostName(check.address, check.port);
+      throw hostKeyError(check, `another key is already known for ${name} (${verdict.kind === 'mismatch' ? verdict.known.map((entry) => `${entry.file}:${entry.line}`).join(', ') : 'revoked'}); the presented one was not pinned.`, `If the device was re-imaged, remove the old entry with \`ssh-keygen -R '${name}' -f ${pinFile}\` first.`);
     }
     await appendFile(pinFile, `${knownHostLine(check.address, check.port, key)}\n`);
+    return pinFile;
   } finally {
     await release();
   }

@@ -241,7 +241,7 @@ test.describe('host keys', () => {
     expect(hashedText).toMatch(/^\|1\|/m);
     expect(await connect(hashedText)).toBe('in');
     // Unknown.
-    expect(await connect('')).toMatch(new RegExp(`host key of \\[127\\.0\\.0\\.1\\]:${port} \\(ssh-ed25519 SHA256:[^)]+\\) is not in the known_hosts files.*ssh-keyscan -p ${port} 127\\.0\\.0\\.1`));
+    expect(await connect('')).toMatch(new RegExp(`host key of \\[127\\.0\\.0\\.1\\]:${port} \\(ssh-ed25519 SHA256:[^)]+\\) is not in the known_hosts files.*Run \`npx labwright trust \\S+\` to see its fingerprint and pin it`));
     // Changed: the entry holds another key of the same type.
     const other = execFileSync('ssh-keygen', ['-y', '-f', sharedLab.credentials.keys.wrong.privateKeyPath]).toString().trim().split(' ').slice(0, 2).join(' ');
     const mismatch = await connect(`[127.0.0.1]:${port} ${other}\n`);

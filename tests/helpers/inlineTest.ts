@@ -135,3 +135,12 @@ export function inlineAttachment(result: JSONReportTestResult, name: string): st
   if (attachment.body === undefined) throw new Error(`attachment ${JSON.stringify(name)} is a file (${attachment.path}), not inline`);
   return Buffer.from(attachment.body, 'base64').toString('utf8');
 }
+
+/**
+ * A labwright error's message as the error itself has it, from the report's layout
+ * (src/playwright/reportLayout.ts: lines wrapped at 100 columns with indented
+ * continuations, `What to do:` on a line of its own).
+ */
+export function unwrapReported(message: string | undefined): string {
+  return (message ?? '').replace(/\n\nWhat to do: /g, ' ').replace(/\n {2,4}(?=\S)/g, ' ');
+}

@@ -3,7 +3,7 @@
  * hosts, a worker-scoped pool, a wait that times out, a lease lost in the middle of a test,
  * and what each of them leaves in the report.
  */
-import { allTests, inlineAttachment, resultOf, runInlineTest, stepTitles } from '../helpers/inlineTest.js';
+import { allTests, inlineAttachment, resultOf, runInlineTest, stepTitles, unwrapReported } from '../helpers/inlineTest.js';
 import { test, expect } from '../helpers/leases.js';
 
 const LAB = `
@@ -88,8 +88,8 @@ test('a wait that runs out fails the test saying for what and behind whom, also 
   });
   expect(run.exitCode).toBe(1);
   const result = resultOf(run.report!, 'waits in vain');
-  expect(result.error?.message).toMatch(/dev-a \(lease\): no device for dev-a within 1.00 s: number 1 of 1 in the queue; dev-a held by pid \d+ on .+ for "the other holder" since .+ \(token \d+\)/);
-  expect(result.error?.message).toContain('unless renewed. Raise the wait bound');
+  expect(unwrapReported(result.error?.message)).toMatch(/dev-a \(lease\): no device for dev-a within 1.00 s: number 1 of 1 in the queue; dev-a held by pid \d+ on .+ for "the other holder" since .+ \(token \d+\)/);
+  expect(unwrapReported(result.error?.message)).toContain('unless renewed. Raise the wait bound');
   const transcript = inlineAttachment(result, 'transcript: dev-a');
   expect(transcript).toMatch(/\[lease\] · waiting for dev-a: number 1 of 1 in the queue; dev-a held by .+"the other holder"/);
   expect(transcript).toMatch(/\[lease\] · failed dev-a \(lease\): no device for dev-a/);
@@ -111,7 +111,7 @@ test('a lease lost during a test fails the next call on the host, and the transc
   });
   expect(run.exitCode).toBe(1);
   const result = resultOf(run.report!, 'frozen runner');
-  expect(result.error?.message).toMatch(/local \(lease\): the lease on local \(token \d+\) is no longer held: .+this call was not made/);
+  expect(unwrapReported(result.error?.message)).toMatch(/local \(lease\): the lease on local \(token \d+\) is no longer held: .+this call was not made/);
   const transcript = inlineAttachment(result, 'transcript: local');
   expect(transcript).toContain('$ echo before');
   expect(transcript).not.toContain('$ echo after');
