@@ -14,6 +14,11 @@ export interface ChannelExecOptions {
   onStdout?: ((chunk: Buffer) => void) | undefined;
   /** Ends the command like its timeout does (INT, KILL, close). */
   signal?: AbortSignal | undefined;
+  /**
+   * Told each time the command is signalled to stop (`INT`, then `KILL`), so the caller can
+   * reach processes a signal request does not (a shell that forked the command).
+   */
+  onStop?: ((signal: 'INT' | 'KILL') => void) | undefined;
 }
 
 /** What happened to one exec. */
@@ -156,9 +161,11 @@ export function runOnChannel({ channel, recorder }: OpenedExec, options: Channel
         if (options.pty && channel.writable) channel.write('\x03');
       } catch {}
       sendSignal(channel, 'INT');
+      options.onStop?.('INT');
       timers.push(
         setTimeout(() => {
           sendSignal(channel, 'KILL');
+          options.onStop?.('KILL');
           timers.push(
             setTimeout(() => {
               channel.close();

@@ -7,9 +7,11 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { SshExecutor } from '../exec/executor.js';
+import type { ConnectionManager } from '../transport/connectionManager.js';
 import type { ChannelExecOutcome } from '../exec/sshExec.js';
 import { LineSplitter, cleanText } from '../session/text.js';
 import type { RemoteRunner } from '../transfer/types.js';
+import { signalTaggedProcesses } from '../util/processTree.js';
 import { formatDuration } from '../util/time.js';
 import { execScript, missingCwdError } from './execScript.js';
 import type { ExecOptions } from './host.js';
@@ -37,11 +39,15 @@ export interface ExecBackend {
 }
 
 /** exec over SSH: each command on its own channel; env and cwd go into the command text. */
-export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor): ExecBackend {
+export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor, connections: ConnectionManager): ExecBackend {
   return {
     protocol: 'ssh',
     async run(command, options) {
-      const prepared = execScript(command, options, config.name, 'ssh');
+      // A server that takes exec channels one at a time (Dropbear's channel race) cannot run
+      // the stopping command while this one runs: no tag there, so a shell that runs a
+      // single command by exec'ing it (ash, mksh) still does, and the signal reaches it.
+      const concurrent = !(await connections.ssh(options.signal).catch(() => undefined))?.budget.serialExec;
+      const prepared = execScript(command, { ...options, tagged: concurrent }, config.name, 'ssh');
       const { ssh } = config;
       const lines = options.onLine ? new LineSplitter(options.onLine) : undefined;
       // A chunk may end inside a multi-byte character.
@@ -53,6 +59,12 @@ export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor):
         stdin: options.stdin,
         pty: options.pty ? { term: ssh.termType, cols: ssh.cols, rows: ssh.rows } : undefined,
         onStdout: lines && ((chunk) => lines.push(decoder.write(chunk))),
+        // The command's whole process tree: a shell that forked the command (dash; bash for
+        // a list) passes the channel's signal on to nobody. Best effort, bounded, on a
+        // channel of its own.
+        onStop: (signal) => {
+          if (prepared.tag) void executor.exec(signalTaggedProcesses(prepared.tag, signal), { timeout: 5_000 }).catch(() => {});
+        },
       });
       lines?.push(decoder.end());
       lines?.flush();

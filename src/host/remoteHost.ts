@@ -92,7 +92,7 @@ export class RemoteHost extends Host {
         close: async () => {},
       });
     }
-    return sshExecBackend(config, this.executor);
+    return sshExecBackend(config, this.executor, this.connections);
   }
 
   protected override get execProtocol(): 'ssh' | 'telnet' | 'console' {

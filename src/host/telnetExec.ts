@@ -7,25 +7,28 @@
 import { randomBytes } from 'node:crypto';
 import { ShellPool, type ShellPoolOptions } from '../session/shellPool.js';
 import type { SessionCommandOptions, SessionCommandOutcome } from '../session/shellSession.js';
+import { GUARDED_COMMAND } from '../session/wire.js';
 import { execScript, missingCwdError } from './execScript.js';
 import type { BackendOptions, ExecBackend, ExecOutcome } from './remoteExec.js';
 
 /**
  * The script that runs `command` and prints stdout, a separator line, then stderr. With
- * `mergeStderr` (exec's `pty` option) stderr goes to the output, as on a terminal.
+ * `mergeStderr` (exec's `pty` option) stderr goes to the output, as on a terminal. Its own
+ * words go through the shell's guarded command (a profile may define `cat` or `printf`).
  */
 export function telnetExecScript(command: string, options: { stdin?: string | Buffer | undefined; mergeStderr?: boolean | undefined }, token: string): string {
+  const own = (word: string) => `${GUARDED_COMMAND} ${word}`;
   // stdin travels as base64 in a variable: binary-safe and free of here-document pitfalls.
   // Without stdin the command reads nothing, unless it asked for the terminal (pty).
   const body =
     options.stdin === undefined
       ? `{\n${command}\n}${options.mergeStderr ? '' : ' </dev/null'}`
-      : `__lw_in='${(Buffer.isBuffer(options.stdin) ? options.stdin : Buffer.from(options.stdin)).toString('base64')}'; printf '%s' "$__lw_in" | base64 -d | {\n${command}\n}`;
-  const separator = `printf '\\n%s_%s\\n' LWSE ${token}`;
+      : `__lw_in='${(Buffer.isBuffer(options.stdin) ? options.stdin : Buffer.from(options.stdin)).toString('base64')}'; ${own('printf')} '%s' "$__lw_in" | ${own('base64')} -d | {\n${command}\n}`;
+  const separator = `${own('printf')} '\\n%s_%s\\n' LWSE ${token}`;
   if (options.mergeStderr) return `( ${body}\n) 2>&1; __lw_rc=$?; ${separator}; (exit $__lw_rc)`;
   return (
     `__lw_e=/tmp/.lw-stderr-$$-${token}; ( ${body}\n) 2>"$__lw_e"; __lw_rc=$?; ` +
-    `${separator}; cat "$__lw_e" 2>/dev/null; rm -f "$__lw_e"; (exit $__lw_rc)`
+    `${separator}; ${own('cat')} "$__lw_e" 2>/dev/null; ${own('rm')} -f "$__lw_e"; (exit $__lw_rc)`
   );
 }
 
@@ -75,7 +78,7 @@ export class ShellExecBackend implements ExecBackend {
 
   async run(command: string, options: BackendOptions): Promise<ExecOutcome> {
     const token = execToken();
-    const prepared = execScript(command, options, this.host, this.protocol);
+    const prepared = execScript(command, { ...options, inLabwrightShell: true }, this.host, this.protocol);
     const separatorLine = `LWSE_${token}`;
     let inStderr = false;
     // Empty lines wait: the separator's own leading newline makes one that is not output.

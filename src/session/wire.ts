@@ -112,6 +112,12 @@ const STTY_NORMAL = '-echo -echonl -opost -inlcr -igncr -istrip';
 const FAMILY_WORD = '${ZSH_VERSION:+zsh}${BASH_VERSION:+bash}';
 const KSH_WORD = '${KSH_VERSION:+ksh}';
 
+/**
+ * A function every labwright shell defines at setup: `__lw_x NAME ARGS` runs the builtin or
+ * program NAME, never a function or alias of that name (see {@link MarkerFactory.setupLines}).
+ */
+export const GUARDED_COMMAND = '__lw_x';
+
 /** Generates markers and the typed lines of one shell session. */
 export class MarkerFactory {
   readonly sessionId = randomId(8);
@@ -176,6 +182,9 @@ export class MarkerFactory {
       lines.push(['emacs', 'vi', 'gmacs', 'history', 'verbose', 'xtrace'].map((option) => `\\command set +o ${option} 2>/dev/null`).join('; '));
     }
     lines.push(`__lw_nl=$(${builtin(f, 'printf')} '\\n_'); __lw_nl=\${__lw_nl%_}`);
+    // What labwright's own scripts run on this shell (exec plumbing: printf, cat, rm,
+    // base64, export, cd) goes through `__lw_x`, past functions and aliases of those names.
+    lines.push(`${GUARDED_COMMAND}() { ${hasBuiltin(f) ? '\\builtin command' : '\\command'} "$@"; }`);
     return lines;
   }
 

@@ -22,6 +22,7 @@ import { localPathOf, readLocalSource, sourceFiles } from './localTree.js';
 import { devicePaths, pathError, placeDestination, runnerPaths, uploadFiles } from './paths.js';
 import { commitRunnerFile, commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile } from './runnerSide.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
+import { signalProcessTree } from '../util/processTree.js';
 import { shellQuote } from '../util/shellQuote.js';
 import { checkDigest, checkSize, remoteShellPath, sha256File } from './verify.js';
 
@@ -140,7 +141,7 @@ export class NcTransfer implements TransferStrategy {
     return {
       pid: pids[1]!,
       cleanup: async () => {
-        await this.deps.runner.run(killJobs(pids[1]!, pids[2]!), { timeout: HELPER_TIMEOUT_MS });
+        await this.deps.runner.run(signalProcessTree([pids[1]!, pids[2]!], 'TERM'), { timeout: HELPER_TIMEOUT_MS });
       },
     };
   }
@@ -387,18 +388,6 @@ function send(source: Readable, socket: Duplex): Promise<void> {
     socket.resume();
     source.pipe(socket, { end: false });
   });
-}
-
-/**
- * A command that kills processes and their direct children. Children are found in
- * /proc/<pid>/stat (the parent pid follows the state, after the command name in
- * parentheses), not with `pkill -P`, which BusyBox lacks; they are listed before anything
- * is killed, as a dead parent's children are re-parented out of reach.
- */
-export function killJobs(...pids: string[]): string {
-  const parents = pids.map((pid) => `f[2] == ${pid}`).join(' || ');
-  const children = `cat /proc/[0-9]*/stat 2>/dev/null | awk '{ i = index($0, ") "); split(substr($0, i + 2), f, " "); if (${parents}) print $1 }'`;
-  return `kill $(${children}) ${pids.join(' ')} 2>/dev/null; true`;
 }
 
 /**

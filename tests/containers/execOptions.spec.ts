@@ -54,7 +54,10 @@ for (const name of ['target', 'telnet'] as const) {
       const aborted = await host.exec(marker, { signal: controller.signal, timeout: 60_000 });
       expect(aborted).toMatchObject({ aborted: true, status: 'error', exitCode: null });
       expect(aborted.error).toMatch(/aborted/);
-      // Nothing of either is left running on the device.
+      // A list the shell forks for (bash forks the sleep, then would echo) ends too.
+      const list = await host.exec(`${marker}; echo never`, { timeout: 500 });
+      expect(list).toMatchObject({ timedOut: true, output: '' });
+      // Nothing of any of them is left running on the device.
       await expect.poll(async () => (await host.exec(`ps -eo args | grep -c '^${marker}$' || true`)).output.trim(), { timeout: 10_000 }).toBe('0');
       const run = await host.run(['sleep 30', 'echo skipped'], { signal: AbortSignal.timeout(300) });
       expect(run.results.map((result) => result.status)).toEqual(['error', 'skipped']);

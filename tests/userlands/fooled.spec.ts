@@ -62,10 +62,6 @@ test('a profile defining them does not fool a new shell either', async ({ device
 });
 
 test('exec keeps stdout, stderr and stdin apart when the profile defines them', async ({ device, board, land }) => {
-  test.fail(
-    land.term === 'telnet',
-    'exec on telnet hosts types a script that calls printf, export, cat and base64 by name: a profile function or alias of those names mixes stderr into stdout (src/host/telnetExec.ts, reported)',
-  );
   await withProfile(board, land, profileDefining(), async () => {
     const r = await device.exec('cat; echo out; echo err >&2; exit 3', { stdin: 'piped\n' });
     expect([r.output, r.stderr, r.exitCode]).toEqual(['piped\nout\n', 'err\n', 3]);
