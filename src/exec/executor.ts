@@ -39,12 +39,12 @@ export class SshExecutor {
 
   /**
    * Runs a command on its own channel. Retries after a lost connection (up to
-   * ssh.commandRetries); waits for a free channel within the command's timeout.
+   * ssh.commandRetries); waits for a free channel within the command's timeout. `command`
+   * may be built per connection, from what its server allows (`serialExec`): it is then
+   * built once the connection is up, so nothing connects twice.
    */
-  async exec(command: string, options: ExecutorOptions): Promise<ChannelExecOutcome> {
+  async exec(command: string | ((serialExec: boolean) => string), options: ExecutorOptions): Promise<ChannelExecOutcome> {
     const wrapper = options.useWrapper === false ? undefined : this.config.ssh.wrapper;
-    const program = wrapper ?? command;
-    const channelOptions: ChannelExecOptions = wrapper ? { ...options, stdin: wrapperScript(command, options.stdin) } : options;
     const deadline = Date.now() + options.timeout;
     const retries = this.config.ssh.commandRetries;
     const { signal } = options;
@@ -66,6 +66,9 @@ export class SshExecutor {
         }
         throw error;
       }
+      const text = typeof command === 'string' ? command : command(connection.budget.serialExec);
+      const program = wrapper ?? text;
+      const channelOptions: ChannelExecOptions = wrapper ? { ...options, stdin: wrapperScript(text, options.stdin) } : options;
       let held: HeldChannel<OpenedExec>;
       try {
         held = await connection.openChannel(

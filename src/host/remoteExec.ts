@@ -13,7 +13,7 @@ import { LineSplitter, cleanText } from '../session/text.js';
 import type { RemoteRunner } from '../transfer/types.js';
 import { signalTaggedProcesses } from '../util/processTree.js';
 import { formatDuration } from '../util/time.js';
-import { execScript, missingCwdError } from './execScript.js';
+import { execScript, missingCwdError, type ExecScript } from './execScript.js';
 import type { ExecOptions } from './host.js';
 import { CommandResult, statusOf } from './results.js';
 
@@ -46,13 +46,15 @@ export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor, 
       // A server that takes exec channels one at a time (Dropbear's channel race) cannot run
       // the stopping command while this one runs: no tag there, so a shell that runs a
       // single command by exec'ing it (ash, mksh) still does, and the signal reaches it.
-      const concurrent = !(await connections.ssh(options.signal).catch(() => undefined))?.budget.serialExec;
-      const prepared = execScript(command, { ...options, tagged: concurrent }, config.name, 'ssh');
+      let prepared: ExecScript | undefined;
+      const script = (serialExec: boolean) => (prepared = execScript(command, { ...options, tagged: !serialExec }, config.name, 'ssh')).script;
+      // Names in the environment are checked before anything connects.
+      execScript(command, options, config.name, 'ssh');
       const { ssh } = config;
       const lines = options.onLine ? new LineSplitter(options.onLine) : undefined;
       // A chunk may end inside a multi-byte character.
       const decoder = new StringDecoder('utf8');
-      const outcome = await executor.exec(prepared.script, {
+      const outcome = await executor.exec(script, {
         timeout: options.timeout,
         signal: options.signal,
         env: ssh.env,
@@ -63,12 +65,12 @@ export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor, 
         // a list) passes the channel's signal on to nobody. Best effort, bounded, on a
         // channel of its own.
         onStop: (signal) => {
-          if (prepared.tag) void executor.exec(signalTaggedProcesses(prepared.tag, signal), { timeout: 5_000 }).catch(() => {});
+          if (prepared?.tag) void executor.exec(signalTaggedProcesses(prepared.tag, signal), { timeout: 5_000 }).catch(() => {});
         },
       });
       lines?.push(decoder.end());
       lines?.flush();
-      const { stderr, missingCwd } = prepared.checkCwd(outcome.stderr);
+      const { stderr, missingCwd } = prepared!.checkCwd(outcome.stderr);
       return {
         stdout: outcome.stdout,
         stderr,

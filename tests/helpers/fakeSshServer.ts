@@ -61,8 +61,13 @@ export async function startFakeSsh(options: FakeSshOptions = {}): Promise<FakeSs
         });
         session.on('exec', (acceptExec, _rejectExec, info) => {
           const channel = acceptExec();
-          commands.push(info.command);
-          run(info.command, channel, () => {
+          // labwright's exec scripts carry a tag comment line; the command is what remains.
+          const command = info.command
+            .split('\n')
+            .filter((line) => !line.startsWith('#'))
+            .join('\n');
+          commands.push(command);
+          run(command, channel, () => {
             if (!dropped) {
               dropped = true;
               client.end();
