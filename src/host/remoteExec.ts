@@ -7,7 +7,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { SshExecutor } from '../exec/executor.js';
-import type { ConnectionManager } from '../transport/connectionManager.js';
 import type { ChannelExecOutcome } from '../exec/sshExec.js';
 import { LineSplitter, cleanText } from '../session/text.js';
 import type { RemoteRunner } from '../transfer/types.js';
@@ -39,7 +38,7 @@ export interface ExecBackend {
 }
 
 /** exec over SSH: each command on its own channel; env and cwd go into the command text. */
-export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor, connections: ConnectionManager): ExecBackend {
+export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor): ExecBackend {
   return {
     protocol: 'ssh',
     async run(command, options) {

@@ -92,7 +92,7 @@ export class RemoteHost extends Host {
         close: async () => {},
       });
     }
-    return sshExecBackend(config, this.executor, this.connections);
+    return sshExecBackend(config, this.executor);
   }
 
   protected override get execProtocol(): 'ssh' | 'telnet' | 'console' {
