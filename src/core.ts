@@ -14,6 +14,10 @@ export {
   ExpectTimeoutError,
   TransferError,
   TimeoutError,
+  AbortedError,
+  PowerError,
+  HostUnavailableError,
+  type PowerTarget,
   type ConnectFailure,
   type ErrorProtocol,
 } from './util/errors.js';

@@ -6,7 +6,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
-import { formatIssues, isCredentialPath, suggest } from './problems.js';
+import { fieldsAt, formatIssues, isCredentialPath, suggest } from './problems.js';
 import {
   defaultsSchema,
   hostSchema,
@@ -16,6 +16,9 @@ import {
   type DefaultsInput,
   type FtpOptions,
   type HostInput,
+  type LifecycleOptions,
+  type PduConfig,
+  type PduInput,
   type LocalHostInput,
   type NcOptions,
   type ScpOptions,
@@ -28,6 +31,9 @@ import {
   type UserCredentials,
 } from './schema.js';
 import { findHopCycle } from './hops.js';
+import { parseHostPower, parsePdu, type HostPowerConfig } from './power.js';
+
+export type { HostPowerConfig } from './power.js';
 
 /** Name of the always-present host that runs commands on the test runner itself. */
 export const LOCAL_HOST = 'local';
@@ -42,6 +48,8 @@ export interface LabInput {
   defaults?: DefaultsInput;
   /** Options of the `local` host. */
   local?: LocalHostInput;
+  /** Power controllers by name (PDUs, QEMU monitors, relay scripts), shared by the hosts whose `power` names them. */
+  pdus?: Record<string, PduInput>;
 }
 
 /** Fields shared by local and remote host configurations. */
@@ -72,6 +80,9 @@ export interface RemoteHostConfig extends HostConfigBase {
   scp: ScpOptions;
   ftp: FtpOptions;
   nc: NcOptions;
+  /** Power control, if the host has any. */
+  power: HostPowerConfig | undefined;
+  lifecycle: LifecycleOptions;
 }
 
 /** The runner itself. */
@@ -86,6 +97,8 @@ export type HostConfig = RemoteHostConfig | LocalHostConfig;
 export interface LabConfig {
   readonly hosts: Readonly<Record<string, RemoteHostConfig>>;
   readonly local: LocalHostConfig;
+  /** Power controllers by name (the `pdus` of the lab file). */
+  readonly pdus: Readonly<Record<string, PduConfig>>;
   /** Lab-wide default per-command timeout (ms), if set. */
   readonly commandTimeout: number | undefined;
   /** File the lab was loaded from, when known. */
@@ -102,31 +115,6 @@ export function isLabConfig(value: unknown): value is LabConfig {
 /** Reads `{ env: 'NAME' }` secrets lazily so that editors show the input type. */
 export function env(name: string): { env: string } {
   return { env: name };
-}
-
-/** Field names of the object schema found at `path` inside `schema`, for unknown-field hints. */
-function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  let current: z.core.$ZodType | undefined = schema;
-  const unwrap = (s: z.core.$ZodType): z.core.$ZodType => {
-    let inner = s;
-    for (;;) {
-      const def = inner._zod.def as { innerType?: z.core.$ZodType; in?: z.core.$ZodType; type: string };
-      if (def.innerType) inner = def.innerType;
-      else if (def.type === 'pipe' && def.in) inner = def.in;
-      else return inner;
-    }
-  };
-  for (const part of path) {
-    if (!current) return [];
-    current = unwrap(current);
-    const def = current._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; valueType?: z.core.$ZodType };
-    if (def.type === 'object' && def.shape) current = def.shape[String(part)];
-    else if (def.type === 'record') current = def.valueType;
-    else return [];
-  }
-  if (!current) return [];
-  const def = unwrap(current)._zod.def as { type: string; shape?: Record<string, unknown> };
-  return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
 }
 
 /** Shallow-merges lab defaults into each option group of a raw host entry. */
@@ -198,7 +186,16 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
   // Invalid defaults are reported once, as defaults, rather than again under every host.
   const rawDefaults = (defaultsResult.success ? top.data.defaults ?? {} : {}) as Record<string, unknown>;
 
+  const pdus: Record<string, PduConfig> = {};
+  for (const [name, raw] of Object.entries(top.data.pdus)) {
+    registerRawCredentials(raw);
+    const parsed = parsePdu(raw, `pdu "${name}"`);
+    if ('problems' in parsed) problems.push(...parsed.problems);
+    else pdus[name] = parsed.pdu;
+  }
+
   const hosts: Record<string, RemoteHostConfig> = {};
+  const rawPower = new Map<string, unknown>();
   const names = Object.keys(top.data.hosts);
   for (const [name, raw] of Object.entries(top.data.hosts)) {
     const where = `host "${name}"`;
@@ -224,6 +221,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       problems.push(`${where} → user: "${user}" is not one of its users (${userNames.join(', ')})${hint ? `; did you mean "${hint}"?` : ''}`);
     }
     registerHostSecrets(host.users, host);
+    if (host.power !== undefined) rawPower.set(name, host.power);
     hosts[name] = {
       kind: 'remote',
       name,
@@ -239,6 +237,8 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       scp: host.scp,
       ftp: host.ftp,
       nc: host.nc,
+      power: undefined,
+      lifecycle: host.lifecycle,
       shell: host.shell,
       commandTimeout: host.commandTimeout,
       tags: host.tags,
@@ -261,6 +261,23 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       problems.push(`${where}: "${host.hop}" is a telnet host; a hop must speak SSH`);
     }
   }
+  // Power: a host's `power` names a PDU of the lab or brings a driver of its own; a command
+  // driver may run on another lab host.
+  for (const [name, raw] of rawPower) {
+    const parsed = parseHostPower(raw, `host "${name}" → power`, name, pdus, Object.keys(top.data.pdus));
+    if ('problems' in parsed) problems.push(...parsed.problems);
+    else hosts[name] = { ...hosts[name]!, power: parsed.power };
+  }
+  const drivers: Array<[string, PduConfig]> = [
+    ...Object.entries(pdus).map(([name, pdu]): [string, PduConfig] => [`pdu "${name}"`, pdu]),
+    ...Object.values(hosts).flatMap((host): Array<[string, PduConfig]> => (host.power?.own ? [[`host "${host.name}" → power`, host.power.driver]] : [])),
+  ];
+  for (const [where, pdu] of drivers) {
+    if (pdu.driver !== 'command' || pdu.runOn === undefined || pdu.runOn === LOCAL_HOST || hosts[pdu.runOn] || names.includes(pdu.runOn)) continue;
+    const hint = suggest(pdu.runOn, names);
+    problems.push(`${where} → runOn: names "${pdu.runOn}", which is not a host of this lab${hint ? ` (did you mean "${hint}"?)` : ''}; leave it out to run on the runner`);
+  }
+
   const cycle = findHopCycle(hosts);
   if (cycle) problems.push(`hop chain loops: ${cycle.join(' → ')}; break the loop by removing one "hop"`);
 
@@ -283,6 +300,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       resources: local.resources,
       description: local.description,
     },
+    pdus,
     commandTimeout: defaultsResult.data?.commandTimeout,
     source,
   };

@@ -32,7 +32,17 @@ export type LabEvent =
     })
   | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string })
   /** Something the reader of a transcript should know (a timeout longer than the test has left). */
-  | (EventBase & { type: 'note'; text: string });
+  | (EventBase & { type: 'note'; text: string })
+  /** Power and lifecycle: a power action, a reboot, waiting until the host is back, a recovery. */
+  | (EventBase & { type: 'power'; event: PowerEventKind; text: string; error?: string });
+
+/**
+ * What a power event reports: `action` (a driver action), `outage` (a reboot or power off
+ * begins), `closed` (what the outage closed), `down` (the device went down), `waiting`
+ * (progress while waiting), `up` (back), `failed` (not back within the bound), `health`
+ * (a health check after a failed test), `recovering`, `recovered`.
+ */
+export type PowerEventKind = 'action' | 'outage' | 'closed' | 'down' | 'waiting' | 'up' | 'failed' | 'health' | 'recovering' | 'recovered';
 
 export type LabEventListener = (event: LabEvent) => void;
 

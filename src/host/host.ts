@@ -1,12 +1,13 @@
 /** What every host offers: persistent shells, stateless exec, sessions, transfers. */
 import type { HostConfig } from '../config/defineLab.js';
-import { ShellSession, type ExpectMatch } from '../session/shellSession.js';
+import { ShellSession, type ExpectMatch, type SessionObserver } from '../session/shellSession.js';
 import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
 import { cleanText } from '../session/text.js';
 import { anySignal } from '../util/time.js';
 import { reportCommand, type CommandInput, type RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
+import { HostLifecycle } from './lifecycle.js';
 import { SessionManager, type ExpectOptions, type HostSession, type SendOptions } from './hostSession.js';
 import type { CommandOrigin, CommandResult, RunResult } from './results.js';
 
@@ -46,17 +47,26 @@ export abstract class Host implements AsyncDisposable {
   /** Name of the host in the lab. */
   readonly name: string;
   readonly config: HostConfig;
+  /**
+   * The lab's context, with every call's signal also firing when the host goes away under
+   * it (a reboot, a power off): such calls end with that reason.
+   */
   protected readonly context: HostContext;
   protected readonly sessions: SessionManager;
+  /** Whether the host can be used now (remote hosts reboot and power off; the runner never does). */
+  protected readonly lifecycle: HostLifecycle;
 
   constructor(config: HostConfig, context: HostContext) {
     this.name = config.name;
     this.config = config;
-    this.context = context;
+    const lifecycle = new HostLifecycle(config.name);
+    this.lifecycle = lifecycle;
+    this.context = { ...context, signal: () => anySignal(context.signal(), lifecycle.signal) };
     this.sessions = new SessionManager(this.name, (name) => this.createShell(name), {
       host: this.name,
-      context,
+      context: this.context,
       commandTimeout: () => this.commandTimeout,
+      assertUsable: () => lifecycle.assertUsable(),
     });
   }
 
@@ -71,7 +81,8 @@ export abstract class Host implements AsyncDisposable {
   /** Transport carrying shells of this host. */
   protected abstract shellTransport(sessionName: string): ShellTransport;
 
-  private createShell(name: string): ShellSession {
+  /** A new shell session of this host (not registered with its sessions); `onLifecycle` hears it open, drop and close. */
+  protected createShell(name: string, onLifecycle?: SessionObserver['lifecycle']): ShellSession {
     const { events } = this.context;
     const transport = this.shellTransport(name);
     const host = this.name;
@@ -82,8 +93,10 @@ export abstract class Host implements AsyncDisposable {
       observer: {
         idleLine: (line) => events.emit({ type: 'output', time: Date.now(), host, session: name, line }),
         sent: (text, secret) => events.emit({ type: 'sent', time: Date.now(), host, session: name, text, secret }),
-        lifecycle: (event, detail) =>
-          events.emit({ type: 'session', time: Date.now(), host, session: name, protocol: transport.protocol, event, ...(detail ? { detail } : {}) }),
+        lifecycle: (event, detail) => {
+          events.emit({ type: 'session', time: Date.now(), host, session: name, protocol: transport.protocol, event, ...(detail ? { detail } : {}) });
+          onLifecycle?.(event, detail);
+        },
       },
     });
   }
@@ -121,7 +134,8 @@ export abstract class Host implements AsyncDisposable {
    * Runs a stateless command on its own channel (SSH), pooled shell (telnet) or process
    * (local); concurrent calls run in parallel. Never throws for the command's own failure.
    */
-  exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+  async exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+    this.lifecycle.assertUsable();
     const timeout = options.timeout ?? this.commandTimeout;
     this.context.checkTimeout(this.name, timeout);
     const { signal: _callSignal, timeout: _timeout, ...rest } = options;

@@ -28,6 +28,8 @@ interface SessionBinding {
   host: string;
   context: HostContext;
   commandTimeout: () => number;
+  /** Throws at once when the host cannot be used now (rebooting, powered off). */
+  assertUsable: () => void;
 }
 
 /** Shared implementation of run/send/expect over one shell session. */
@@ -44,7 +46,8 @@ export class SessionHandle {
   }
 
   /** Runs commands one after the other on this session; state (cwd, env) persists between them. */
-  run(commands: CommandInput | readonly CommandInput[], options?: RunOptions): Promise<RunResult> {
+  async run(commands: CommandInput | readonly CommandInput[], options?: RunOptions): Promise<RunResult> {
+    this.binding.assertUsable();
     return runCommands(
       { host: this.binding.host, session: this.name, shell: this.shell, context: this.binding.context, commandTimeout: this.binding.commandTimeout() },
       commands,
@@ -54,6 +57,7 @@ export class SessionHandle {
 
   /** Types raw text into the session (include `\n` yourself), for driving REPLs and prompts. */
   async send(text: string, options: SendOptions = {}): Promise<void> {
+    this.binding.assertUsable();
     await this.shell.send(text, { ...options, signal: anySignal(options.signal, this.binding.context.signal()) });
   }
 
@@ -61,6 +65,7 @@ export class SessionHandle {
   async expect(pattern: RegExp | string, options: ExpectOptions = {}): Promise<ExpectMatch> {
     const { events } = this.binding.context;
     const base = { host: this.binding.host, session: this.name, pattern: String(pattern) };
+    this.binding.assertUsable();
     try {
       const timeout = options.timeout ?? this.binding.commandTimeout();
       this.binding.context.checkTimeout(this.binding.host, timeout);
@@ -93,6 +98,11 @@ export class HostSession extends SessionHandle implements AsyncDisposable {
   /** Whether `close()` was called. */
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Closes the shell but keeps the session: its next command opens a new shell. */
+  async closeShell(): Promise<void> {
+    await this.shell.close();
   }
 
   /** Closes the shell and removes the session from its host. */
@@ -132,8 +142,15 @@ export class SessionManager {
     return this.defaultSession;
   }
 
+  /** Opens the default session's shell now (waiting until it answers), instead of on its first command. */
+  async openDefault(signal?: AbortSignal): Promise<void> {
+    void this.default;
+    await this.defaultShell!.open({ signal });
+  }
+
   /** Opens (or returns the open) session called `name`; its shell is running when this resolves. */
   async open(name: string, signal?: AbortSignal): Promise<HostSession> {
+    this.binding.assertUsable();
     if (!name || name === 'default' || name === 'exec') {
       throw new LabwrightError(`"${name}" cannot name a session.`, { host: this.host, hint: 'Pick another name; "default" and "exec" are reserved.' });
     }
@@ -168,6 +185,20 @@ export class SessionManager {
   /** Names of the named sessions currently open. */
   get names(): string[] {
     return [...this.named.keys()];
+  }
+
+  /**
+   * Closes the shells of the default session and of every named session, keeping the
+   * sessions: each opens a new shell on its next command (after a reboot, say).
+   * Resolves with the names of the sessions whose shell was open.
+   */
+  async closeShells(): Promise<string[]> {
+    const named = (await Promise.all([...this.named.values()].map((pending) => pending.catch(() => undefined)))).filter(
+      (session): session is HostSession => session !== undefined && !session.isClosed,
+    );
+    const open = [...(this.defaultSession?.alive ? ['default'] : []), ...named.filter((session) => session.alive).map((session) => session.name)];
+    await Promise.allSettled([...(this.defaultShell ? [this.defaultShell.close()] : []), ...named.map((session) => session.closeShell())]);
+    return open;
   }
 
   /** Closes the default session and every named session. */

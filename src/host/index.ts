@@ -7,3 +7,7 @@ export { LocalHost } from './localHost.js';
 export { RemoteHost, type RemoteHostDeps, type LocalForwardOptions, type RemoteForwardOptions } from './remoteHost.js';
 export { Share, type ShareOptions, type ShareClientCommands } from '../share/share.js';
 export * from './lab.js';
+export type { PowerOptions, RebootOptions, RebootResult, RecoveryReport, WaitUntilUpOptions } from './hostPower.js';
+export type { HostState } from './lifecycle.js';
+export type { UpTimings } from './waitUntilUp.js';
+export type { PowerAction, PowerState } from '../power/types.js';

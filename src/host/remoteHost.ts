@@ -12,8 +12,14 @@ import type { Share, ShareOptions } from '../share/share.js';
 import { ConnectionManager, type ConnectionFactory } from '../transport/connectionManager.js';
 import type { Forward, IncomingHandler } from '../transport/forwarding.js';
 import type { NetworkPath } from '../transport/network.js';
+import type { Pdu } from '../power/pdu.js';
+import type { PowerAction, PowerState } from '../power/types.js';
+import { messageOf } from '../util/errors.js';
 import type { HostContext } from './events.js';
 import { Host, type ExecRequest } from './host.js';
+import { HostPower, type PowerOptions, type RebootOptions, type RebootResult, type RecoveryReport, type WaitUntilUpOptions } from './hostPower.js';
+import type { HostState } from './lifecycle.js';
+import type { UpCheck, UpTimings } from './waitUntilUp.js';
 import { RemoteForwards, type LocalForwardOptions, type RemoteForwardOptions } from './remoteForwards.js';
 import { commandRunner, execResult, sshExecBackend, type ExecBackend } from './remoteExec.js';
 import { remoteShellTransport, telnetShellTransport } from './remoteShells.js';
@@ -23,12 +29,21 @@ import { TelnetExecBackend } from './telnetExec.js';
 
 export type { LocalForwardOptions, RemoteForwardOptions } from './remoteForwards.js';
 
+declare module '../config/schema.js' {
+  /** A recovery function (`lifecycle.recover`) receives the RemoteHost. */
+  interface RecoveryTypes {
+    host: RemoteHost;
+  }
+}
+
 /** How a remote host reaches its device; provided by the lab. */
 export interface RemoteHostDeps {
   /** The network path: direct, or the hop chain (it connects on first use). */
   path: NetworkPath;
   /** Test-double seam for raw connections. */
   factory?: ConnectionFactory | undefined;
+  /** The host's power controller (shared with the other hosts on its PDU), if it has power control. */
+  pdu?: Pdu | undefined;
 }
 
 export class RemoteHost extends Host {
@@ -43,12 +58,15 @@ export class RemoteHost extends Host {
   private readonly backend: ExecBackend;
   private readonly transfers: RemoteTransfers;
   private readonly forwards: RemoteForwards;
+  private readonly powerControl: HostPower;
 
   constructor(config: RemoteHostConfig, context: HostContext, deps: RemoteHostDeps) {
     super(config, context);
-    this.path = deps.path;
+    // Every connection of the host goes through the lifecycle's gate: none opens while its power is cut.
+    const path = this.lifecycle.gate(deps.path);
+    this.path = path;
     this.connections = new ConnectionManager(config, {
-      path: deps.path,
+      path,
       factory: deps.factory,
       onEvent: ({ event, detail }) =>
         context.events.emit({ type: 'connection', time: Date.now(), host: config.name, protocol: 'ssh', event, ...(detail ? { detail } : {}) }),
@@ -58,7 +76,7 @@ export class RemoteHost extends Host {
       config.term === 'telnet'
         ? new TelnetExecBackend({
             host: config.name,
-            transport: telnetShellTransport(config, deps.path),
+            transport: telnetShellTransport(config, path),
             shell: config.shell,
             size: config.telnet.execPoolSize,
             observer: (name) => ({
@@ -67,9 +85,122 @@ export class RemoteHost extends Host {
             }),
           })
         : sshExecBackend(config, this.executor);
+    // Helper commands (transfers, share keys) follow the test, not the host's outages: a
+    // share must still remove its keys while the host is being shut down for a soft reboot.
     const runner = commandRunner(this.backend, () => context.signal());
-    this.transfers = new RemoteTransfers({ config, context, connections: this.connections, path: deps.path, runner });
+    this.transfers = new RemoteTransfers({ config, context: this.context, connections: this.connections, path, runner });
     this.forwards = new RemoteForwards({ host: config.name, context, connections: this.connections, runner, commandTimeout: () => this.commandTimeout });
+    this.powerControl = new HostPower({
+      config,
+      context: this.context,
+      testSignal: () => context.signal(),
+      lifecycle: this.lifecycle,
+      pdu: deps.pdu,
+      upChecks: () => this.upChecks(),
+      release: (reason, keepConnection) => this.release(reason, keepConnection),
+      openShell: (name, onLifecycle) => this.createShell(name, onLifecycle),
+      health: (signal) => this.health(signal),
+      self: () => this,
+    });
+  }
+
+  /** `up`, or why calls fail at once now: `rebooting`, `off`, `down` (did not come back). */
+  get state(): HostState {
+    return this.lifecycle.state;
+  }
+
+  /**
+   * Switches the host's outlet through its power driver (`on`, `off`, `cycle`) or reads it
+   * (`state`: `on`, `off` or `unknown`). Actions to one PDU run one at a time, bounded by the
+   * PDU's timeout. `off` and `cycle` are outages like a hard reboot: everything the host
+   * holds is closed, and calls fail at once with a clear error until `power('on')` (for
+   * `off`) and `waitUntilUp()`. Resolves with the state it leaves.
+   */
+  power(action: PowerAction, options: PowerOptions = {}): Promise<PowerState> {
+    return this.powerControl.power(action, options);
+  }
+
+  /**
+   * Reboots the device: soft (default) types `lifecycle.rebootCommand` into a new shell and
+   * takes the shell dropping as the device going down; `hard: true` power-cycles it through
+   * its power driver. Then (unless `wait: false`) waits until it is back: SSH accepting a
+   * login and the shell answering, with progress in the transcript. Meanwhile calls fail at
+   * once with "dut1 is rebooting"; calls in flight end with that reason. Afterwards the
+   * SSH connection is new, sessions (default and named) open new shells on their next
+   * command (their state, such as `cd`, is gone), and forwards and shares are stopped:
+   * open them again. Resolves with how long each phase took.
+   */
+  reboot(options: RebootOptions = {}): Promise<RebootResult> {
+    return this.powerControl.reboot(options);
+  }
+
+  /**
+   * Waits until the host answers: SSH accepts a login and the shell answers (telnet hosts:
+   * a login and the shell), tried every `lifecycle.pollInterval` within `timeout` (default
+   * `lifecycle.upTimeout`), with progress in the transcript. Ends a reboot or a power on;
+   * throws a HostUnavailableError naming the last failure when the bound runs out.
+   */
+  waitUntilUp(options: WaitUntilUpOptions = {}): Promise<UpTimings> {
+    return this.powerControl.waitUntilUp(options);
+  }
+
+  /**
+   * Recovery after a failed test (the fixtures call it): when `lifecycle.recover` is set and
+   * the host fails its health check, recovers it and checks again. Throws a
+   * HostUnavailableError when it cannot be recovered.
+   */
+  recover(after: string, options: { signal?: AbortSignal } = {}): Promise<RecoveryReport> {
+    return this.powerControl.recover(after, options.signal);
+  }
+
+  /**
+   * Marks the host down: calls fail at once with `why` until `waitUntilUp()` or a reboot
+   * brings it back (the fixtures use it for hosts that could not be recovered).
+   */
+  markDown(why: string): void {
+    this.lifecycle.enter('down', why);
+  }
+
+  /**
+   * What must pass for the host to be up, in order. A host with a serial console will add
+   * its login prompt here (before SSH) once consoles exist.
+   */
+  protected upChecks(): UpCheck[] {
+    const shell: UpCheck = { name: this.config.term === 'telnet' ? 'telnet' : 'shell', run: (_timeout, signal) => this.sessions.openDefault(signal) };
+    if (this.config.term === 'telnet') return [shell];
+    return [{ name: 'ssh', run: async (_timeout, signal) => void (await this.connections.tryConnect(signal)) }, shell];
+  }
+
+  /** Runs the health check command on its own channel (no events); resolves with why it failed. */
+  private async health(signal: AbortSignal | undefined): Promise<string | undefined> {
+    const { healthCheck, healthTimeout } = this.config.lifecycle;
+    try {
+      const outcome = await this.backend.run(healthCheck, { timeout: healthTimeout, signal });
+      if (outcome.exitCode === 0) return undefined;
+      const result = execResult(this.name, this.backend.protocol, healthCheck, healthTimeout, outcome, signal);
+      return `${JSON.stringify(healthCheck)}: ${result.error ?? `exit status ${outcome.exitCode}`}`;
+    } catch (error) {
+      return `${JSON.stringify(healthCheck)}: ${messageOf(error)}`;
+    }
+  }
+
+  /**
+   * Closes what the host holds for an outage, the SSH connection first (unless kept for a
+   * soft reboot's command) so that everything on it ends at once. Sessions stay and open a
+   * new shell on their next command; forwards and shares are stopped.
+   */
+  private async release(reason: Error, keepConnection: boolean): Promise<string> {
+    const closed: string[] = [];
+    if (!keepConnection && this.connections.connected) closed.push('the SSH connection');
+    if (!keepConnection) await this.connections.close(reason);
+    const { forwards, shares } = this.forwards.open;
+    await this.forwards.close();
+    const shells = await this.sessions.closeShells();
+    await this.transfers.close();
+    await this.backend.close();
+    if (shells.length > 0) closed.push(`the shells of ${shells.map((name) => `"${name}"`).join(', ')} (they open again on their next command)`);
+    if (forwards > 0 || shares > 0) closed.push(`${forwards} forward(s) and ${shares} share(s) (open them again afterwards)`);
+    return `closed for the outage: ${closed.length > 0 ? closed.join(', ') : 'nothing was open'}`;
   }
 
   protected override get execProtocol(): 'ssh' | 'telnet' {
@@ -81,14 +212,16 @@ export class RemoteHost extends Host {
   }
 
   protected async execute(command: string, request: ExecRequest): Promise<CommandResult> {
-    return execResult(this.name, this.backend.protocol, command, request.timeout, await this.backend.run(command, request));
+    return execResult(this.name, this.backend.protocol, command, request.timeout, await this.backend.run(command, request), request.signal);
   }
 
-  put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<TransferResult> {
+  async put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<TransferResult> {
+    this.lifecycle.assertUsable();
     return this.transfers.move('put', localPath, remotePath, options);
   }
 
-  get(remotePath: string, localPath: string, options: TransferOptions = {}): Promise<TransferResult> {
+  async get(remotePath: string, localPath: string, options: TransferOptions = {}): Promise<TransferResult> {
+    this.lifecycle.assertUsable();
     return this.transfers.move('get', remotePath, localPath, options);
   }
 
@@ -96,7 +229,8 @@ export class RemoteHost extends Host {
    * Local port forward: connections to 127.0.0.1:<forward.port> on the runner reach
    * `address:port` as seen from this host. Closed with the host.
    */
-  forwardLocal(address: string, port: number, options: LocalForwardOptions = {}): Promise<Forward> {
+  async forwardLocal(address: string, port: number, options: LocalForwardOptions = {}): Promise<Forward> {
+    this.lifecycle.assertUsable();
     return this.forwards.local(address, port, options);
   }
 
@@ -104,12 +238,14 @@ export class RemoteHost extends Host {
    * Remote port forward: the device listens on `bindAddress:<forward.port>` (loopback by
    * default) and connections reach `localAddress:localPort` as seen from the runner.
    */
-  forwardRemote(localAddress: string, localPort: number, options: RemoteForwardOptions = {}): Promise<Forward> {
+  async forwardRemote(localAddress: string, localPort: number, options: RemoteForwardOptions = {}): Promise<Forward> {
+    this.lifecycle.assertUsable();
     return this.forwards.remote(localAddress, localPort, options);
   }
 
   /** Remote port forward whose connections are handled in-process (the reverse SFTP share uses it). */
-  forwardRemoteTo(handler: IncomingHandler, options: RemoteForwardOptions = {}): Promise<Forward> {
+  async forwardRemoteTo(handler: IncomingHandler, options: RemoteForwardOptions = {}): Promise<Forward> {
+    this.lifecycle.assertUsable();
     return this.forwards.remoteTo(handler, options);
   }
 
@@ -120,7 +256,8 @@ export class RemoteHost extends Host {
    * `share.sftpCommand()` / `share.sshfsCommand(mountPoint)` give the command lines to run
    * there. Stopped by `share.stop()` or when the host closes.
    */
-  share(localDir: string, options: ShareOptions = {}): Promise<Share> {
+  async share(localDir: string, options: ShareOptions = {}): Promise<Share> {
+    this.lifecycle.assertUsable();
     return this.forwards.share(localDir, options);
   }
 

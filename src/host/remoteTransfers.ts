@@ -17,6 +17,7 @@ import type { ConnectionManager } from '../transport/connectionManager.js';
 import type { NetworkPath } from '../transport/network.js';
 import type { SftpLease } from '../transport/sshConnection.js';
 import { LabwrightError, TransferError, messageOf } from '../util/errors.js';
+import { abortReason } from '../util/time.js';
 import type { HostContext } from './events.js';
 
 /** What a host's transfers need from it. */
@@ -43,6 +44,8 @@ export class RemoteTransfers {
     const method = options.method ?? config.transfer;
     const [local, remote] = direction === 'put' ? [source, destination] : [destination, source];
     const started = Date.now();
+    // Fires when the test ends or the host goes away (a power cycle): the failure then says so.
+    const signal = context.signal();
     return context.step(`${this.name}: ${direction} ${source} → ${destination} (${method})`, async () => {
       const report = (fields: { bytes?: number; error?: string }) =>
         context.events.emit({ type: 'transfer', time: Date.now(), host: this.name, direction, method, local, remote, durationMs: Date.now() - started, ...fields });
@@ -55,6 +58,16 @@ export class RemoteTransfers {
         report({ bytes: result.bytes });
         return result;
       } catch (error) {
+        if (signal?.aborted) {
+          const cut = new TransferError(`${direction} of ${source} was cut: ${abortReason(signal)} (${messageOf(error)}).`, {
+            host: this.name,
+            protocol: method,
+            hint: 'The transfer did not complete; run it again once the host is back.',
+            cause: error,
+          });
+          report({ error: cut.detail });
+          throw cut;
+        }
         report({ error: messageOf(error) });
         if (error instanceof LabwrightError) throw error;
         throw new TransferError(`${direction} of ${source} failed: ${messageOf(error)}.`, { host: this.name, protocol: method, cause: error });

@@ -9,6 +9,7 @@ import { Lab } from '../host/lab.js';
 import type { RemoteHost } from '../host/remoteHost.js';
 import { TranscriptRecorder } from './transcript.js';
 import { labwrightMatchers } from './matchers.js';
+import { applyMarks, recoverHosts, testFailed } from './recovery.js';
 
 /** Options a project can set in `use: {...}` of playwright.config.ts. */
 export interface LabwrightOptions {
@@ -72,8 +73,10 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
   commandTimeout: [undefined, { option: true, scope: 'worker' }],
 
   lab: [
-    async ({ labFile, commandTimeout }, use) => {
+    async ({ labFile, commandTimeout }, use, workerInfo) => {
       const lab = await Lab.load(labFile, { commandTimeout });
+      // Hosts an earlier worker of this run could not recover fail at once here.
+      applyMarks(lab, workerInfo.project.outputDir);
       workerLab = lab;
       const stopListening = lab.events.on((event) => active?.recorder.record(event));
       lab.bindTest({
@@ -103,6 +106,11 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
         // is attached; the next test finds the shells recovered.
         current.controller.abort(new Error(`the test ended (${describeEnd(testInfo)})`));
         await recorder.settled(SETTLE_AFTER_TEST_MS);
+        if (workerLab && testFailed(testInfo)) {
+          // Recovery runs for the failed test (its transcript shows it) with a signal of its own.
+          current.controller = new AbortController();
+          await recoverHosts(workerLab, recorder.hosts, testInfo);
+        }
         active = undefined;
         await closeSessionsOpenedIn(recorder);
         for (const host of recorder.hosts) {
@@ -110,7 +118,9 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
         }
       }
     },
-    { auto: true, title: 'labwright transcripts' },
+    // No fixture timeout: recovering a device after a failed test may take minutes, and
+    // every wait in it has its own bound (lifecycle.healthTimeout, upTimeout, the PDU's timeout).
+    { auto: true, title: 'labwright transcripts', timeout: 0 },
   ],
 
   host: async ({ lab, defaultHost }, use) => {

@@ -104,6 +104,9 @@ export class TranscriptRecorder {
       case 'connection':
         out.push(`${at} [${event.protocol}] · connection ${event.event}${event.detail ? ` (${redact(event.detail)})` : ''}`);
         break;
+      case 'power':
+        out.push(`${at} [power] · ${redact(event.text)}${event.error ? ` FAILED — ${redact(event.error)}` : ''}`);
+        break;
     }
   }
 

@@ -76,6 +76,18 @@ export class ConnectionManager {
   }
 
   /**
+   * One connection attempt, without the retries of {@link ssh}: for callers that poll on
+   * their own schedule (waiting for a rebooting device). Joins a connect already under way.
+   */
+  async tryConnect(signal?: AbortSignal): Promise<SshConnection> {
+    if (this.current?.alive) return this.current;
+    this.connecting ??= this.connectOnce().finally(() => {
+      this.connecting = undefined;
+    });
+    return abortable(this.connecting, signal, () => new AbortedError('waiting for the SSH connection was aborted.', { host: this.config.name, protocol: 'ssh' }));
+  }
+
+  /**
    * Drops `connection` if it is still the current one (a command saw it broken). Callers
    * holding an older connection do nothing, so one loss leads to one reconnect.
    */
@@ -83,13 +95,16 @@ export class ConnectionManager {
     if (this.current === connection) connection.markLost(reason);
   }
 
-  /** Closes the connection. The manager can connect again afterwards. */
-  async close(): Promise<void> {
+  /**
+   * Closes the connection; whatever still uses it fails with `reason` (default: closed by
+   * labwright). The manager can connect again afterwards.
+   */
+  async close(reason?: Error): Promise<void> {
     const connection = this.current;
     this.current = undefined;
     if (connection) {
       const ended = new Promise<void>((resolve) => connection.client.once('close', () => resolve()));
-      connection.markLost(new ConnectionError('closed', 'the connection was closed by labwright.', { host: this.config.name, protocol: 'ssh' }));
+      connection.markLost(reason ?? new ConnectionError('closed', 'the connection was closed by labwright.', { host: this.config.name, protocol: 'ssh' }));
       await Promise.race([ended, sleep(2_000)]);
       this.options.onEvent?.({ event: 'closed' });
     }

@@ -1,0 +1,343 @@
+/**
+ * Power and lifecycle of a remote host: `power(action)`, `reboot({ hard, wait })`,
+ * `waitUntilUp()`, the health check and recovery after a failed test.
+ *
+ * A reboot or a power off is an outage (see lifecycle.ts): calls made meanwhile fail at
+ * once with "dut1 is rebooting", calls in flight end with the reason, and everything the
+ * host holds is closed or rebuilt explicitly: its SSH connection is dropped, its shells
+ * (default and named sessions) are closed and open again on their next command, its
+ * forwards and shares are stopped (open them again afterwards), transfer and exec pools
+ * are emptied.
+ */
+import type { RemoteHostConfig } from '../config/defineLab.js';
+import type { RecoverFunction } from '../config/schema.js';
+import type { Pdu } from '../power/pdu.js';
+import type { PowerAction, PowerState } from '../power/types.js';
+import type { SessionLifecycle, ShellSession } from '../session/shellSession.js';
+import { HostUnavailableError, LabwrightError, messageOf } from '../util/errors.js';
+import { anySignal, formatDuration, sleep } from '../util/time.js';
+import type { HostContext, PowerEventKind } from './events.js';
+import type { HostLifecycle } from './lifecycle.js';
+import { waitUntilUp, type UpCheck, type UpTimings } from './waitUntilUp.js';
+
+/** Options of `host.power()`. */
+export interface PowerOptions {
+  /** Stops waiting for the PDU early; the test's own signal always applies. */
+  signal?: AbortSignal;
+}
+
+/** Options of `host.reboot()`. */
+export interface RebootOptions {
+  /** `true`: a power cycle through the host's power driver; `false` (default): its reboot command (`lifecycle.rebootCommand`) typed into a shell. */
+  hard?: boolean;
+  /** Wait until the host is back (default true); otherwise calls fail with "rebooting" until `waitUntilUp()`. */
+  wait?: boolean;
+  /** Bound (ms) on waiting until it is back; default `lifecycle.upTimeout`. */
+  timeout?: number;
+  /** Stops the reboot's waits early; the test's own signal always applies. */
+  signal?: AbortSignal;
+}
+
+/** Options of `host.waitUntilUp()`. */
+export interface WaitUntilUpOptions {
+  /** Bound (ms); default `lifecycle.upTimeout`. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+/** What a reboot took, in ms. */
+export interface RebootResult {
+  hard: boolean;
+  /** The power cycle (hard), or from typing the reboot command until the shell dropped (soft). */
+  powerMs: number;
+  /** From then until the device accepted an SSH login (or its first check passed) again; undefined without `wait`. */
+  bootMs: number | undefined;
+  /** From that login until the shell answered; undefined without `wait`. */
+  reconnectMs: number | undefined;
+  totalMs: number;
+}
+
+/** What recovery after a failed test found and did. */
+export type RecoveryReport =
+  | { outcome: 'not-configured' }
+  | { outcome: 'healthy' }
+  | { outcome: 'recovered'; method: string; failure: string; durationMs: number };
+
+/** What the host gives its power control. */
+export interface HostPowerDeps {
+  config: RemoteHostConfig;
+  /** The host's context (events, steps). */
+  context: HostContext;
+  /** The running test's own signal (not the host's outage signal: the outage's own work must go on). */
+  testSignal: () => AbortSignal | undefined;
+  lifecycle: HostLifecycle;
+  pdu: Pdu | undefined;
+  /** What must pass for the host to be up, in order. */
+  upChecks: () => UpCheck[];
+  /**
+   * Closes what the host holds for an outage (all but the SSH connection when
+   * `keepConnection`); resolves with a description of what was closed.
+   */
+  release: (reason: Error, keepConnection: boolean) => Promise<string>;
+  /** A shell of the host outside its sessions; `onLifecycle` hears when it drops. */
+  openShell: (name: string, onLifecycle: (event: SessionLifecycle, detail?: string) => void) => ShellSession;
+  /** Runs the health check command (no events); resolves with why it failed, or undefined. */
+  health: (signal: AbortSignal | undefined) => Promise<string | undefined>;
+  /** The host itself, for a recovery function. */
+  self: () => Parameters<RecoverFunction>[0];
+}
+
+export class HostPower {
+  /** The outage operation under way (reboot, power), so that two never overlap. */
+  private operation: string | undefined;
+
+  constructor(private readonly deps: HostPowerDeps) {}
+
+  private get host(): string {
+    return this.deps.config.name;
+  }
+
+  private emit(event: PowerEventKind, text: string, error?: string): void {
+    this.deps.context.events.emit({ type: 'power', time: Date.now(), host: this.host, event, text, ...(error ? { error } : {}) });
+  }
+
+  /** Switches the host's outlet, or reads its state. See RemoteHost.power(). */
+  power(action: PowerAction, options: PowerOptions = {}): Promise<PowerState> {
+    const signal = anySignal(options.signal, this.deps.testSignal());
+    return this.deps.context.step(`${this.host}: power ${action}`, async (): Promise<PowerState> => {
+      const { lifecycle } = this.deps;
+      switch (action) {
+        case 'state':
+          return (await this.act('state', signal)) ?? 'unknown';
+        case 'on': {
+          const wasUp = lifecycle.state === 'up';
+          await this.act('on', signal);
+          if (!wasUp) lifecycle.enter('rebooting', 'booting after host.power("on")');
+          return 'on';
+        }
+        case 'off':
+          return this.exclusive('power off', async (): Promise<PowerState> => {
+            await this.cut('off', 'powered off by host.power("off")', signal);
+            return 'off';
+          });
+        case 'cycle':
+          return this.exclusive('power cycle', async (): Promise<PowerState> => {
+            await this.cut('rebooting', 'power-cycled by host.power("cycle")', signal);
+            return 'on';
+          });
+      }
+    });
+  }
+
+  /** Reboots the host and (by default) waits until it is back. See RemoteHost.reboot(). */
+  reboot(options: RebootOptions = {}): Promise<RebootResult> {
+    const hard = options.hard ?? false;
+    const wait = options.wait ?? true;
+    const signal = anySignal(options.signal, this.deps.testSignal());
+    return this.deps.context.step(`${this.host}: reboot${hard ? ' (hard)' : ''}`, () =>
+      this.exclusive(hard ? 'hard reboot' : 'reboot', async () => {
+        const started = Date.now();
+        if (hard) await this.cut('rebooting', 'power-cycled by host.reboot({ hard: true })', signal);
+        else await this.softReboot(signal);
+        const powerMs = Date.now() - started;
+        if (!wait) return { hard, powerMs, bootMs: undefined, reconnectMs: undefined, totalMs: powerMs };
+        const up = await this.waitUp(options.timeout, signal);
+        const [first, last] = [Math.min(...Object.values(up.passedAt)), up.durationMs];
+        return { hard, powerMs, bootMs: first, reconnectMs: last - first, totalMs: Date.now() - started };
+      }),
+    );
+  }
+
+  /** Waits until the host answers again. See RemoteHost.waitUntilUp(). */
+  waitUntilUp(options: WaitUntilUpOptions = {}): Promise<UpTimings> {
+    const signal = anySignal(options.signal, this.deps.testSignal());
+    return this.deps.context.step(`${this.host}: wait until up`, async () => {
+      if (this.deps.lifecycle.state === 'off') throw this.deps.lifecycle.unavailable();
+      return this.waitUp(options.timeout, signal);
+    });
+  }
+
+  /**
+   * After a failed test: when the host has a recovery method and does not answer its health
+   * check, recovers it (and checks again). Throws a HostUnavailableError when it cannot be
+   * recovered; the host then stays `down`.
+   */
+  async recover(after: string, signal?: AbortSignal): Promise<RecoveryReport> {
+    const { recover } = this.deps.config.lifecycle;
+    if (recover === 'none') return { outcome: 'not-configured' };
+    const failure = await this.checkHealth(signal);
+    if (failure === undefined) {
+      this.emit('health', `${this.host} passed its health check after ${after}`);
+      return { outcome: 'healthy' };
+    }
+    const method = typeof recover === 'function' ? 'the recovery function' : recover;
+    const started = Date.now();
+    this.emit('health', `${this.host} did not pass its health check after ${after}: ${failure}`);
+    this.emit('recovering', `recovering ${this.host} by ${method}`);
+    try {
+      if (recover === 'reboot') await this.reboot({ hard: false, signal });
+      else if (recover === 'power-cycle') await this.reboot({ hard: true, signal });
+      else await recover(this.deps.self());
+      const still = await this.checkHealth(signal);
+      if (still !== undefined) throw new LabwrightError(`its health check still fails: ${still}`);
+    } catch (error) {
+      const why = error instanceof LabwrightError ? error.detail : messageOf(error);
+      this.emit('failed', `${this.host} could not be recovered by ${method}`, why);
+      this.deps.lifecycle.enter('down', `recovery by ${method} after ${after} failed: ${why}`);
+      throw new HostUnavailableError('down', `${this.host} could not be recovered by ${method} after ${after}: ${why}`, {
+        host: this.host,
+        hint: 'Check the device by hand (console, power) before running the tests that need it again.',
+        cause: error,
+      });
+    }
+    const durationMs = Date.now() - started;
+    this.emit('recovered', `${this.host} recovered by ${method} in ${formatDuration(durationMs)}`);
+    return { outcome: 'recovered', method, failure, durationMs };
+  }
+
+  /** Why the host is not healthy (not up, or the health command failing), or undefined. */
+  private async checkHealth(signal: AbortSignal | undefined): Promise<string | undefined> {
+    if (this.deps.lifecycle.state !== 'up') return this.deps.lifecycle.unavailable().detail;
+    return this.deps.health(anySignal(signal, this.deps.testSignal()));
+  }
+
+  /** Runs `body` unless another outage operation is under way (then fails at once). */
+  private async exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {
+    if (this.operation) {
+      throw new HostUnavailableError('rebooting', `cannot start a ${what} of ${this.host}: a ${this.operation} is under way.`, { host: this.host, hint: 'Await the first one.' });
+    }
+    this.operation = what;
+    try {
+      return await body();
+    } finally {
+      this.operation = undefined;
+    }
+  }
+
+  /** One driver action, reported in the transcript. */
+  private async act(action: PowerAction, signal: AbortSignal | undefined): Promise<PowerState | undefined> {
+    const { pdu } = this.deps;
+    if (!pdu) {
+      throw new LabwrightError(`${this.host} has no power control, so it cannot be switched ${action === 'cycle' ? 'off and on' : action === 'state' ? 'or asked for its power state' : action}.`, {
+        host: this.host,
+        protocol: 'power',
+        hint: 'Add power: { pdu, outlet } (a PDU of the lab\'s pdus) or a driver of its own to the host in the lab config.',
+      });
+    }
+    const ref = { host: this.host, outlet: this.deps.config.power?.outlet };
+    const started = Date.now();
+    const what = `${action}: ${pdu.describe(ref)}`;
+    try {
+      const state = await pdu.act(action, ref, signal);
+      this.emit('action', `${what}${state ? ` → ${state}` : ''} · ${formatDuration(Date.now() - started)}`);
+      return state;
+    } catch (error) {
+      this.emit('action', what, messageOf(error));
+      throw error;
+    }
+  }
+
+  /**
+   * Cuts the power (off or cycle): an outage begins, nothing new connects, what the host
+   * holds is closed (fast: its connection goes first), then the driver acts.
+   */
+  private async cut(state: 'rebooting' | 'off', why: string, signal: AbortSignal | undefined): Promise<void> {
+    const { lifecycle } = this.deps;
+    this.requirePdu(state === 'off' ? 'off' : 'cycle');
+    lifecycle.begin(state, why, `${this.host} was ${state === 'off' ? 'powered off' : 'power-cycled'} while this ran (${why})`);
+    lifecycle.blockConnections(`it is being ${state === 'off' ? 'powered off' : 'power-cycled'}`);
+    this.emit('outage', `${this.host} goes down: ${why}`);
+    this.emit('closed', await this.deps.release(lifecycle.unavailable(), false));
+    try {
+      await this.act(state === 'off' ? 'off' : 'cycle', signal);
+    } catch (error) {
+      lifecycle.enter('down', `the power ${state === 'off' ? 'off' : 'cycle'} failed (${messageOf(error)}); its power state is unknown`);
+      throw error;
+    } finally {
+      lifecycle.allowConnections();
+    }
+  }
+
+  private requirePdu(action: PowerAction): void {
+    if (this.deps.pdu) return;
+    throw new LabwrightError(`${this.host} has no power control, so it cannot be ${action === 'off' ? 'powered off' : 'power-cycled'}.`, {
+      host: this.host,
+      protocol: 'power',
+      hint: 'Add power: { pdu, outlet } (a PDU of the lab\'s pdus) or a driver of its own to the host in the lab config, or use a soft reboot.',
+    });
+  }
+
+  /**
+   * The device's reboot command, typed into a new shell; the shell dropping is the device
+   * going down (expected, not an error). A refusal (non-zero exit) leaves the host up.
+   */
+  private async softReboot(signal: AbortSignal | undefined): Promise<void> {
+    const { lifecycle, config } = this.deps;
+    const { rebootCommand, downTimeout } = config.lifecycle;
+    lifecycle.begin('rebooting', `host.reboot() typed ${JSON.stringify(rebootCommand)}`, `${this.host} was rebooted while this ran`);
+    this.emit('outage', `${this.host} goes down: typing ${JSON.stringify(rebootCommand)} into a new shell`);
+    this.emit('closed', await this.deps.release(lifecycle.unavailable(), true));
+    let dropped: ((detail: string) => void) | undefined;
+    const gone = new Promise<string>((resolve) => (dropped = resolve));
+    const shell = this.deps.openShell('reboot', (event, detail) => {
+      if (event === 'lost') dropped?.(detail ?? 'the shell ended');
+    });
+    const started = Date.now();
+    try {
+      const outcome = await shell.run(rebootCommand, { timeout: downTimeout, signal });
+      if (outcome.exitCode !== null && outcome.exitCode !== 0) {
+        lifecycle.end();
+        throw new LabwrightError(`the reboot command ${JSON.stringify(rebootCommand)} failed with exit status ${outcome.exitCode}: ${JSON.stringify(outcome.output.trim().slice(-300))}.`, {
+          host: this.host,
+          hint: 'Check lifecycle.rebootCommand (it may need root: "sudo reboot"), or use reboot({ hard: true }).',
+        });
+      }
+      if (outcome.timedOut || outcome.aborted) throw new Error(outcome.error ?? 'the reboot command did not return');
+      const left = downTimeout - (Date.now() - started);
+      const detail = shell.alive ? await Promise.race([gone, sleep(Math.max(0, left), signal).then(() => undefined)]) : 'the shell ended';
+      if (detail === undefined) {
+        lifecycle.end();
+        throw new LabwrightError(`${this.host} did not go down within ${formatDuration(downTimeout)} of ${JSON.stringify(rebootCommand)}: its shell still answers.`, {
+          host: this.host,
+          hint: 'Check that the reboot command reboots this device (lifecycle.rebootCommand), or raise lifecycle.downTimeout.',
+        });
+      }
+      this.emit('down', `${this.host} went down after ${formatDuration(Date.now() - started)} (${detail})`);
+    } catch (error) {
+      if (lifecycle.state === 'up') throw error;
+      lifecycle.enter('down', `the soft reboot failed: ${messageOf(error)}`);
+      throw new LabwrightError(`the soft reboot failed: ${error instanceof LabwrightError ? error.detail : messageOf(error)}`, {
+        host: this.host,
+        hint: 'host.waitUntilUp() checks whether it is back; host.reboot({ hard: true }) power-cycles it.',
+        cause: error,
+      });
+    } finally {
+      await shell.close().catch(() => {});
+    }
+    await this.deps.release(lifecycle.unavailable(), false);
+  }
+
+  /** Waits until every check passes; the host is then up, or `down` when the bound runs out. */
+  private async waitUp(timeout: number | undefined, signal: AbortSignal | undefined): Promise<UpTimings> {
+    const { lifecycle, config, context } = this.deps;
+    const bound = timeout ?? config.lifecycle.upTimeout;
+    context.checkTimeout(this.host, bound);
+    try {
+      const timings = await waitUntilUp({
+        host: this.host,
+        checks: this.deps.upChecks(),
+        timeout: bound,
+        pollInterval: config.lifecycle.pollInterval,
+        signal,
+        progress: (text) => this.emit('waiting', text),
+      });
+      lifecycle.end();
+      this.emit('up', `${this.host} is up after ${formatDuration(timings.durationMs)} (${Object.entries(timings.passedAt).map(([name, at]) => `${name} at ${formatDuration(at)}`).join(', ')})`);
+      return timings;
+    } catch (error) {
+      lifecycle.enter('down', messageOf(error));
+      this.emit('failed', `${this.host} is not back`, messageOf(error));
+      throw error;
+    }
+  }
+}
