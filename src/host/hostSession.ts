@@ -187,18 +187,24 @@ export class SessionManager {
     return [...this.named.keys()];
   }
 
+  /** Names of the sessions (default included) whose shell is open now. */
+  async openShells(): Promise<string[]> {
+    const named = await this.namedSessions();
+    return [...(this.defaultSession?.alive ? ['default'] : []), ...named.filter((session) => session.alive).map((session) => session.name)];
+  }
+
   /**
    * Closes the shells of the default session and of every named session, keeping the
    * sessions: each opens a new shell on its next command (after a reboot, say).
-   * Resolves with the names of the sessions whose shell was open.
    */
-  async closeShells(): Promise<string[]> {
-    const named = (await Promise.all([...this.named.values()].map((pending) => pending.catch(() => undefined)))).filter(
-      (session): session is HostSession => session !== undefined && !session.isClosed,
-    );
-    const open = [...(this.defaultSession?.alive ? ['default'] : []), ...named.filter((session) => session.alive).map((session) => session.name)];
+  async closeShells(): Promise<void> {
+    const named = await this.namedSessions();
     await Promise.allSettled([...(this.defaultShell ? [this.defaultShell.close()] : []), ...named.map((session) => session.closeShell())]);
-    return open;
+  }
+
+  private async namedSessions(): Promise<HostSession[]> {
+    const sessions = await Promise.all([...this.named.values()].map((pending) => pending.catch(() => undefined)));
+    return sessions.filter((session): session is HostSession => session !== undefined && !session.isClosed);
   }
 
   /** Closes the default session and every named session. */

@@ -15,6 +15,7 @@ import type { NetworkPath } from '../transport/network.js';
 import type { Pdu } from '../power/pdu.js';
 import type { PowerAction, PowerState } from '../power/types.js';
 import { messageOf } from '../util/errors.js';
+import { anySignal, formatDuration } from '../util/time.js';
 import type { HostContext } from './events.js';
 import { Host, type ExecRequest } from './host.js';
 import { HostPower, type PowerOptions, type RebootOptions, type RebootResult, type RecoveryReport, type WaitUntilUpOptions } from './hostPower.js';
@@ -174,13 +175,16 @@ export class RemoteHost extends Host {
   /** Runs the health check command on its own channel (no events); resolves with why it failed. */
   private async health(signal: AbortSignal | undefined): Promise<string | undefined> {
     const { healthCheck, healthTimeout } = this.config.lifecycle;
+    // The bound holds whatever the device does (a frozen one never answers a channel open).
+    const bound = AbortSignal.timeout(healthTimeout);
+    const what = JSON.stringify(healthCheck);
     try {
-      const outcome = await this.backend.run(healthCheck, { timeout: healthTimeout, signal });
+      const outcome = await this.backend.run(healthCheck, { timeout: healthTimeout, signal: anySignal(signal, bound) });
       if (outcome.exitCode === 0) return undefined;
-      const result = execResult(this.name, this.backend.protocol, healthCheck, healthTimeout, outcome, signal);
-      return `${JSON.stringify(healthCheck)}: ${result.error ?? `exit status ${outcome.exitCode}`}`;
+      if (bound.aborted || outcome.timedOut) return `${what}: no answer within ${formatDuration(healthTimeout)}`;
+      return `${what}: ${execResult(this.name, this.backend.protocol, healthCheck, healthTimeout, outcome, signal).error ?? `exit status ${outcome.exitCode}`}`;
     } catch (error) {
-      return `${JSON.stringify(healthCheck)}: ${messageOf(error)}`;
+      return `${what}: ${bound.aborted ? `no answer within ${formatDuration(healthTimeout)}` : messageOf(error)}`;
     }
   }
 
@@ -191,11 +195,12 @@ export class RemoteHost extends Host {
    */
   private async release(reason: Error, keepConnection: boolean): Promise<string> {
     const closed: string[] = [];
+    const shells = await this.sessions.openShells();
+    const { forwards, shares } = this.forwards.open;
     if (!keepConnection && this.connections.connected) closed.push('the SSH connection');
     if (!keepConnection) await this.connections.close(reason);
-    const { forwards, shares } = this.forwards.open;
     await this.forwards.close();
-    const shells = await this.sessions.closeShells();
+    await this.sessions.closeShells();
     await this.transfers.close();
     await this.backend.close();
     if (shells.length > 0) closed.push(`the shells of ${shells.map((name) => `"${name}"`).join(', ')} (they open again on their next command)`);

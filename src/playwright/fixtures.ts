@@ -48,6 +48,8 @@ interface ActiveTest {
   /** Fires when the test ends, for whatever reason: what runs for it stops. */
   controller: AbortController;
   started: number;
+  /** Set while the hosts are recovered after the test failed: the test's time no longer applies. */
+  recovering?: boolean;
 }
 let active: ActiveTest | undefined;
 
@@ -82,7 +84,7 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
       lab.bindTest({
         step: (title, body) => (active ? base.step(title, body, { box: true }) : body()),
         signal: () => active?.controller.signal,
-        deadline: () => (active && active.testInfo.timeout > 0 ? active.started + active.testInfo.timeout : undefined),
+        deadline: () => (active && !active.recovering && active.testInfo.timeout > 0 ? active.started + active.testInfo.timeout : undefined),
       });
       await use(lab);
       stopListening();
@@ -109,6 +111,7 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
         if (workerLab && testFailed(testInfo)) {
           // Recovery runs for the failed test (its transcript shows it) with a signal of its own.
           current.controller = new AbortController();
+          current.recovering = true;
           await recoverHosts(workerLab, recorder.hosts, testInfo);
         }
         active = undefined;

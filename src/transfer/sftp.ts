@@ -31,8 +31,24 @@ interface FileJob {
 
 const STATUS = { NO_SUCH_FILE: 2, PERMISSION_DENIED: 3 } as const;
 
-function promisify<T>(call: (callback: (error: Error | null | undefined, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => call((error, value) => (error ? reject(error) : resolve(value))));
+/**
+ * One SFTP operation as a promise, settled when the session ends first: ssh2 leaves some
+ * callbacks of a session cut by a lost connection uncalled (fastPut's clean-up close of the
+ * remote file is sent on the dead channel and never answered), which would hang the transfer.
+ */
+function sftpCall<T>(sftp: SFTPWrapper, call: (callback: (error: Error | null | undefined, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const ended = () => reject(new Error('the SFTP session ended: its connection was lost'));
+    if ((sftp as unknown as { readable?: boolean }).readable === false) return ended();
+    sftp.once('end', ended);
+    sftp.once('close', ended);
+    call((error, value) => {
+      sftp.off('end', ended);
+      sftp.off('close', ended);
+      if (error) reject(error);
+      else resolve(value);
+    });
+  });
 }
 
 export class SftpTransfer implements TransferStrategy {
@@ -59,7 +75,7 @@ export class SftpTransfer implements TransferStrategy {
   /** `~/x` and relative paths are taken from the login directory, as OpenSSH's sftp does. */
   private async resolveRemote(sftp: SFTPWrapper, remote: string): Promise<string> {
     if (!remote.startsWith('~')) return remote;
-    this.home ??= await promisify<string>((cb) => sftp.realpath('.', cb));
+    this.home ??= await sftpCall<string>(sftp, (cb) => sftp.realpath('.', cb));
     return remote === '~' ? this.home : path.posix.join(this.home, remote.replace(/^~\/?/, ''));
   }
 
@@ -80,7 +96,7 @@ export class SftpTransfer implements TransferStrategy {
     const total = jobs.reduce((sum, job) => sum + job.size, 0);
     let done = 0;
     for (const job of jobs) {
-      await promisify<void>((cb) =>
+      await sftpCall<void>(sftp, (cb) =>
         sftp.fastPut(job.local, job.remote, {
           chunkSize: this.deps.options.chunkSize,
           concurrency: this.deps.options.concurrency,
@@ -101,7 +117,7 @@ export class SftpTransfer implements TransferStrategy {
     const started = Date.now();
     const sftp = await this.deps.session();
     const remoteRoot = await this.resolveRemote(sftp, remotePath);
-    const info = await promisify<Stats>((cb) => sftp.stat(remoteRoot, cb)).catch((error: unknown) => {
+    const info = await sftpCall<Stats>(sftp, (cb) => sftp.stat(remoteRoot, cb)).catch((error: unknown) => {
       throw this.fail('cannot read', remoteRoot, error);
     });
     const jobs: FileJob[] = [];
@@ -119,7 +135,7 @@ export class SftpTransfer implements TransferStrategy {
         // Pseudo-files report size 0; read until EOF instead of trusting the size.
         job.size = await this.streamDown(sftp, job);
       } else {
-        await promisify<void>((cb) =>
+        await sftpCall<void>(sftp, (cb) =>
           sftp.fastGet(job.remote, job.local, {
             chunkSize: this.deps.options.chunkSize,
             concurrency: this.deps.options.concurrency,
@@ -159,12 +175,12 @@ export class SftpTransfer implements TransferStrategy {
     let current = dir.startsWith('/') ? '' : '.';
     for (const part of parts) {
       current = `${current}/${part}`;
-      const exists = await promisify<Stats>((cb) => sftp.stat(current, cb)).then(
+      const exists = await sftpCall<Stats>(sftp, (cb) => sftp.stat(current, cb)).then(
         (s) => s.isDirectory(),
         () => false,
       );
       if (exists) continue;
-      await promisify<void>((cb) => sftp.mkdir(current, (error) => cb(error, undefined))).catch((error: unknown) => {
+      await sftpCall<void>(sftp, (cb) => sftp.mkdir(current, (error) => cb(error, undefined))).catch((error: unknown) => {
         throw this.fail('cannot create directory', current, error);
       });
     }
@@ -185,7 +201,7 @@ export class SftpTransfer implements TransferStrategy {
   }
 
   private async planDownload(sftp: SFTPWrapper, remoteDir: string, localDir: string, jobs: FileJob[]): Promise<void> {
-    const entries = await promisify<{ filename: string; attrs: Stats }[]>((cb) => sftp.readdir(remoteDir, cb)).catch((error: unknown) => {
+    const entries = await sftpCall<{ filename: string; attrs: Stats }[]>(sftp, (cb) => sftp.readdir(remoteDir, cb)).catch((error: unknown) => {
       throw this.fail('cannot list', remoteDir, error);
     });
     for (const entry of entries) {
@@ -205,7 +221,7 @@ export class SftpTransfer implements TransferStrategy {
     for (const job of jobs) {
       const what = `${direction === 'put' ? 'upload' : 'download'} of ${direction === 'put' ? job.local : job.remote}`;
       const localSize = (await stat(job.local)).size;
-      const remoteSize = (await promisify<Stats>((cb) => sftp.stat(job.remote, cb))).size;
+      const remoteSize = (await sftpCall<Stats>(sftp, (cb) => sftp.stat(job.remote, cb))).size;
       // A pseudo-file keeps reporting size 0 on the device; its size was checked by reading to EOF.
       if (!(direction === 'get' && remoteSize === 0)) checkSize(direction === 'put' ? localSize : remoteSize, direction === 'put' ? remoteSize : localSize, what, this.context);
       if (mode === 'sha256' && !(direction === 'get' && remoteSize === 0)) {
