@@ -4,7 +4,7 @@
  *
  *   npm run bench                    # everything, 256 MiB transfers
  *   npm run bench -- --size 64       # smaller transfers
- *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share
+ *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share, power
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,11 +13,12 @@ import { defineLab } from '../src/config/defineLab.js';
 import { Lab } from '../src/host/lab.js';
 import { labInput } from '../fixtures/lab/labConfig.js';
 import { startLab } from '../fixtures/lab/startLab.js';
-import { OpenSshMaster } from './openssh.js';
+import { OpenSshMaster, run } from './openssh.js';
 import { failedRow, formatTable, type Row } from './stats.js';
 import { executorSection } from './sections/executor.js';
 import { hopsSection } from './sections/hops.js';
 import { latencySection } from './sections/latency.js';
+import { powerSection } from './sections/power.js';
 import { shareSection } from './sections/share.js';
 import { transferSection } from './sections/transfer.js';
 
@@ -31,12 +32,16 @@ const sizeMiB = Number(values.size);
 const only = values.only ? new Set(values.only.split(',')) : undefined;
 const wanted = (name: string) => !only || only.has(name);
 
-// MaxSessions 100 on the target so that OpenSSH's multiplexer can run 100 commands at once too.
-const started = await startLab({ roles: ['target', 'telnetOnly', 'bastion', 'inner'], roleOptions: { target: { maxSessions: 100 } } });
-const input = labInput(started);
+// MaxSessions 100 on the target so that OpenSSH's multiplexer can run 100 commands at once
+// too; fixed ports so that it keeps them when the power section restarts it.
+const started = await startLab({ roles: ['target', 'telnetOnly', 'bastion', 'inner'], roleOptions: { target: { maxSessions: 100, fixedPorts: true } } });
+const target = started.host('target');
+/** The power section's PDU: the container's power is `docker restart`. */
+const POWER_POLL_MS = 250;
+const input = labInput(started, { target: { power: { pdu: 'docker', outlet: target.name }, lifecycle: { pollInterval: POWER_POLL_MS } } });
+input.pdus = { docker: { driver: 'command', on: 'docker start {outlet}', off: 'docker stop -t 0 {outlet}', cycle: 'docker restart -t 0 {outlet}', timeout: 60_000 } };
 const lab = new Lab(defineLab(input));
 const knownHosts = (input.hosts!.target!.ssh as { knownHosts: string[] }).knownHosts[0]!;
-const target = started.host('target');
 const master = new OpenSshMaster({
   address: '127.0.0.1',
   port: target.ports.ssh!,
@@ -63,6 +68,20 @@ try {
   await section('hops', () => hopsSection(lab, Math.min(sizeMiB, 128)));
   await section('executor', () => executorSection(lab, master));
   await section('share', () => shareSection(lab, 100));
+  // Last: it restarts the target (the OpenSSH master above goes with it).
+  await section('power', () =>
+    powerSection(
+      {
+        label: 'container',
+        host: lab.remote('target'),
+        openssh: master.target,
+        cycle: async () => void (await run('docker', ['restart', '-t', '0', target.name])),
+        pollMs: POWER_POLL_MS,
+        timeoutMs: 120_000,
+      },
+      3,
+    ),
+  );
   console.log(`\n${formatTable(rows)}\n`);
   console.log('ratio: how many times faster labwright is than the reference (above 1 is better).');
   const failed = rows.filter((r) => r.failure !== undefined);

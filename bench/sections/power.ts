@@ -1,0 +1,69 @@
+/**
+ * Reboots: the time from `reboot({ hard: true })` until the shell is usable again, split into
+ * power (the driver's cycle), boot (until SSH accepts a login) and reconnect (until the shell
+ * answers). Reference: the same power cycle done directly, then `ssh host true` (a new
+ * OpenSSH connection each time) polled at the same interval until it succeeds, as a script
+ * waiting for a board would.
+ */
+import { performance } from 'node:perf_hooks';
+import type { RemoteHost } from '../../src/host/remoteHost.js';
+import { run, type OpenSshTarget } from '../openssh.js';
+import { median, row, type Row } from '../stats.js';
+
+/** A board to reboot: the lab host (with power control) and the same board for the reference. */
+export interface PowerBoard {
+  /** What it is, for the table: `container`, `QEMU`. */
+  label: string;
+  host: RemoteHost;
+  /** How OpenSSH logs in (key, no master: every poll is a new connection). */
+  openssh: OpenSshTarget;
+  /** The power cycle without labwright (the same PDU call). */
+  cycle(): Promise<void>;
+  /** Pause between two polls, the host's `lifecycle.pollInterval` too. */
+  pollMs: number;
+  /** Bound on one reboot. */
+  timeoutMs: number;
+}
+
+/** `ssh host true` until it succeeds; resolves with the time it took. */
+async function pollOpenSsh(board: PowerBoard, started: number): Promise<number> {
+  const t = board.openssh;
+  const args = ['-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-i', t.key, '-o', `UserKnownHostsFile=${t.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=2', '-p', String(t.port), `${t.user}@${t.address}`, 'true'];
+  for (;;) {
+    const ok = await run('ssh', args).then(() => true, () => false);
+    if (ok) return performance.now() - started;
+    if (performance.now() - started > board.timeoutMs) throw new Error(`${board.label}: OpenSSH did not get in within ${board.timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, board.pollMs));
+  }
+}
+
+export async function powerSection(board: PowerBoard, runs: number): Promise<Row[]> {
+  const phases = { power: [] as number[], boot: [] as number[], reconnect: [] as number[], total: [] as number[] };
+  const reference: number[] = [];
+  await board.host.run('true');
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const result = await board.host.reboot({ hard: true, timeout: board.timeoutMs });
+    const total = performance.now() - started;
+    phases.power.push(result.powerMs);
+    phases.boot.push(result.bootMs ?? Number.NaN);
+    phases.reconnect.push(result.reconnectMs ?? Number.NaN);
+    phases.total.push(total);
+    const direct = performance.now();
+    await board.cycle();
+    reference.push(await pollOpenSsh(board, direct));
+    // labwright's connection saw the reference's cycle: let it find the board again before the next run.
+    await board.host.waitUntilUp({ timeout: board.timeoutMs });
+  }
+  const m = (values: number[]) => median(values);
+  const what = `reboot({ hard: true }) on a ${board.label} board`;
+  console.log(
+    `power: ${what}: power ${m(phases.power).toFixed(0)} ms, boot ${m(phases.boot).toFixed(0)} ms, reconnect ${m(phases.reconnect).toFixed(0)} ms, total ${m(phases.total).toFixed(0)} ms; same cycle + ssh polled every ${board.pollMs} ms ${m(reference).toFixed(0)} ms (medians of ${runs})`,
+  );
+  return [
+    row('power', `${what}: power (the cycle)`, 'ms', m(phases.power)),
+    row('power', `${what}: boot (until SSH accepts a login)`, 'ms', m(phases.boot)),
+    row('power', `${what}: reconnect (until the shell answers)`, 'ms', m(phases.reconnect)),
+    row('power', `${what}: total, to a usable shell`, 'ms', m(phases.total), m(reference), `same cycle + ssh polled every ${board.pollMs} ms`, '>= 0.8x'),
+  ];
+}
