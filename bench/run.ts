@@ -18,7 +18,8 @@ import { failedRow, formatTable, type Row } from './stats.js';
 import { executorSection } from './sections/executor.js';
 import { hopsSection } from './sections/hops.js';
 import { latencySection } from './sections/latency.js';
-import { powerSection } from './sections/power.js';
+import { keyLogin, powerSection, qemuSsh } from './sections/power.js';
+import { startPoweredBoard } from '../fixtures/qemu/poweredBoard.js';
 import { shareSection } from './sections/share.js';
 import { transferSection } from './sections/transfer.js';
 
@@ -68,13 +69,22 @@ try {
   await section('hops', () => hopsSection(lab, Math.min(sizeMiB, 128)));
   await section('executor', () => executorSection(lab, master));
   await section('share', () => shareSection(lab, 100));
+  // QEMU: a Linux board with SSH, powered through QMP; the reference resets it through QMP too.
+  await section('power', async () => {
+    const qemu = await startPoweredBoard({ name: 'bench', host: { lifecycle: { pollInterval: POWER_POLL_MS } } });
+    try {
+      return await powerSection({ label: 'QEMU', host: qemu.host, ssh: qemuSsh(qemu), cycle: () => qemu.board.reset(), pollMs: POWER_POLL_MS, timeoutMs: 180_000 }, 3);
+    } finally {
+      await qemu.close();
+    }
+  });
   // Last: it restarts the target (the OpenSSH master above goes with it).
   await section('power', () =>
     powerSection(
       {
         label: 'container',
         host: lab.remote('target'),
-        openssh: master.target,
+        ssh: keyLogin(master.target),
         cycle: async () => void (await run('docker', ['restart', '-t', '0', target.name])),
         pollMs: POWER_POLL_MS,
         timeoutMs: 120_000,

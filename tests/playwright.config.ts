@@ -3,6 +3,7 @@
  * - unit: pure logic, no processes
  * - local: real bash, real Playwright runs in subprocesses
  * - containers: real OpenSSH, telnetd and vsftpd in containers (fixtures/lab/startLab.ts)
+ * - qemu: real U-Boot and Linux in QEMU boards (fixtures/qemu/board.ts)
  */
 import { defineConfig } from '@playwright/test';
 
@@ -18,5 +19,7 @@ export default defineConfig({
     { name: 'local', testDir: 'local' },
     // Real daemons in containers; under CI=true these never skip (startLab fails loudly instead).
     { name: 'containers', testDir: 'containers' },
+    // Real U-Boot and Linux under QEMU (TCG): power control through QMP, reboots.
+    { name: 'qemu', testDir: 'qemu' },
   ],
 });

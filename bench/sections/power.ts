@@ -5,7 +5,11 @@
  * OpenSSH connection each time) polled at the same interval until it succeeds, as a script
  * waiting for a board would.
  */
+import { chmodSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { BOARD_PASSWORD, ensureQemuArtifacts } from '../../fixtures/qemu/board.js';
+import type { PoweredBoard } from '../../fixtures/qemu/poweredBoard.js';
 import type { RemoteHost } from '../../src/host/remoteHost.js';
 import { run, type OpenSshTarget } from '../openssh.js';
 import { median, row, type Row } from '../stats.js';
@@ -15,8 +19,8 @@ export interface PowerBoard {
   /** What it is, for the table: `container`, `QEMU`. */
   label: string;
   host: RemoteHost;
-  /** How OpenSSH logs in (key, no master: every poll is a new connection). */
-  openssh: OpenSshTarget;
+  /** `ssh` arguments logging in and running `true` (no master: every poll is a new connection), and its environment. */
+  ssh: { args: string[]; env?: Record<string, string> };
   /** The power cycle without labwright (the same PDU call). */
   cycle(): Promise<void>;
   /** Pause between two polls, the host's `lifecycle.pollInterval` too. */
@@ -25,12 +29,28 @@ export interface PowerBoard {
   timeoutMs: number;
 }
 
+/** OpenSSH logging in with a key, a new connection each time (no master). */
+export function keyLogin(t: OpenSshTarget): PowerBoard['ssh'] {
+  return { args: ['-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-i', t.key, '-o', `UserKnownHostsFile=${t.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-p', String(t.port), `${t.user}@${t.address}`, 'true'] };
+}
+
+/** OpenSSH logging in to a QEMU board as root with its password (given by an askpass script, as sshpass would). */
+export function qemuSsh(board: PoweredBoard): PowerBoard['ssh'] {
+  const askpass = path.join(board.board.stateDir, 'askpass');
+  writeFileSync(askpass, `#!/bin/sh\necho '${BOARD_PASSWORD}'\n`);
+  chmodSync(askpass, 0o700);
+  const knownHosts = path.join(board.board.stateDir, 'known_hosts.openssh');
+  writeFileSync(knownHosts, `[127.0.0.1]:${board.board.sshPort} ${ensureQemuArtifacts().hostKey}\n`);
+  return {
+    args: ['-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-p', String(board.board.sshPort), 'root@127.0.0.1', 'true'],
+    env: { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+  };
+}
+
 /** `ssh host true` until it succeeds; resolves with the time it took. */
 async function pollOpenSsh(board: PowerBoard, started: number): Promise<number> {
-  const t = board.openssh;
-  const args = ['-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-i', t.key, '-o', `UserKnownHostsFile=${t.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=2', '-p', String(t.port), `${t.user}@${t.address}`, 'true'];
   for (;;) {
-    const ok = await run('ssh', args).then(() => true, () => false);
+    const ok = await run('ssh', ['-o', 'ConnectTimeout=2', ...board.ssh.args], undefined, board.ssh.env).then(() => true, () => false);
     if (ok) return performance.now() - started;
     if (performance.now() - started > board.timeoutMs) throw new Error(`${board.label}: OpenSSH did not get in within ${board.timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, board.pollMs));

@@ -75,8 +75,8 @@ export interface HostPowerDeps {
   /** What must pass for the host to be up, in order. */
   upChecks: () => UpCheck[];
   /**
-   * Closes what the host holds for an outage (all but the SSH connection when
-   * `keepConnection`); resolves with a description of what was closed.
+   * Closes what the host holds for an outage; with `keepConnection` only what needs the
+   * device up to stop cleanly (before a soft reboot's command). Resolves with a description.
    */
   release: (reason: Error, keepConnection: boolean) => Promise<string>;
   /** A shell of the host outside its sessions; `onLifecycle` hears when it drops. */
@@ -247,6 +247,9 @@ export class HostPower {
     lifecycle.begin(state, why, `${this.host} was ${state === 'off' ? 'powered off' : 'power-cycled'} while this ran (${why})`);
     lifecycle.blockConnections(`it is being ${state === 'off' ? 'powered off' : 'power-cycled'}`);
     this.emit('outage', `${this.host} goes down: ${why}`);
+    // Calls in flight see the outage's reason before their connection goes, so that they
+    // end saying why rather than as a shell or connection that died.
+    await sleep(0);
     this.emit('closed', await this.deps.release(lifecycle.unavailable(), false));
     try {
       await this.act(state === 'off' ? 'off' : 'cycle', signal);
@@ -303,9 +306,11 @@ export class HostPower {
         });
       }
       this.emit('down', `${this.host} went down after ${formatDuration(Date.now() - started)} (${detail})`);
+      this.emit('closed', await this.deps.release(lifecycle.unavailable(), false));
     } catch (error) {
       if (lifecycle.state === 'up') throw error;
       lifecycle.enter('down', `the soft reboot failed: ${messageOf(error)}`);
+      this.emit('closed', await this.deps.release(lifecycle.unavailable(), false));
       throw new LabwrightError(`the soft reboot failed: ${error instanceof LabwrightError ? error.detail : messageOf(error)}`, {
         host: this.host,
         hint: 'host.waitUntilUp() checks whether it is back; host.reboot({ hard: true }) power-cycles it.',
@@ -314,7 +319,6 @@ export class HostPower {
     } finally {
       await shell.close().catch(() => {});
     }
-    await this.deps.release(lifecycle.unavailable(), false);
   }
 
   /** Waits until every check passes; the host is then up, or `down` when the bound runs out. */

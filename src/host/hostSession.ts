@@ -187,10 +187,9 @@ export class SessionManager {
     return [...this.named.keys()];
   }
 
-  /** Names of the sessions (default included) whose shell is open now. */
-  async openShells(): Promise<string[]> {
-    const named = await this.namedSessions();
-    return [...(this.defaultSession?.alive ? ['default'] : []), ...named.filter((session) => session.alive).map((session) => session.name)];
+  /** Names of the sessions: the default one once used, and the named ones open. */
+  async sessionNames(): Promise<string[]> {
+    return [...(this.defaultSession ? ['default'] : []), ...(await this.namedSessions()).map((session) => session.name)];
   }
 
   /**

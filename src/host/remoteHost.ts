@@ -14,7 +14,7 @@ import type { Forward, IncomingHandler } from '../transport/forwarding.js';
 import type { NetworkPath } from '../transport/network.js';
 import type { Pdu } from '../power/pdu.js';
 import type { PowerAction, PowerState } from '../power/types.js';
-import { messageOf } from '../util/errors.js';
+import { ConnectionError, messageOf } from '../util/errors.js';
 import { anySignal, formatDuration } from '../util/time.js';
 import type { HostContext } from './events.js';
 import { Host, type ExecRequest } from './host.js';
@@ -29,6 +29,9 @@ import type { CommandResult } from './results.js';
 import { TelnetExecBackend } from './telnetExec.js';
 
 export type { LocalForwardOptions, RemoteForwardOptions } from './remoteForwards.js';
+
+/** Bound on the first SSH attempt while waiting for a host to come back (doubled while unanswered). */
+const FIRST_PROBE_MS = 2_000;
 
 declare module '../config/schema.js' {
   /** A recovery function (`lifecycle.recover`) receives the RemoteHost. */
@@ -169,7 +172,25 @@ export class RemoteHost extends Host {
   protected upChecks(): UpCheck[] {
     const shell: UpCheck = { name: this.config.term === 'telnet' ? 'telnet' : 'shell', run: (_timeout, signal) => this.sessions.openDefault(signal) };
     if (this.config.term === 'telnet') return [shell];
-    return [{ name: 'ssh', run: async (_timeout, signal) => void (await this.connections.tryConnect(signal)) }, shell];
+    // While a board boots its network may swallow a connect until it gives up: each attempt
+    // is bounded by a few times what a login took before (at least 2 s), or, with nothing
+    // known, starts at 2 s and doubles while unanswered; never above ssh.connectTimeout.
+    let unanswered = 0;
+    const ssh: UpCheck = {
+      name: 'ssh',
+      run: async (timeout, signal) => {
+        const known = this.connections.lastConnectMs;
+        const probe = known === undefined ? FIRST_PROBE_MS * 2 ** Math.min(unanswered, 10) : Math.max(FIRST_PROBE_MS, 3 * known);
+        try {
+          await this.connections.tryConnect(Math.min(timeout, probe), signal);
+          unanswered = 0;
+        } catch (error) {
+          if (error instanceof ConnectionError && error.kind === 'timeout') unanswered++;
+          throw error;
+        }
+      },
+    };
+    return [ssh, shell];
   }
 
   /** Runs the health check command on its own channel (no events); resolves with why it failed. */
@@ -189,22 +210,28 @@ export class RemoteHost extends Host {
   }
 
   /**
-   * Closes what the host holds for an outage, the SSH connection first (unless kept for a
-   * soft reboot's command) so that everything on it ends at once. Sessions stay and open a
-   * new shell on their next command; forwards and shares are stopped.
+   * Closes what the host holds for an outage. With `keepConnection` (a soft reboot, before
+   * its command) only forwards and shares, which need the device to stop cleanly (a share
+   * removes its keys there). Otherwise the SSH connection first, so that everything on it
+   * ends at once, then forwards and shares, the sessions' shells (the sessions stay and open
+   * a new shell on their next command) and the transfer and exec pools.
    */
   private async release(reason: Error, keepConnection: boolean): Promise<string> {
     const closed: string[] = [];
-    const shells = await this.sessions.openShells();
     const { forwards, shares } = this.forwards.open;
-    if (!keepConnection && this.connections.connected) closed.push('the SSH connection');
-    if (!keepConnection) await this.connections.close(reason);
+    if (!keepConnection) {
+      if (this.connections.connected) closed.push('the SSH connection');
+      await this.connections.close(reason);
+    }
     await this.forwards.close();
-    await this.sessions.closeShells();
-    await this.transfers.close();
-    await this.backend.close();
-    if (shells.length > 0) closed.push(`the shells of ${shells.map((name) => `"${name}"`).join(', ')} (they open again on their next command)`);
     if (forwards > 0 || shares > 0) closed.push(`${forwards} forward(s) and ${shares} share(s) (open them again afterwards)`);
+    if (!keepConnection) {
+      const sessions = await this.sessions.sessionNames();
+      await this.sessions.closeShells();
+      await this.transfers.close();
+      await this.backend.close();
+      if (sessions.length > 0) closed.push(`the shells of ${sessions.map((name) => `"${name}"`).join(', ')} (each session opens a new shell on its next command)`);
+    }
     return `closed for the outage: ${closed.length > 0 ? closed.join(', ') : 'nothing was open'}`;
   }
 

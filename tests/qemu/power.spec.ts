@@ -1,0 +1,147 @@
+/**
+ * Power control of real QEMU boards through the QEMU driver (QMP on the board's unix
+ * socket), over SSH: a hard reset in the middle of commands and of an SFTP upload, a soft
+ * reboot, power off and on, a board that never comes back (its kernel withheld), and
+ * recovery after a test crashed the board's kernel, in a real Playwright run.
+ *
+ * Console-side checks (a console command cut by a reset, the console's login prompt back
+ * after a reboot, a `sleep` left on the console) come with the console layer (issue 12).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, expect } from '@playwright/test';
+import type { LabEvent } from '../../src/host/events.js';
+import { HostUnavailableError, TransferError } from '../../src/util/errors.js';
+import { inlineAttachment, resultOf, runInlineTest } from '../helpers/inlineTest.js';
+import { poweredBoardHost, startPoweredBoard, type PoweredBoard } from '../../fixtures/qemu/poweredBoard.js';
+
+test.describe.configure({ mode: 'default' });
+
+/** When PID 1 started, in clock ticks since boot, and the uptime: a new boot has a small uptime. */
+const uptime = async (board: PoweredBoard) => Number((await board.host.exec('cut -d" " -f1 /proc/uptime')).output);
+const powerLines = (events: LabEvent[]) => events.flatMap((e) => (e.type === 'power' ? [`${e.text}${e.error ? ` FAILED — ${e.error}` : ''}`] : []));
+/** QEMU's own run state, asked directly (not through labwright's driver). */
+const runState = (board: PoweredBoard) => board.board.withQmp((qmp) => qmp.execute<{ status: string }>('query-status')).then((r) => r.status);
+
+test.describe('a Linux board with SSH', () => {
+  let board: PoweredBoard;
+  test.beforeAll(async () => {
+    test.setTimeout(240_000);
+    board = await startPoweredBoard({ name: 'power' });
+  });
+  test.afterAll(async () => {
+    await board?.close();
+  });
+
+  test('a hard reset in the middle of commands and of an SFTP upload: each settles with a clear error; everything works after', async () => {
+    const { host, events } = board;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lw-qemu-power-'));
+    const file = path.join(dir, 'big.bin');
+    writeFileSync(file, Buffer.alloc(128 * 1024 * 1024, 5));
+    const running = (session: string) => events.some((e) => e.type === 'command-output' && e.session === session && e.line === 'running');
+    const exec = host.exec('echo running; sleep 300');
+    const run = host.run('echo running; sleep 300');
+    let moving!: () => void;
+    const transferring = new Promise<void>((resolve) => (moving = resolve));
+    const upload = host.put(file, '/tmp/big.bin', { onProgress: (done) => done > 0 && moving() }).then(() => undefined, (e: unknown) => e);
+    await transferring;
+    await expect.poll(() => running('exec') && running('default'), { timeout: 30_000 }).toBe(true);
+    const before = await runState(board);
+
+    const result = await host.reboot({ hard: true });
+
+    expect(before).toBe('running');
+    const cut = /^aborted \(board was power-cycled while this ran \(power-cycled by host\.reboot\(\{ hard: true \}\)\)\)/;
+    expect((await exec).error).toMatch(cut);
+    expect((await run).only.error).toMatch(cut);
+    const uploadError = await upload;
+    expect(uploadError).toBeInstanceOf(TransferError);
+    expect((uploadError as Error).message).toMatch(/^board \(sftp\): put of .*big\.bin was cut: board was power-cycled while this ran/);
+    expect(result).toMatchObject({ hard: true, bootMs: expect.any(Number) });
+    expect(await uptime(board)).toBeLessThan(result.totalMs / 1000 + 5);
+    expect(powerLines(events)).toContainEqual(expect.stringMatching(/^cycle: board's own qemu driver · /));
+    expect((await host.run('echo run')).only.output).toBe('run\n');
+    const small = path.join(dir, 'small.txt');
+    writeFileSync(small, 'after the reset\n');
+    expect((await host.put(small, '/tmp/small.txt', { verify: 'sha256' })).verified).toBe('sha256');
+  });
+
+  test('a soft reboot: `reboot` typed into a shell, the disconnect expected, the board back with a new boot', async () => {
+    const { host, events } = board;
+    await host.run('echo before > /tmp/state');
+    const result = await host.reboot();
+    expect(result.hard).toBe(false);
+    expect(await uptime(board)).toBeLessThan(result.totalMs / 1000 + 5);
+    // The initramfs is new: what the last boot wrote is gone.
+    expect((await host.run('cat /tmp/state 2>/dev/null || echo gone')).only.output).toBe('gone\n');
+    const lines = powerLines(events);
+    expect(lines).toContainEqual('board goes down: typing "reboot" into a new shell');
+    expect(lines).toContainEqual(expect.stringMatching(/^board went down after .*$/));
+  });
+
+  test('power off: QEMU stops, calls fail clearly; power on: a cold boot, and the board answers again', async () => {
+    const { host } = board;
+    expect(await host.power('off')).toBe('off');
+    expect(await runState(board)).toBe('paused');
+    expect(await host.power('state')).toBe('off');
+    const refused = await host.exec('true').then(() => undefined, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(HostUnavailableError);
+    expect((refused as Error).message).toMatch(/^board: board is powered off \(powered off by host\.power\("off"\), .* ago\)\. Power it on with host\.power\("on"\), then wait with host\.waitUntilUp\(\)\.$/);
+    await host.power('on');
+    expect(await runState(board)).toBe('running');
+    await host.waitUntilUp();
+    expect(await uptime(board)).toBeLessThan(60);
+  });
+
+  test('recovery: a test crashed the board\'s kernel and failed; labwright power-cycles it through QMP before the next test', async () => {
+    const input = { hosts: { board: poweredBoardHost(board.board, { lifecycle: { recover: 'power-cycle', healthTimeout: 5_000 } }) } };
+    const run = await runInlineTest(
+      {
+        'lab.config.ts': `import { defineLab } from 'labwright';\nexport default defineLab(${JSON.stringify(input, null, 2)});\n`,
+        'board.spec.ts': `
+          import { test, expect } from 'labwright';
+          test('crashes the kernel', async ({ remote }) => {
+            const dut = await remote('board');
+            expect((await dut.run('echo alive')).only.output).toBe('alive\\n');
+            await dut.send('echo c > /proc/sysrq-trigger\\n');
+            expect('the board').toBe('answering');
+          });
+          test('uses the board next', async ({ remote }) => {
+            const dut = await remote('board');
+            expect((await dut.run('cut -d" " -f1 /proc/uptime')).only.output).toMatch(/^\\d+\\.\\d+\\n$/);
+          });
+        `,
+      },
+      { timeoutMs: 300_000 },
+    );
+    const failed = resultOf(run.report!, 'crashes the kernel');
+    expect(failed.status, run.output).toBe('failed');
+    const transcript = inlineAttachment(failed, 'transcript: board');
+    expect(transcript).toMatch(/\[power\] · board did not pass its health check after test "crashes the kernel" failed: "true": no answer within 5\.00 s\n/);
+    expect(transcript).toMatch(/\[power\] · cycle: board's own qemu driver · /);
+    expect(transcript).toMatch(/\[power\] · board recovered by power-cycle in /);
+    expect(resultOf(run.report!, 'uses the board next').status, run.output).toBe('passed');
+    await board.host.waitUntilUp();
+  });
+});
+
+test('a board that never comes back (its kernel withheld): waiting fails within its bound, saying what it last saw', async () => {
+  test.setTimeout(180_000);
+  // U-Boot finds no kernel to boot: the board never answers on SSH.
+  const withheld = await startPoweredBoard({ name: 'nokernel', firmware: 'u-boot', kernel: false, on: false });
+  try {
+    const { host, events } = withheld;
+    await host.power('on');
+    const error = await host.waitUntilUp({ timeout: 15_000 }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(HostUnavailableError);
+    expect((error as Error).message).toMatch(/^board: board did not come back within 15\.0 s: ssh:? [a-z ]+ \(\d+ attempts\)\. Check the device/);
+    expect(host.state).toBe('down');
+    await expect(host.exec('true')).rejects.toThrow(/^board: board did not come back: /);
+    // A hard reboot of it ends the same way, within its own bound.
+    await expect(host.reboot({ hard: true, timeout: 10_000 })).rejects.toThrow(/did not come back within 10\.0 s/);
+    expect(powerLines(events)).toContainEqual(expect.stringMatching(/^waiting for board: ssh:? [a-z ]+, \d+ s$/));
+  } finally {
+    await withheld.close();
+  }
+});
