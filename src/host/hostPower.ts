@@ -138,6 +138,7 @@ export class HostPower {
       this.exclusive(hard ? 'hard reboot' : 'reboot', async () => {
         const started = Date.now();
         if (hard) await this.cut('rebooting', 'power-cycled by host.reboot({ hard: true })', signal);
+        else if (this.deps.lifecycle.state === 'off') throw this.deps.lifecycle.unavailable();
         else await this.softReboot(signal);
         const powerMs = Date.now() - started;
         if (!wait) return { hard, powerMs, bootMs: undefined, reconnectMs: undefined, totalMs: powerMs };

@@ -23,7 +23,7 @@ test.describe.configure({ mode: 'default' });
 let started: StartedLab;
 test.beforeAll(async () => {
   // Fixed published ports: a restarted container keeps them, as a rebooted board keeps its address.
-  started = await privateLab({ roles: ['target', 'bastion', 'inner'], roleOptions: { target: { fixedPorts: true } } });
+  started = await privateLab({ roles: ['target', 'telnetOnly', 'bastion', 'inner'], roleOptions: { target: { fixedPorts: true }, telnetOnly: { fixedPorts: true } } });
   // A container that exits comes back, as a board does after its own reboot command.
   execFileSync('docker', ['update', '--restart=always', started.host('inner').name], { timeout: 30_000 });
 });
@@ -52,7 +52,7 @@ function labOf(hosts: Record<string, Partial<HostInput>>, pdus: Record<string, P
   return { lab, events };
 }
 
-const container = (role: 'target' | 'inner') => started.host(role).name;
+const container = (role: 'target' | 'telnetOnly' | 'inner') => started.host(role).name;
 /** When PID 1 started (clock ticks since the machine booted): a new value means a new boot of the board. */
 const bootMark = async (host: { exec(c: string): Promise<{ output: string }> }) => (await host.exec("cut -d' ' -f22 /proc/1/stat")).output.trim();
 const powerLines = (events: LabEvent[], host: string) => events.flatMap((e) => (e.type === 'power' && e.host === host ? [`${e.text}${e.error ? ` FAILED — ${e.error}` : ''}`] : []));
@@ -87,6 +87,19 @@ test('command driver: docker restart power-cycles the board, and it is back with
   await dut.power('on');
   await dut.waitUntilUp({ timeout: 60_000 });
   expect((await dut.exec('echo back')).output).toBe('back\n');
+  await lab.close();
+});
+
+test('a telnet-only board: power-cycled, back when its telnet login answers; its shell and exec pool are new', async () => {
+  const { lab, events } = labOf({ telnet: { power: { pdu: 'docker', outlet: container('telnetOnly') } } });
+  const board = lab.remote('telnet');
+  const before = await bootMark(board);
+  await board.run('cd /tmp');
+  await board.reboot({ hard: true });
+  expect(await bootMark(board)).not.toBe(before);
+  expect((await board.run('pwd')).only.output).toBe('/home/lab\n');
+  expect((await board.exec('echo pooled')).output).toBe('pooled\n');
+  expect(powerLines(events, 'telnet')).toContainEqual(expect.stringMatching(/^telnet is up after .* \(telnet at .*\)$/));
   await lab.close();
 });
 

@@ -1,6 +1,7 @@
 /** Power config: PDUs shared by hosts, drivers of a host's own, lifecycle defaults, clear problems, secrets masked. */
 import { test, expect } from '@playwright/test';
 import { defineLab, env } from '../../src/config/defineLab.js';
+import type { RemoteHost } from '../../src/host/remoteHost.js';
 import { redact } from '../../src/util/secrets.js';
 import { configProblem as problem } from '../helpers/configProblem.js';
 
@@ -29,10 +30,15 @@ test('hosts name a PDU of the lab or bring a driver of their own; lifecycle gets
   expect(lab.hosts.dut2!.lifecycle).toMatchObject({ rebootCommand: 'sudo reboot', recover: 'power-cycle', upTimeout: 90_000 });
 });
 
-test('a recovery function is kept as given', () => {
-  const recover = async () => {};
+test('a recovery function is kept as given, and receives a RemoteHost (typed)', () => {
+  const recover = async (host: RemoteHost) => {
+    await host.reboot({ hard: true });
+  };
+  // The lab file's own form: the parameter is typed as a RemoteHost without an annotation.
+  const inline = defineLab({ hosts: { dut1: { address: 'x', users, lifecycle: { recover: async (host) => void (await host.power('cycle')) } } } });
   const lab = defineLab({ hosts: { dut1: { address: 'x', users, lifecycle: { recover } } } });
   expect(lab.hosts.dut1!.lifecycle.recover).toBe(recover);
+  expect(typeof inline.hosts.dut1!.lifecycle.recover).toBe('function');
 });
 
 const cases: [string, unknown, RegExp][] = [
