@@ -18,6 +18,8 @@ const ssh = optional('LAB_SSH_BOARD');
 const telnet = optional('LAB_TELNET_BOARD');
 const bastion = optional('LAB_BASTION');
 const hidden = optional('LAB_HIDDEN_BOARD');
+const qemuConsole = optional('LAB_QEMU_CONSOLE');
+const qemuSsh = optional('LAB_QEMU_SSH');
 
 const users = { lab: { password: env('LAB_PASSWORD'), privateKey: process.env.LAB_KEY } };
 
@@ -46,5 +48,17 @@ export default defineLab({
     ...(hidden && {
       'hidden-board': { address: hidden.address, hop: 'bastion', ssh: { port: hidden.port }, ftp: { port: Number(process.env.LAB_HIDDEN_BOARD_FTP) }, users, tags: ['behind-bastion'] },
     }),
+    // A board whose shell is its serial console (U-Boot, then Linux), with SSH for exec.
+    ...(qemuConsole &&
+      qemuSsh && {
+        'qemu-board': {
+          address: qemuSsh.address,
+          term: 'console' as const,
+          console: { transport: 'tcp' as const, address: qemuConsole.address, port: qemuConsole.port },
+          ssh: { port: qemuSsh.port, knownHosts: [process.env.LAB_QEMU_KNOWN_HOSTS ?? '~/.ssh/known_hosts'] },
+          users: { root: { password: env('LAB_QEMU_PASSWORD') } },
+          tags: ['serial-console', 'u-boot'],
+        },
+      }),
   },
 });

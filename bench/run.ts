@@ -4,7 +4,7 @@
  *
  *   npm run bench                    # everything, 256 MiB transfers
  *   npm run bench -- --size 64       # smaller transfers
- *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share, power
+ *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share, leases, console, power
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,8 +15,10 @@ import { labInput } from '../fixtures/lab/labConfig.js';
 import { startLab } from '../fixtures/lab/startLab.js';
 import { OpenSshMaster, run } from './openssh.js';
 import { failedRow, formatTable, type Row } from './stats.js';
+import { consoleSection } from './sections/console.js';
 import { executorSection } from './sections/executor.js';
 import { hopsSection } from './sections/hops.js';
+import { leasesSection } from './sections/leases.js';
 import { latencySection } from './sections/latency.js';
 import { keyLogin, powerSection, qemuSsh } from './sections/power.js';
 import { startPoweredBoard } from '../fixtures/qemu/poweredBoard.js';
@@ -69,6 +71,8 @@ try {
   await section('hops', () => hopsSection(lab, Math.min(sizeMiB, 128)));
   await section('executor', () => executorSection(lab, master));
   await section('share', () => shareSection(lab, 100));
+  await section('leases', () => leasesSection());
+  await section('console', () => consoleSection(started));
   // QEMU: a Linux board with SSH, powered through QMP; the reference resets it through QMP too.
   await section('power', async () => {
     const qemu = await startPoweredBoard({ name: 'bench', host: { lifecycle: { pollInterval: POWER_POLL_MS } } });

@@ -32,7 +32,7 @@ export interface Row {
   labwright: number;
   reference?: number | undefined;
   referenceName?: string | undefined;
-  unit: 'ms' | 'MB/s' | 'cmd/s';
+  unit: 'ms' | 'MB/s' | 'cmd/s' | 'op/s';
   /** How many times better labwright is (reference/labwright for times, labwright/reference for rates). */
   ratio?: number | undefined;
   target?: string | undefined;

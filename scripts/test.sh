@@ -10,6 +10,8 @@ npm run --silent typecheck
 # and fast when everything is in place (see fixtures/README.md).
 bash fixtures/scripts/ensure-docker.sh
 bash fixtures/scripts/build-images.sh >/dev/null
+# The lease tests start throwaway PostgreSQL servers from Debian's binaries (idempotent, fast when installed).
+bash fixtures/scripts/ensure-postgres.sh
 # The qemu project's boards: QEMU, U-Boot, a Debian kernel and a BusyBox initramfs (idempotent).
 bash fixtures/scripts/ensure-qemu.sh >/dev/null
 npx playwright test -c tests "$@"

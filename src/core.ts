@@ -7,6 +7,22 @@ export * from './host/index.js';
 export type { ExpectRule, ExpectMatch, SessionCommandOutcome, SessionLifecycle } from './session/shellSession.js';
 export type { TransferOptions, TransferResult } from './transfer/types.js';
 export {
+  Lease,
+  LeaseClient,
+  listLeases,
+  openLeaseStore,
+  describeHolder,
+  describeHolding,
+  describeWaiter,
+  describeSelector,
+  type LeaseSelector,
+  type LeaseSnapshot,
+  type HolderInfo,
+  type HolderRecord,
+  type WaiterRecord,
+  type LeaseStore,
+} from './lease/index.js';
+export {
   LabwrightError,
   ConfigError,
   ConnectionError,
@@ -14,6 +30,9 @@ export {
   ExpectTimeoutError,
   TransferError,
   TimeoutError,
+  LeaseError,
+  type LeaseFailure,
+  ConsoleBusyError,
   AbortedError,
   PowerError,
   HostUnavailableError,
@@ -22,3 +41,4 @@ export {
   type ErrorProtocol,
 } from './util/errors.js';
 export { registerSecret, redact, MASK } from './util/secrets.js';
+export { QmpClient, type QmpEvent } from './power/qmp.js';

@@ -3,6 +3,7 @@
  * - unit: pure logic, no processes
  * - local: real bash, real Playwright runs in subprocesses
  * - containers: real OpenSSH, telnetd and vsftpd in containers (fixtures/lab/startLab.ts)
+ * - leases: device leases on a throwaway PostgreSQL server (fixtures/lab/postgres.ts) and on the embedded store
  * - qemu: real U-Boot and Linux in QEMU boards (fixtures/qemu/board.ts)
  */
 import { defineConfig } from '@playwright/test';
@@ -19,7 +20,8 @@ export default defineConfig({
     { name: 'local', testDir: 'local' },
     // Real daemons in containers; under CI=true these never skip (startLab fails loudly instead).
     { name: 'containers', testDir: 'containers' },
-    // Real U-Boot and Linux under QEMU (TCG): power control through QMP, reboots.
+    { name: 'leases', testDir: 'leases' },
+    // Real U-Boot and Linux under QEMU (TCG): consoles over TCP, a hop, serialport on a pty pair; power control through QMP.
     { name: 'qemu', testDir: 'qemu' },
   ],
 });

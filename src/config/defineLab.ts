@@ -24,6 +24,7 @@ import {
   type ScpOptions,
   type SftpOptions,
   type ShellOptions,
+  type ConsoleOptions,
   type SshOptions,
   type TelnetOptions,
   type TerminalProtocol,
@@ -34,6 +35,7 @@ import { findHopCycle } from './hops.js';
 import { parseHostPower, parsePdu, type HostPowerConfig } from './power.js';
 
 export type { HostPowerConfig } from './power.js';
+import { leasesSchema, resolveLeaseConfig, type LeaseConfig, type LeasesInput } from './leases.js';
 
 /** Name of the always-present host that runs commands on the test runner itself. */
 export const LOCAL_HOST = 'local';
@@ -50,6 +52,8 @@ export interface LabInput {
   local?: LocalHostInput;
   /** Power controllers by name (PDUs, QEMU monitors, relay scripts), shared by the hosts whose `power` names them. */
   pdus?: Record<string, PduInput>;
+  /** Device leases: the store shared by runners (default: embedded, this machine only), TTL, wait bound. */
+  leases?: LeasesInput;
 }
 
 /** Fields shared by local and remote host configurations. */
@@ -83,6 +87,8 @@ export interface RemoteHostConfig extends HostConfigBase {
   /** Power control, if the host has any. */
   power: HostPowerConfig | undefined;
   lifecycle: LifecycleOptions;
+  /** The serial console, if the host has one. */
+  console: ConsoleOptions | undefined;
 }
 
 /** The runner itself. */
@@ -103,6 +109,8 @@ export interface LabConfig {
   readonly commandTimeout: number | undefined;
   /** File the lab was loaded from, when known. */
   readonly source: string | undefined;
+  /** Lease settings: the store (`$LABWRIGHT_LEASES` wins over `leases.store`; embedded by default), TTL, bounds. */
+  readonly leases: LeaseConfig;
 }
 
 const LAB_BRAND = Symbol.for('labwright.labConfig');
@@ -220,12 +228,21 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       const hint = suggest(user, userNames);
       problems.push(`${where} → user: "${user}" is not one of its users (${userNames.join(', ')})${hint ? `; did you mean "${hint}"?` : ''}`);
     }
+    if (host.address === undefined && !host.console) problems.push(`${where} → address: required (only a host with a console may leave it out)`);
+    if (host.term === 'console' && !host.console) problems.push(`${where} → term: "console" needs a console section (console: { transport, port | path })`);
+    if (host.console?.user !== undefined && !host.users[host.console.user]) {
+      problems.push(`${where} → console.user: "${host.console.user}" is not one of its users (${userNames.join(', ')})`);
+    }
+    if (host.console?.transport === 'serial' && host.hop !== undefined) {
+      problems.push(`${where} → console.transport: a serial device is local to the runner and cannot be reached through hop "${host.hop}"; put the device behind ser2net or a terminal server (transport "tcp" or "telnet")`);
+    }
     registerHostSecrets(host.users, host);
     if (host.power !== undefined) rawPower.set(name, host.power);
     hosts[name] = {
       kind: 'remote',
       name,
-      address: host.address,
+      // A console-only board needs no network address; messages then name the console's.
+      address: host.address ?? host.console?.address ?? 'localhost',
       term: host.term,
       transfer: host.transfer ?? (host.term === 'telnet' ? 'ftp' : 'sftp'),
       hop: host.hop,
@@ -239,6 +256,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       nc: host.nc,
       power: undefined,
       lifecycle: host.lifecycle,
+      console: host.console,
       shell: host.shell,
       commandTimeout: host.commandTimeout,
       tags: host.tags,
@@ -258,7 +276,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
       const hint = suggest(host.hop, names);
       problems.push(`${where}: names "${host.hop}", which is not a host of this lab${hint ? ` (did you mean "${hint}"?)` : ''}; known hosts: ${names.join(', ') || 'none'}`);
     } else if (hosts[host.hop]!.term !== 'ssh') {
-      problems.push(`${where}: "${host.hop}" is a telnet host; a hop must speak SSH`);
+      problems.push(`${where}: "${host.hop}" is a ${hosts[host.hop]!.term} host; a hop must speak SSH`);
     }
   }
   // Power: a host's `power` names a PDU of the lab or brings a driver of its own; a command
@@ -286,6 +304,11 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
     problems.push(...formatIssues('local host', localParsed.error.issues, (p) => fieldsAt(localHostSchema, p)));
   }
 
+  const leases = resolveLeaseConfig(top.data.leases, (issues) =>
+    formatIssues('lab', issues.map((issue) => ({ ...issue, path: ['leases', ...issue.path] })), (p) => fieldsAt(leasesSchema, p.slice(1))),
+  );
+  problems.push(...leases.problems);
+
   if (problems.length > 0) throw new ConfigError(problems, source);
 
   const local = localParsed.data!;
@@ -303,6 +326,7 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
     pdus,
     commandTimeout: defaultsResult.data?.commandTimeout,
     source,
+    leases: leases.config!,
   };
   return brand(lab);
 }

@@ -349,6 +349,95 @@ export const lifecycleOptionsSchema = z.strictObject({
   healthTimeout: ms().default(10_000),
 });
 
+/**
+ * Prompt mode: consoles that are not POSIX shells (U-Boot's `=>`, other boot loaders). A
+ * command ends when the prompt comes back.
+ */
+export const promptOptionsSchema = z.strictObject({
+  /** The prompt, matched at the end of the console's output. Default: U-Boot's `=> `. */
+  pattern: patternSchema.default(/=> $/),
+  /**
+   * A command printing the previous command's exit status, typed on the same line after
+   * each command (`cmd; echo <marker>$?`): U-Boot's hush shell has `$?`. `false`: the
+   * console has none, and results say so (exit code null, never a made-up 0).
+   */
+  status: z.union([z.string().min(1), z.literal(false)]).default('echo $?'),
+  /** Without a status command: how long (ms) the console must stay quiet after the prompt before the command counts as ended. */
+  settle: ms().default(150),
+  /** Typed to interrupt a command that timed out (repeated, up to 3 times). Default Ctrl+C. */
+  interrupt: z.string().min(1).default('\x03'),
+});
+
+/** The boot loader's autoboot countdown and how to stop it. */
+export const autobootOptionsSchema = z.strictObject({
+  /** What the boot loader prints while it counts down. Default: U-Boot's and barebox's countdown lines. */
+  pattern: patternSchema.default(/(Hit any key to stop autoboot|Press any key to stop autoboot|autoboot in \d+ seconds)/i),
+  /** Typed when the countdown appears (repeated a few times, as boot loaders drain their input). Default a space. */
+  key: z.string().min(1).default(' '),
+  /** Bound (ms) on waiting for the countdown (power-on, firmware, memory tests). */
+  timeout: ms().default(60_000),
+});
+
+/** A serial console of a host. */
+export const consoleOptionsSchema = z
+  .strictObject({
+    /**
+     * How the console is reached: `tcp` (raw TCP: ser2net raw, terminal servers in raw
+     * mode, QEMU `-serial tcp:`), `telnet` (a terminal-server port; RFC 2217 line settings
+     * where the server offers them) or `serial` (a device on the runner, via `serialport`).
+     * `tcp` and `telnet` go through the host's hop like every other protocol.
+     */
+    transport: z.enum(['tcp', 'telnet', 'serial']),
+    /** Terminal server address (tcp, telnet), as reached from the runner or the hop; default: the host's address. */
+    address: z.string().min(1).optional(),
+    /** Terminal server port (tcp, telnet; required there). */
+    port: port().optional(),
+    /** Serial device path (serial; required there), e.g. `/dev/ttyUSB0`. */
+    path: z.string().min(1).optional(),
+    /** Line speed in bits per second (serial; telnet through RFC 2217). */
+    baudRate: z.number().int().positive().default(115_200),
+    dataBits: z.union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)]).default(8),
+    parity: z.enum(['none', 'odd', 'even', 'mark', 'space']).default('none'),
+    stopBits: z.union([z.literal(1), z.literal(1.5), z.literal(2)]).default(1),
+    flowControl: z.enum(['none', 'software', 'hardware']).default('none'),
+    /** telnet: ask the terminal server for the line settings above with RFC 2217 (when it offers the option). */
+    rfc2217: z.boolean().default(true),
+    /** Bound (ms) on opening the console connection or device. */
+    connectTimeout: ms().default(10_000),
+    /** Bound (ms) on waiting for the console while another call (or another process on this runner) holds it. */
+    claimTimeout: ms().default(30_000),
+    /** Typed to make a quiet console show its prompt (a getty prints `login:` again). Default a newline. */
+    wake: z.string().default('\n'),
+    /** What ends a typed line. Default LF (a tty in canonical mode, getty and U-Boot all take it). */
+    newline: z.string().min(1).default('\n'),
+    /** Shell mode: lab user logged in on the console; default the host's user. */
+    user: z.string().min(1).optional(),
+    loginPrompt: patternSchema.default(/(login|username|user name)\s*:\s*$/i),
+    passwordPrompt: patternSchema.default(/password\s*:\s*$/i),
+    loginFailed: patternSchema.default(/(login incorrect|authentication fail|login failed|access denied)/i),
+    /** Bound (ms) on the console login. */
+    loginTimeout: ms().default(20_000),
+    /**
+     * Shell mode: take the kernel's console messages (printk lines `[   12.345678] text`,
+     * which the serial driver ends with CR LF, while the shell's own output ends lines with
+     * LF once labwright set the terminal up) out of command output; they are shown apart
+     * in the transcript and kept in the console log. Default true.
+     */
+    kernelMessages: z.boolean().default(true),
+    /** Answer terminal queries programs send (cursor position `ESC[6n`, status `ESC[5n`), as a terminal would. */
+    answerQueries: z.boolean().default(true),
+    /** Attach the console log (`console: <host>`) to each test that used the host. */
+    log: z.boolean().default(true),
+    prompt: promptOptionsSchema.prefault({}),
+    autoboot: autobootOptionsSchema.prefault({}),
+  })
+  .superRefine((value, ctx) => {
+    if (value.transport === 'serial' && !value.path) ctx.issues.push({ code: 'custom', input: value, path: ['path'], message: 'a serial console needs the device path (path: "/dev/ttyUSB0")' });
+    if (value.transport !== 'serial' && value.port === undefined) {
+      ctx.issues.push({ code: 'custom', input: value, path: ['port'], message: `a ${value.transport} console needs the terminal server's port` });
+    }
+  });
+
 const commonHostFields = {
   shell: shellOptionsSchema.prefault({}),
   /** Default per-command timeout on this host. */
@@ -362,10 +451,10 @@ const commonHostFields = {
 
 /** A remote host as written in `lab.config.ts`. */
 export const hostSchema = z.strictObject({
-  /** DNS name or IP address, as reached from the runner (or from the hop). */
-  address: z.string().min(1),
-  /** Terminal protocol of shells. */
-  term: z.enum(['ssh', 'telnet']).default('ssh'),
+  /** DNS name or IP address, as reached from the runner (or from the hop). Optional for a host with only a console. */
+  address: z.string().min(1).optional(),
+  /** Terminal protocol of the host's shells: `console` runs them on the serial console (shell mode). */
+  term: z.enum(['ssh', 'telnet', 'console']).default('ssh'),
   /** Default file transfer method; `sftp` for SSH hosts and `ftp` for telnet hosts when not given. */
   transfer: z.enum(['sftp', 'scp', 'ftp', 'nc']).optional(),
   /** Name of the lab host to reach this one through (an SSH bastion). */
@@ -389,6 +478,8 @@ export const hostSchema = z.strictObject({
   power: z.unknown().optional(),
   /** Reboot, wait-until-up and recovery options. */
   lifecycle: lifecycleOptionsSchema.prefault({}),
+  /** The host's serial console, if it has one (`host.console`). */
+  console: consoleOptionsSchema.optional(),
   ...commonHostFields,
 });
 
@@ -421,6 +512,10 @@ export const labSchema = z.strictObject({
   local: z.unknown().optional(),
   /** Power controllers (PDUs, QEMU monitors, relay scripts) by name, shared by the hosts whose `power` names them. */
   pdus: z.record(z.string(), z.unknown()).default({}),
+  // --- leases (device sharing): validated by leasesSchema in ./leases.ts ---
+  /** Where device leases are kept and how long they live (see LeasesInput in ./leases.ts). */
+  leases: z.unknown().optional(),
+  // --- end leases ---
 });
 
 export type SshOptions = z.output<typeof sshOptionsSchema>;
@@ -442,13 +537,16 @@ export type HttpRequestConfig = HttpPowerConfig['on'];
 export type PduInput = z.input<typeof qemuPowerSchema> | z.input<typeof commandPowerSchema> | z.input<typeof httpPowerSchema>;
 /** A host's `power` as written: an outlet of a named PDU, or a driver of its own with an optional outlet. */
 export type HostPowerInput = z.input<typeof powerRefSchema> | (PduInput & { outlet?: string | number });
+export type ConsoleOptions = z.output<typeof consoleOptionsSchema>;
+export type PromptOptions = z.output<typeof promptOptionsSchema>;
+export type AutobootOptions = z.output<typeof autobootOptionsSchema>;
 export type UserCredentials = z.output<typeof userSchema>;
 export type KeyboardInteractiveRule = z.output<typeof kbdRuleSchema>;
 export type HostKeyPolicy = z.output<typeof hostKeyPolicySchema>;
 export type AuthMethod = z.output<typeof authMethodSchema>;
 export type VerifyMode = z.output<typeof verifySchema>;
 export type TransferMethod = 'sftp' | 'scp' | 'ftp' | 'nc';
-export type TerminalProtocol = 'ssh' | 'telnet';
+export type TerminalProtocol = 'ssh' | 'telnet' | 'console';
 
 /** A secret as written in the config: a literal or an environment variable reference. */
 export type SecretInput = z.input<typeof secretSchema>;

@@ -1,5 +1,5 @@
 /** Running command lists on a shell session: timeout budget, expects, steps and events. */
-import type { ExpectRule, ShellSession } from '../session/shellSession.js';
+import type { CommandSession, ExpectRule } from '../session/shellSession.js';
 import { messageOf } from '../util/errors.js';
 import { redact } from '../util/secrets.js';
 import { abortReason, anySignal, formatDuration } from '../util/time.js';
@@ -82,7 +82,7 @@ export function stepTitle(host: string, session: string, command: string): strin
 export interface CommandTarget {
   host: string;
   session: string;
-  shell: ShellSession;
+  shell: CommandSession;
   context: HostContext;
   /** Host-level default timeout (ms). */
   commandTimeout: number;
@@ -159,7 +159,7 @@ async function runOne(target: CommandTarget, spec: CommandSpec, timeout: number,
       output: outcome.output,
       outputBytes: outcome.outputBytes,
       exitCode: outcome.exitCode,
-      status: outcome.error ? 'error' : statusOf(outcome.exitCode),
+      status: outcome.statusUnknown ? 'unknown' : outcome.error ? 'error' : statusOf(outcome.exitCode),
       durationMs: outcome.durationMs,
       timedOut: outcome.timedOut,
       aborted: outcome.aborted,

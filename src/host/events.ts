@@ -33,8 +33,25 @@ export type LabEvent =
   | (EventBase & { type: 'connection'; protocol: string; event: 'connected' | 'closed' | 'lost' | 'retry'; detail?: string })
   /** Something the reader of a transcript should know (a timeout longer than the test has left). */
   | (EventBase & { type: 'note'; text: string })
+  | (EventBase & { type: 'lease'; event: LeaseEventKind; detail: string })
+  /**
+   * A line of the console log (everything the console printed, secrets masked). A line
+   * still open after a quiet moment is sent with `partial: true`; when it ends it is sent
+   * again with the same `lineId`, replacing it.
+   */
+  | (EventBase & { type: 'console'; lineId: number; line: string; partial: boolean })
+  /** A kernel message taken out of a console shell command's output. */
+  | (EventBase & { type: 'kernel'; session: string; line: string })
   /** Power and lifecycle: a power action, a reboot, waiting until the host is back, a recovery. */
   | (EventBase & { type: 'power'; event: PowerEventKind; text: string; error?: string });
+
+/**
+ * What happened to a lease: `waiting` (behind whom), `acquired` (token, after how long),
+ * `released`, `lost` (expired or taken over: calls on the host now fail), `renew-failed`
+ * (a heartbeat did not reach the store; the lease holds until its TTL runs out), `renewed`
+ * (the store answered again in time), `failed`.
+ */
+export type LeaseEventKind = 'waiting' | 'acquired' | 'released' | 'lost' | 'renew-failed' | 'renewed' | 'failed';
 
 /**
  * What a power event reports: `action` (a driver action), `outage` (a reboot or power off
@@ -123,6 +140,8 @@ export interface HostContext {
    * test has left (the test's own timeout will end it first).
    */
   readonly checkTimeout: (host: string, timeoutMs: number) => void;
+  /** Throws when the host's lease was lost (src/host/leases.ts); called before every call on the host. */
+  readonly fence?: () => void;
 }
 
 /** A step runner that just runs the body. */

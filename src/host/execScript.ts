@@ -29,7 +29,7 @@ export interface ExecScript {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Builds the script; throws a clear error for an environment name no shell accepts. */
-export function execScript(command: string, options: ExecScriptOptions, host: string, protocol: 'ssh' | 'telnet'): ExecScript {
+export function execScript(command: string, options: ExecScriptOptions, host: string, protocol: 'ssh' | 'telnet' | 'console'): ExecScript {
   const lines: string[] = [];
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (!ENV_NAME.test(name)) {

@@ -1,10 +1,11 @@
 /** What every host offers: persistent shells, stateless exec, sessions, transfers. */
 import type { HostConfig } from '../config/defineLab.js';
-import { ShellSession, type ExpectMatch, type SessionObserver } from '../session/shellSession.js';
+import { ShellSession, type ExpectMatch, type SessionObserver, type ShellSessionOptions } from '../session/shellSession.js';
 import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
 import { cleanText } from '../session/text.js';
 import { anySignal } from '../util/time.js';
+import type { Lease } from '../lease/client.js';
 import { reportCommand, type CommandInput, type RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
 import { HostLifecycle } from './lifecycle.js';
@@ -61,14 +62,54 @@ export abstract class Host implements AsyncDisposable {
     this.config = config;
     const lifecycle = new HostLifecycle(config.name);
     this.lifecycle = lifecycle;
-    this.context = { ...context, signal: () => anySignal(context.signal(), lifecycle.signal) };
+    this.context = {
+      ...context,
+      // Calls on this host also end when the host goes away under them (a reboot, a power off).
+      signal: () => anySignal(context.signal(), lifecycle.signal),
+      // Every step on this host first checks its leases (fencing) ...
+      step: (title, body) =>
+        context.step(title, async () => {
+          this.assertLeaseHeld();
+          return body();
+        }),
+      // ... and every call, also that the host is not rebooting or powered off (it fails at once).
+      fence: () => {
+        this.assertLeaseHeld();
+        lifecycle.assertUsable();
+      },
+    };
     this.sessions = new SessionManager(this.name, (name) => this.createShell(name), {
       host: this.name,
       context: this.context,
       commandTimeout: () => this.commandTimeout,
-      assertUsable: () => lifecycle.assertUsable(),
     });
   }
+
+  // --- leases (src/lease/): a leased host refuses calls once its lease is lost ---
+  private readonly leases = new Set<Lease>();
+
+  /** Ties this host to `lease` until the returned function is called: each call on the host first checks the lease is still held. */
+  attachLease(lease: Lease): () => void {
+    this.leases.add(lease);
+    return () => this.leases.delete(lease);
+  }
+
+  /** Throws a LeaseError (kind `lost`) when a lease this host is tied to is no longer held. */
+  assertLeaseHeld(): void {
+    for (const lease of this.leases) lease.assertHeld(this.name);
+  }
+
+  /**
+   * Fencing token of the lease this host is held under (the latest, if several), or undefined
+   * when it is not leased. Larger than every earlier holder's: hand it to whatever the device
+   * writes to, so a write of a holder that lost its lease can be recognised and refused.
+   */
+  get leaseToken(): number | undefined {
+    let token: number | undefined;
+    for (const lease of this.leases) token = lease.tokenOf(this.name);
+    return token;
+  }
+  // --- end leases ---
 
   /** `local` or `remote`. */
   abstract readonly kind: 'local' | 'remote';
@@ -81,14 +122,17 @@ export abstract class Host implements AsyncDisposable {
   /** Transport carrying shells of this host. */
   protected abstract shellTransport(sessionName: string): ShellTransport;
 
-  /** A new shell session of this host (not registered with its sessions); `onLifecycle` hears it open, drop and close. */
-  protected createShell(name: string, onLifecycle?: SessionObserver['lifecycle']): ShellSession {
+  /**
+   * A shell session on `transport` (default: this host's) reporting to the lab's events;
+   * `exclusive` gates it (consoles); `onLifecycle` also hears it open, drop and close.
+   */
+  protected createShell(name: string, transport = this.shellTransport(name), exclusive?: ShellSessionOptions['exclusive'], onLifecycle?: SessionObserver['lifecycle']): ShellSession {
     const { events } = this.context;
-    const transport = this.shellTransport(name);
     const host = this.name;
     return new ShellSession({
       transport,
       name,
+      exclusive,
       shell: this.config.shell,
       observer: {
         idleLine: (line) => events.emit({ type: 'output', time: Date.now(), host, session: name, line }),
@@ -135,7 +179,7 @@ export abstract class Host implements AsyncDisposable {
    * (local); concurrent calls run in parallel. Never throws for the command's own failure.
    */
   async exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
-    this.lifecycle.assertUsable();
+    this.context.fence?.();
     const timeout = options.timeout ?? this.commandTimeout;
     this.context.checkTimeout(this.name, timeout);
     const { signal: _callSignal, timeout: _timeout, ...rest } = options;

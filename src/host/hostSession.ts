@@ -1,6 +1,6 @@
 /** Named shell sessions: parallel persistent shells on one host, and their registry. */
 import { LabwrightError } from '../util/errors.js';
-import type { ExpectMatch, ShellSession } from '../session/shellSession.js';
+import type { CommandSession, ExpectMatch, ShellSession } from '../session/shellSession.js';
 import { redact } from '../util/secrets.js';
 import { anySignal } from '../util/time.js';
 import { runCommands, type CommandInput, type RunOptions } from './commands.js';
@@ -24,19 +24,17 @@ export interface SendOptions {
 }
 
 /** A shell session of a host with what it needs to report commands. */
-interface SessionBinding {
+export interface SessionBinding {
   host: string;
   context: HostContext;
   commandTimeout: () => number;
-  /** Throws at once when the host cannot be used now (rebooting, powered off). */
-  assertUsable: () => void;
 }
 
 /** Shared implementation of run/send/expect over one shell session. */
 export class SessionHandle {
   constructor(
     readonly name: string,
-    protected readonly shell: ShellSession,
+    protected readonly shell: CommandSession,
     protected readonly binding: SessionBinding,
   ) {}
 
@@ -47,7 +45,7 @@ export class SessionHandle {
 
   /** Runs commands one after the other on this session; state (cwd, env) persists between them. */
   async run(commands: CommandInput | readonly CommandInput[], options?: RunOptions): Promise<RunResult> {
-    this.binding.assertUsable();
+    this.binding.context.fence?.();
     return runCommands(
       { host: this.binding.host, session: this.name, shell: this.shell, context: this.binding.context, commandTimeout: this.binding.commandTimeout() },
       commands,
@@ -57,7 +55,7 @@ export class SessionHandle {
 
   /** Types raw text into the session (include `\n` yourself), for driving REPLs and prompts. */
   async send(text: string, options: SendOptions = {}): Promise<void> {
-    this.binding.assertUsable();
+    this.binding.context.fence?.();
     await this.shell.send(text, { ...options, signal: anySignal(options.signal, this.binding.context.signal()) });
   }
 
@@ -65,7 +63,7 @@ export class SessionHandle {
   async expect(pattern: RegExp | string, options: ExpectOptions = {}): Promise<ExpectMatch> {
     const { events } = this.binding.context;
     const base = { host: this.binding.host, session: this.name, pattern: String(pattern) };
-    this.binding.assertUsable();
+    this.binding.context.fence?.();
     try {
       const timeout = options.timeout ?? this.binding.commandTimeout();
       this.binding.context.checkTimeout(this.binding.host, timeout);
@@ -88,11 +86,11 @@ export class HostSession extends SessionHandle implements AsyncDisposable {
 
   constructor(
     name: string,
-    shell: ShellSession,
+    private readonly shellSession: ShellSession,
     binding: SessionBinding,
     private readonly deregister: () => void,
   ) {
-    super(name, shell, binding);
+    super(name, shellSession, binding);
   }
 
   /** Whether `close()` was called. */
@@ -102,7 +100,7 @@ export class HostSession extends SessionHandle implements AsyncDisposable {
 
   /** Closes the shell but keeps the session: its next command opens a new shell. */
   async closeShell(): Promise<void> {
-    await this.shell.close();
+    await this.shellSession.close();
   }
 
   /** Closes the shell and removes the session from its host. */
@@ -110,7 +108,7 @@ export class HostSession extends SessionHandle implements AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     this.deregister();
-    await this.shell.close();
+    await this.shellSession.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -150,7 +148,7 @@ export class SessionManager {
 
   /** Opens (or returns the open) session called `name`; its shell is running when this resolves. */
   async open(name: string, signal?: AbortSignal): Promise<HostSession> {
-    this.binding.assertUsable();
+    this.binding.context.fence?.();
     if (!name || name === 'default' || name === 'exec') {
       throw new LabwrightError(`"${name}" cannot name a session.`, { host: this.host, hint: 'Pick another name; "default" and "exec" are reserved.' });
     }

@@ -10,6 +10,8 @@ import { LabwrightError } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
 import { LabEvents, plainStep, type HostContext, type TestBinding } from './events.js';
 import { DEFAULT_COMMAND_TIMEOUT, type Host } from './host.js';
+import { LabLeases, type HostLease, type LeaseOptions } from './leases.js';
+import type { LeaseSelector } from '../lease/selector.js';
 import { LocalHost } from './localHost.js';
 import { PowerControllers, powerCommandRunner } from './pdus.js';
 import { RemoteHost } from './remoteHost.js';
@@ -127,6 +129,29 @@ export class Lab implements AsyncDisposable {
 
   private readonly paths = new Map<string, HopPath>();
 
+  // --- leases (src/lease/, src/host/leases.ts) ---
+  private labLeases: LabLeases | undefined;
+
+  /** Device leases of this lab: the store of `leases.store` or `$LABWRIGHT_LEASES` (embedded by default), opened on first use. */
+  get leases(): LabLeases {
+    return (this.labLeases ??= new LabLeases(this.config, (name) => this.host(name), this.context));
+  }
+
+  /**
+   * Leases hosts, so that no other test, runner or machine sharing the store uses them
+   * meanwhile: a host name, `{ tags: [...] }` (any free host with those tags), or a list of
+   * selectors granted together. Waits in queue order while they are busy, up to `timeout`.
+   *
+   * ```ts
+   * await using board = await lab.lease({ tags: ['arm64'] });
+   * await board.host.run('flash_erase /dev/mtd0 0 0');
+   * ```
+   */
+  lease(selectors: LeaseSelector | readonly LeaseSelector[], options?: LeaseOptions): Promise<HostLease> {
+    return this.leases.lease(selectors, options);
+  }
+  // --- end leases ---
+
   /** The network path of `name` once its host was created (a HopPath for hosts behind a hop), for diagnostics. */
   pathOf(name: string): NetworkPath | undefined {
     return this.paths.get(name) ?? (this.hosts.has(name) ? directPath : undefined);
@@ -162,6 +187,9 @@ export class Lab implements AsyncDisposable {
     }
     await Promise.allSettled([...this.paths.values()].map((path) => path.close()));
     this.paths.clear();
+    // Devices are handed on only after this lab stopped using them.
+    await this.labLeases?.close();
+    this.labLeases = undefined;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -31,7 +31,7 @@ export interface BackendOptions extends Omit<ExecOptions, 'timeout' | 'signal'> 
 
 /** Runs stateless commands on one host. */
 export interface ExecBackend {
-  readonly protocol: 'ssh' | 'telnet';
+  readonly protocol: 'ssh' | 'telnet' | 'console';
   run(command: string, options: BackendOptions): Promise<ExecOutcome>;
   close(): Promise<void>;
 }
@@ -73,7 +73,7 @@ export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor):
 }
 
 /** The CommandResult of one exec; `signal` is the one it ran under (an abort's reason goes into the error). */
-export function execResult(host: string, protocol: 'ssh' | 'telnet', command: string, timeout: number, outcome: ExecOutcome, signal?: AbortSignal): CommandResult {
+export function execResult(host: string, protocol: ExecBackend['protocol'], command: string, timeout: number, outcome: ExecOutcome, signal?: AbortSignal): CommandResult {
   const error =
     outcome.error ??
     (outcome.timedOut

@@ -14,7 +14,7 @@ import type { Forward, IncomingHandler } from '../transport/forwarding.js';
 import type { NetworkPath } from '../transport/network.js';
 import type { Pdu } from '../power/pdu.js';
 import type { PowerAction, PowerState } from '../power/types.js';
-import { ConnectionError, messageOf } from '../util/errors.js';
+import { ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { anySignal, formatDuration } from '../util/time.js';
 import type { HostContext } from './events.js';
 import { Host, type ExecRequest } from './host.js';
@@ -26,7 +26,9 @@ import { commandRunner, execResult, sshExecBackend, type ExecBackend } from './r
 import { remoteShellTransport, telnetShellTransport } from './remoteShells.js';
 import { RemoteTransfers } from './remoteTransfers.js';
 import type { CommandResult } from './results.js';
-import { TelnetExecBackend } from './telnetExec.js';
+import { ShellExecBackend, pooledShells } from './telnetExec.js';
+import { HostConsole, waitForSsh } from './console.js';
+import type { SessionObserver, ShellSession, ShellSessionOptions } from '../session/shellSession.js';
 
 export type { LocalForwardOptions, RemoteForwardOptions } from './remoteForwards.js';
 
@@ -63,12 +65,21 @@ export class RemoteHost extends Host {
   private readonly transfers: RemoteTransfers;
   private readonly forwards: RemoteForwards;
   private readonly powerControl: HostPower;
+  /** The path without the lifecycle's gate: a console's terminal server is not the device, and stays reachable while the device's power is cut. */
+  private readonly consolePath: NetworkPath;
 
   constructor(config: RemoteHostConfig, context: HostContext, deps: RemoteHostDeps) {
     super(config, context);
+    // Helper commands (transfers, share keys) follow the test, not the host's outages: a
+    // share must still remove its keys while the host is being shut down for a soft reboot.
+    const lab = context;
+    // From here on the host's own context: its steps check the host's leases first, and its
+    // calls end when the host goes away (a reboot, a power off).
+    context = this.context;
     // Every connection of the host goes through the lifecycle's gate: none opens while its power is cut.
     const path = this.lifecycle.gate(deps.path);
     this.path = path;
+    this.consolePath = deps.path;
     this.connections = new ConnectionManager(config, {
       path,
       factory: deps.factory,
@@ -76,33 +87,19 @@ export class RemoteHost extends Host {
         context.events.emit({ type: 'connection', time: Date.now(), host: config.name, protocol: 'ssh', event, ...(detail ? { detail } : {}) }),
     });
     this.executor = new SshExecutor(config, this.connections);
-    this.backend =
-      config.term === 'telnet'
-        ? new TelnetExecBackend({
-            host: config.name,
-            transport: telnetShellTransport(config, path),
-            shell: config.shell,
-            size: config.telnet.execPoolSize,
-            observer: (name) => ({
-              lifecycle: (event, detail) =>
-                context.events.emit({ type: 'session', time: Date.now(), host: config.name, session: name, protocol: 'telnet', event, ...(detail ? { detail } : {}) }),
-            }),
-          })
-        : sshExecBackend(config, this.executor);
-    // Helper commands (transfers, share keys) follow the test, not the host's outages: a
-    // share must still remove its keys while the host is being shut down for a soft reboot.
-    const runner = commandRunner(this.backend, () => context.signal());
-    this.transfers = new RemoteTransfers({ config, context: this.context, connections: this.connections, path, runner });
+    this.backend = this.execBackend(path);
+    const runner = commandRunner(this.backend, () => lab.signal());
+    this.transfers = new RemoteTransfers({ config, context, connections: this.connections, path, runner });
     this.forwards = new RemoteForwards({ host: config.name, context, connections: this.connections, runner, commandTimeout: () => this.commandTimeout });
     this.powerControl = new HostPower({
       config,
       context: this.context,
-      testSignal: () => context.signal(),
+      testSignal: () => lab.signal(),
       lifecycle: this.lifecycle,
       pdu: deps.pdu,
       upChecks: () => this.upChecks(),
       release: (reason, keepConnection) => this.release(reason, keepConnection),
-      openShell: (name, onLifecycle) => this.createShell(name, onLifecycle),
+      openShell: (name, onLifecycle) => this.createShell(name, undefined, undefined, onLifecycle),
       health: (signal) => this.health(signal),
       self: () => this,
     });
@@ -235,11 +232,68 @@ export class RemoteHost extends Host {
     return `closed for the outage: ${closed.length > 0 ? closed.join(', ') : 'nothing was open'}`;
   }
 
-  protected override get execProtocol(): 'ssh' | 'telnet' {
+  /**
+   * What runs exec: SSH channels; a pool of telnet shells on telnet hosts; the console's
+   * shell, one command at a time, on a console host without an address for SSH.
+   */
+  private execBackend(path: NetworkPath): ExecBackend {
+    const { config, context } = this;
+    if (config.term === 'telnet') {
+      return new ShellExecBackend(
+        'telnet',
+        config.name,
+        pooledShells({
+          transport: telnetShellTransport(config, path),
+          shell: config.shell,
+          size: config.telnet.execPoolSize,
+          observer: (name) => ({
+            lifecycle: (event, detail) =>
+              context.events.emit({ type: 'session', time: Date.now(), host: config.name, session: name, protocol: 'telnet', event, ...(detail ? { detail } : {}) }),
+          }),
+        }),
+      );
+    }
+    if (config.term === 'console' && !config.address) {
+      return new ShellExecBackend('console', config.name, {
+        run: (script, options) => this.console.shellSessionInstance.run(script, options),
+        close: async () => {},
+      });
+    }
+    return sshExecBackend(config, this.executor);
+  }
+
+  protected override get execProtocol(): 'ssh' | 'telnet' | 'console' {
     return this.backend.protocol;
   }
 
+  // ---- console (serial consoles): host.console, and the shell of term: 'console' hosts ----
+  private consoleInstance: HostConsole | undefined;
+
+  /** The host's serial console (config `console`); throws a clear error when it has none. */
+  get console(): HostConsole {
+    this.consoleInstance ??= new HostConsole(this.config, this.context, {
+      path: this.consolePath,
+      createShell: (name, transport, exclusive) => super.createShell(name, transport, exclusive),
+      sshReady: this.config.term === 'telnet' ? undefined : (timeout) => waitForSsh(this.name, this.executor, timeout),
+    });
+    return this.consoleInstance;
+  }
+
+  /** On term: 'console' hosts the default shell is the console's shell mode (one per console). */
+  protected override createShell(name: string, transport?: ShellTransport, exclusive?: ShellSessionOptions['exclusive'], onLifecycle?: SessionObserver['lifecycle']): ShellSession {
+    if (this.config.term !== 'console' || transport) return super.createShell(name, transport, exclusive, onLifecycle);
+    if (name !== 'default') {
+      throw new LabwrightError(`a serial console has one shell, so session "${name}" cannot be opened on it.`, {
+        host: this.name,
+        protocol: 'console',
+        hint: 'Use host.run() for the console shell, or give the board SSH or telnet (term) for parallel sessions.',
+      });
+    }
+    return this.console.shellSessionInstance;
+  }
+  // ---- end console ----
   protected shellTransport(sessionName: string): ShellTransport {
+    if (this.config.term === 'console') return this.console.shellTransport();
     return remoteShellTransport(this.config, this.connections, this.path, sessionName);
   }
 
@@ -248,12 +302,12 @@ export class RemoteHost extends Host {
   }
 
   async put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<TransferResult> {
-    this.lifecycle.assertUsable();
+    this.context.fence?.();
     return this.transfers.move('put', localPath, remotePath, options);
   }
 
   async get(remotePath: string, localPath: string, options: TransferOptions = {}): Promise<TransferResult> {
-    this.lifecycle.assertUsable();
+    this.context.fence?.();
     return this.transfers.move('get', remotePath, localPath, options);
   }
 
@@ -262,7 +316,7 @@ export class RemoteHost extends Host {
    * `address:port` as seen from this host. Closed with the host.
    */
   async forwardLocal(address: string, port: number, options: LocalForwardOptions = {}): Promise<Forward> {
-    this.lifecycle.assertUsable();
+    this.context.fence?.();
     return this.forwards.local(address, port, options);
   }
 
@@ -271,13 +325,13 @@ export class RemoteHost extends Host {
    * default) and connections reach `localAddress:localPort` as seen from the runner.
    */
   async forwardRemote(localAddress: string, localPort: number, options: RemoteForwardOptions = {}): Promise<Forward> {
-    this.lifecycle.assertUsable();
+    this.context.fence?.();
     return this.forwards.remote(localAddress, localPort, options);
   }
 
   /** Remote port forward whose connections are handled in-process (the reverse SFTP share uses it). */
   async forwardRemoteTo(handler: IncomingHandler, options: RemoteForwardOptions = {}): Promise<Forward> {
-    this.lifecycle.assertUsable();
+    this.context.fence?.();
     return this.forwards.remoteTo(handler, options);
   }
 
@@ -289,12 +343,13 @@ export class RemoteHost extends Host {
    * there. Stopped by `share.stop()` or when the host closes.
    */
   async share(localDir: string, options: ShareOptions = {}): Promise<Share> {
-    this.lifecycle.assertUsable();
+    this.context.fence?.();
     return this.forwards.share(localDir, options);
   }
 
   override async close(): Promise<void> {
     await super.close();
+    await this.consoleInstance?.close();
     await this.forwards.close();
     await this.transfers.close();
     await this.backend.close();

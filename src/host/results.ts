@@ -6,11 +6,13 @@ import { redact } from '../util/secrets.js';
  * - `failed`: ran and exited non-zero
  * - `error`: did not complete (timed out, shell or connection lost, could not start)
  * - `skipped`: not run (the run's timeout budget was spent, or an earlier command failed with `stopOnFailure`)
+ * - `unknown`: ran to its end on a console that reports no exit status (prompt mode
+ *   without a status command); `exitCode` is null and `error` says why. Never counted as success.
  */
-export type CommandStatus = 'success' | 'failed' | 'error' | 'skipped';
+export type CommandStatus = 'success' | 'failed' | 'error' | 'skipped' | 'unknown';
 
 /** Where a command ran. */
-export type CommandOrigin = 'ssh' | 'telnet' | 'local';
+export type CommandOrigin = 'ssh' | 'telnet' | 'local' | 'console';
 
 /** Fields of a {@link CommandResult}. */
 export interface CommandResultInit {
@@ -119,7 +121,7 @@ export function statusOf(exitCode: number | null): CommandStatus {
   return exitCode === 0 ? 'success' : 'failed';
 }
 
-const SEVERITY: Record<CommandStatus, number> = { success: 0, skipped: 1, failed: 2, error: 3 };
+const SEVERITY: Record<CommandStatus, number> = { success: 0, skipped: 1, unknown: 2, failed: 3, error: 4 };
 
 /** The results of a list of commands run one after the other. Iterable over the results. */
 export class RunResult implements Iterable<CommandResult> {
@@ -129,7 +131,7 @@ export class RunResult implements Iterable<CommandResult> {
     this.results = results;
   }
 
-  /** The worst status among the commands: error, then failed, then skipped, else success. */
+  /** The worst status among the commands: error, then failed, then unknown, then skipped, else success. */
   get status(): CommandStatus {
     let worst: CommandStatus = 'success';
     for (const result of this.results) if (SEVERITY[result.status] > SEVERITY[worst]) worst = result.status;

@@ -1,14 +1,12 @@
 /**
- * Stateless commands on shells that only have a terminal (telnet): a pool of logged-in
- * shells runs each command in a subshell (so it leaves the pooled shell as it found it),
+ * Stateless commands on shells that only have a terminal (telnet, a serial console): a
+ * shell runs each command in a subshell (so it leaves the shell as it found it),
  * with its stdin, and its stderr kept apart through a temporary file printed after a
  * separator line that only printf assembles.
  */
 import { randomBytes } from 'node:crypto';
-import type { ShellOptions } from '../config/schema.js';
-import { ShellPool } from '../session/shellPool.js';
-import type { SessionObserver } from '../session/shellSession.js';
-import type { ShellTransport } from '../session/transport.js';
+import { ShellPool, type ShellPoolOptions } from '../session/shellPool.js';
+import type { SessionCommandOptions, SessionCommandOutcome } from '../session/shellSession.js';
 import { execScript, missingCwdError } from './execScript.js';
 import type { BackendOptions, ExecBackend, ExecOutcome } from './remoteExec.js';
 
@@ -45,26 +43,39 @@ export function splitTelnetExec(output: Buffer, token: string): { stdout: Buffer
   return { stdout: output, stderr: Buffer.alloc(0) };
 }
 
-/** What the telnet exec backend needs. */
-export interface TelnetExecDeps {
-  host: string;
-  transport: ShellTransport;
-  shell: ShellOptions;
-  /** Shells in the pool (`telnet.execPoolSize`). */
-  size: number;
-  observer: (name: string) => SessionObserver | undefined;
+/** Shells that run exec scripts: a pool of telnet shells, or a console's one shell. */
+export interface ScriptShells {
+  run(script: string, options: SessionCommandOptions): Promise<SessionCommandOutcome>;
+  close(): Promise<void>;
 }
 
-/** exec on a telnet host: a subshell on a pooled shell. */
-export class TelnetExecBackend implements ExecBackend {
-  readonly protocol = 'telnet' as const;
-  private pool: ShellPool | undefined;
+/** A pool of logged-in shells on `transport`, opened as commands need them. */
+export function pooledShells(options: ShellPoolOptions): ScriptShells {
+  let pool: ShellPool | undefined;
+  return {
+    run: (script, runOptions) => (pool ??= new ShellPool(options)).run(script, runOptions),
+    close: async () => {
+      const current = pool;
+      pool = undefined;
+      await current?.close();
+    },
+  };
+}
 
-  constructor(private readonly deps: TelnetExecDeps) {}
+/**
+ * exec on hosts whose shells have no channels (telnet, a serial console): each command a
+ * subshell on one of `shells`, its stderr kept apart.
+ */
+export class ShellExecBackend implements ExecBackend {
+  constructor(
+    readonly protocol: 'telnet' | 'console',
+    private readonly host: string,
+    private readonly shells: ScriptShells,
+  ) {}
 
   async run(command: string, options: BackendOptions): Promise<ExecOutcome> {
     const token = execToken();
-    const prepared = execScript(command, options, this.deps.host, 'telnet');
+    const prepared = execScript(command, options, this.host, this.protocol);
     const separatorLine = `LWSE_${token}`;
     let inStderr = false;
     // Empty lines wait: the separator's own leading newline makes one that is not output.
@@ -81,8 +92,7 @@ export class TelnetExecBackend implements ExecBackend {
       for (; emptyLines > 0; emptyLines--) options.onLine?.('');
       if (!inStderr) options.onLine?.(line);
     };
-    this.pool ??= new ShellPool({ transport: this.deps.transport, shell: this.deps.shell, size: this.deps.size, observer: this.deps.observer });
-    const outcome = await this.pool.run(telnetExecScript(prepared.script, { stdin: options.stdin, mergeStderr: options.pty }, token), {
+    const outcome = await this.shells.run(telnetExecScript(prepared.script, { stdin: options.stdin, mergeStderr: options.pty }, token), {
       timeout: options.timeout,
       signal: options.signal,
       onLine,
@@ -101,9 +111,7 @@ export class TelnetExecBackend implements ExecBackend {
     };
   }
 
-  async close(): Promise<void> {
-    const pool = this.pool;
-    this.pool = undefined;
-    await pool?.close();
+  close(): Promise<void> {
+    return this.shells.close();
   }
 }

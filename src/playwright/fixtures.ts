@@ -9,10 +9,20 @@ import { Lab } from '../host/lab.js';
 import type { RemoteHost } from '../host/remoteHost.js';
 import { TranscriptRecorder } from './transcript.js';
 import { labwrightMatchers } from './matchers.js';
+import {
+  EXCLUSIVE_ANNOTATION,
+  exclusiveFixture,
+  leaseFixture,
+  poolFixture,
+  workerLeasesFixture,
+  type LeaseFixture,
+  type LeaseProjectOptions,
+  type WorkerLeases,
+} from './leases.js';
 import { applyMarks, recoverHosts, testFailed } from './recovery.js';
 
-/** Options a project can set in `use: {...}` of playwright.config.ts. */
-export interface LabwrightOptions {
+/** Options a project can set in `use: {...}` of playwright.config.ts (`pool`: see leases.ts). */
+export interface LabwrightOptions extends LeaseProjectOptions {
   /** Lab file; default `$LABWRIGHT_LAB`, else `lab.config.ts` in the working directory. */
   labFile: string | undefined;
   /** Host returned by `host()` without a name and by the `dut` fixture. Default `local`. */
@@ -30,6 +40,8 @@ export type RemoteHostFixture = (name?: string) => Promise<RemoteHost>;
 interface WorkerFixtures {
   /** The lab, loaded once per worker when a test first needs it. */
   lab: Lab;
+  /** Leases held until the worker ends (leases.ts). */
+  _labwrightWorkerLeases: WorkerLeases;
 }
 
 interface TestFixtures {
@@ -39,6 +51,14 @@ interface TestFixtures {
   dut: Host;
   /** Records transcripts and steps for the current test; automatic. */
   _labwrightRecorder: void;
+  // --- leases (leases.ts) ---
+  /** Leases hosts for this test (or worker); released at its end. */
+  lease: LeaseFixture;
+  /** The project's pool host, when it has a `pool`. */
+  _labwrightPool: Host | undefined;
+  /** Holds the leases of `exclusive()` for the test. */
+  _labwrightExclusive: void;
+  // --- end leases ---
 }
 
 /** The test running in this worker, so the worker-scoped lab can report into it and stop with it. */
@@ -73,6 +93,13 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
   labFile: [undefined, { option: true, scope: 'worker' }],
   defaultHost: ['local', { option: true, scope: 'worker' }],
   commandTimeout: [undefined, { option: true, scope: 'worker' }],
+  // --- leases (leases.ts) ---
+  pool: [undefined, { option: true, scope: 'worker' }],
+  _labwrightWorkerLeases: [workerLeasesFixture, { scope: 'worker', title: 'labwright worker leases' }],
+  _labwrightExclusive: [exclusiveFixture, { title: 'labwright exclusive leases' }],
+  _labwrightPool: [poolFixture, { title: 'labwright pool' }],
+  lease: leaseFixture,
+  // --- end leases ---
 
   lab: [
     async ({ labFile, commandTimeout }, use, workerInfo) => {
@@ -109,15 +136,19 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
         current.controller.abort(new Error(`the test ended (${describeEnd(testInfo)})`));
         await recorder.settled(SETTLE_AFTER_TEST_MS);
         if (workerLab && testFailed(testInfo)) {
-          // Recovery runs for the failed test (its transcript shows it) with a signal of its own.
+          // Recovery runs for the failed test (its transcript and console log show it) with a signal of its own.
           current.controller = new AbortController();
           current.recovering = true;
-          await recoverHosts(workerLab, recorder.hosts, testInfo);
+          await recoverHosts(workerLab, [...new Set([...recorder.hosts, ...recorder.consoleHosts])], testInfo);
         }
+        flushConsoleLogs(recorder);
         active = undefined;
         await closeSessionsOpenedIn(recorder);
         for (const host of recorder.hosts) {
           await testInfo.attach(`transcript: ${host}`, { body: recorder.render(host), contentType: 'text/plain' });
+        }
+        for (const host of recorder.consoleHosts) {
+          await testInfo.attach(`console: ${host}`, { body: recorder.renderConsole(host), contentType: 'text/plain' });
         }
       }
     },
@@ -126,16 +157,16 @@ export const test = base.extend<TestFixtures, WorkerFixtures & LabwrightOptions>
     { auto: true, title: 'labwright transcripts', timeout: 0 },
   ],
 
-  host: async ({ lab, defaultHost }, use) => {
+  host: async ({ lab, defaultHost, _labwrightExclusive }, use) => {
     await use(async (name?: string) => lab.host(name ?? defaultHost));
   },
 
-  remote: async ({ lab, defaultHost }, use) => {
+  remote: async ({ lab, defaultHost, _labwrightExclusive }, use) => {
     await use(async (name?: string) => lab.remote(name ?? defaultHost));
   },
 
-  dut: async ({ host }, use) => {
-    await use(await host());
+  dut: async ({ host, _labwrightPool }, use) => {
+    await use(_labwrightPool ?? (await host()));
   },
 });
 
@@ -152,6 +183,18 @@ function describeEnd(testInfo: TestInfo): string {
       return 'it was skipped';
     default:
       return 'it finished';
+  }
+}
+
+/** Shows each console's open line (a prompt waiting for input) in this test's console log. */
+function flushConsoleLogs(recorder: TranscriptRecorder): void {
+  if (!workerLab) return;
+  for (const host of recorder.consoleHosts) {
+    try {
+      workerLab.remote(host).console.flushLog();
+    } catch {
+      // Not a console host after all: nothing to flush.
+    }
   }
 }
 
@@ -173,13 +216,15 @@ export function hostLock(name: string): string {
 }
 
 /**
- * Test details giving a test exclusive use of hosts: no other test holding one of these
- * locks runs at the same time, in any worker.
+ * Test details giving a test exclusive use of hosts: a Playwright lock per host (no other
+ * test of this run holding it runs at the same time) and a lease on all of them, taken before
+ * `host`, `remote` or `dut` is handed to the test, so it also holds across `--shard` runners
+ * and machines sharing the lab's lease store (see leases.ts). Works on describe blocks too.
  *
  * ```ts
  * test('reboots the board', exclusive('dut1'), async ({ host }) => { ... });
  * ```
  */
-export function exclusive(...hosts: string[]): { lock: string[] } {
-  return { lock: hosts.map(hostLock) };
+export function exclusive(...hosts: string[]): { lock: string[]; annotation: { type: string; description: string }[] } {
+  return { lock: hosts.map(hostLock), annotation: [{ type: EXCLUSIVE_ANNOTATION, description: hosts.join(',') }] };
 }

@@ -4,13 +4,7 @@
  */
 import type { LabEvent } from '../host/events.js';
 import { MASK, redact } from '../util/secrets.js';
-import { formatDuration } from '../util/time.js';
-
-function clock(time: number): string {
-  const date = new Date(time);
-  const pad = (value: number, width = 2) => String(value).padStart(width, '0');
-  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
-}
+import { formatClock as clock, formatDuration } from '../util/time.js';
 
 const OUTPUT_INDENT = '               │ ';
 
@@ -19,6 +13,9 @@ export class TranscriptRecorder {
   private readonly lines = new Map<string, string[]>();
   /** Named sessions opened while recording, by host, so the fixtures can close them. */
   readonly openedSessions = new Map<string, Set<string>>();
+  /** Console log lines by host; an index by line id, so a partial line is replaced when it ends. */
+  private readonly consoleLines = new Map<string, { lines: string[]; index: Map<number, number> }>();
+
   /** Commands started and not yet ended. */
   private running = 0;
   private readonly idleWaiters = new Set<() => void>();
@@ -38,6 +35,7 @@ export class TranscriptRecorder {
   }
 
   record(event: LabEvent): void {
+    if (event.type === 'console') return this.recordConsole(event);
     if (event.type === 'command-start') this.running++;
     if (event.type === 'command-end') {
       this.running = Math.max(0, this.running - 1);
@@ -63,7 +61,9 @@ export class TranscriptRecorder {
         const outcome =
           result.status === 'skipped'
             ? 'skipped'
-            : result.exitCode !== null
+            : result.status === 'unknown'
+              ? 'done, no exit status'
+              : result.exitCode !== null
               ? `exit ${result.exitCode}${result.signal ? ` (signal ${result.signal})` : ''}`
               : result.timedOut
                 ? 'TIMED OUT'
@@ -104,10 +104,41 @@ export class TranscriptRecorder {
       case 'connection':
         out.push(`${at} [${event.protocol}] · connection ${event.event}${event.detail ? ` (${redact(event.detail)})` : ''}`);
         break;
+      case 'lease':
+        out.push(`${at} [lease] · ${event.event} ${redact(event.detail)}`);
+        break;
+      case 'kernel':
+        out.push(`${at} [${event.session}] ⚠ kernel: ${redact(event.line)}`);
+        break;
       case 'power':
         out.push(`${at} [power] · ${redact(event.text)}${event.error ? ` FAILED — ${redact(event.error)}` : ''}`);
         break;
     }
+  }
+
+  private recordConsole(event: Extract<LabEvent, { type: 'console' }>): void {
+    let log = this.consoleLines.get(event.host);
+    if (!log) {
+      log = { lines: [], index: new Map() };
+      this.consoleLines.set(event.host, log);
+    }
+    const text = `${clock(event.time)} ${redact(event.line)}`;
+    const at = log.index.get(event.lineId);
+    if (at !== undefined) log.lines[at] = text;
+    else {
+      log.index.set(event.lineId, log.lines.length);
+      log.lines.push(text);
+    }
+  }
+
+  /** Hosts whose console printed something while recording. */
+  get consoleHosts(): string[] {
+    return [...this.consoleLines.keys()];
+  }
+
+  /** The console log of one host: one timestamped line per console line. */
+  renderConsole(host: string): string {
+    return `${(this.consoleLines.get(host)?.lines ?? []).join('\n')}\n`;
   }
 
   /** Hosts that have a transcript. */

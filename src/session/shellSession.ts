@@ -8,6 +8,7 @@ import { Mutex } from 'async-mutex';
 import type { ShellOptions } from '../config/schema.js';
 import { AbortedError, ExpectTimeoutError, LabwrightError, SessionClosedError, messageOf } from '../util/errors.js';
 import { quoteForMessage, registerSecret } from '../util/secrets.js';
+import { ChangeSignal } from '../util/signal.js';
 import { abortReason, abortable, anySignal, formatDuration, withTimeout } from '../util/time.js';
 import { LineSplitter, TextCleaner } from './text.js';
 import type { ShellChannel, ShellTransport } from './transport.js';
@@ -46,8 +47,20 @@ export interface SessionCommandOutcome {
   /** Whether the caller's signal ended the command (or kept it from starting). */
   aborted: boolean;
   durationMs: number;
-  /** Why the command did not complete normally (timeout, abort, shell lost). */
+  /** Why the command did not complete normally (timeout, abort, shell lost), or why it has no exit status. */
   error?: string;
+  /** The command ran to its end on a console that reports no exit status (prompt mode); exitCode is null. */
+  statusUnknown?: boolean;
+}
+
+/** What the host layer needs of a session that runs commands: a shell, or a console's prompt mode. */
+export interface CommandSession {
+  readonly protocol: ShellTransport['protocol'];
+  /** Whether the session is running; one that is not reopens on next use. */
+  readonly alive: boolean;
+  run(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome>;
+  send(text: string, options?: { secret?: boolean; signal?: AbortSignal | undefined }): Promise<void>;
+  expect(pattern: RegExp | string, options: { timeout: number; signal?: AbortSignal | undefined }): Promise<ExpectMatch>;
 }
 
 /** What `expect()` found. */
@@ -79,6 +92,12 @@ export interface ShellSessionOptions {
   name: string;
   shell: ShellOptions;
   observer?: SessionObserver;
+  /**
+   * Wraps every serialised operation (open, run, send, expect, close) once the session's
+   * own queue reached it: a console shares one stream between its modes, and this is
+   * where a shell waits for its turn. `what` describes the operation for busy errors.
+   */
+  exclusive?: <T>(what: string, body: () => Promise<T>) => Promise<T>;
 }
 
 type State = 'closed' | 'open' | 'dead';
@@ -145,7 +164,8 @@ export function notStarted(why: string): SessionCommandOutcome {
   return { output: '', outputBytes: Buffer.alloc(0), exitCode: null, timedOut: false, aborted: true, durationMs: 0, error: `not started: ${why}` };
 }
 
-function toRegExp(pattern: RegExp | string): RegExp {
+/** A pattern as a stateless RegExp: strings match literally; g and y flags are dropped. */
+export function toRegExp(pattern: RegExp | string): RegExp {
   if (typeof pattern === 'string') return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   // A global or sticky flag would make exec() stateful between calls.
   return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
@@ -155,12 +175,13 @@ function toRegExp(pattern: RegExp | string): RegExp {
  * A persistent shell. Commands, sends and expects are serialised: concurrent calls queue
  * and never interleave. Opening is lazy; a shell that died is rebuilt on the next call.
  */
-export class ShellSession {
+export class ShellSession implements CommandSession {
   readonly name: string;
   private readonly transport: ShellTransport;
   private readonly options: ShellOptions;
   private readonly observer: SessionObserver;
   private readonly mutex = new Mutex();
+  private readonly gate: ShellSessionOptions['exclusive'];
 
   private state: State = 'closed';
   private channel: ShellChannel | undefined;
@@ -168,7 +189,7 @@ export class ShellSession {
   private markers = new MarkerFactory();
   private buffer: Buffer = Buffer.alloc(0);
   private current: CommandRun | undefined;
-  private waiters = new Set<() => void>();
+  private readonly changes = new ChangeSignal();
   private lostReason: string | undefined;
   /** True while the opening handshake runs: output then belongs to the handshake, not to expect(). */
   private handshaking = false;
@@ -188,6 +209,7 @@ export class ShellSession {
     this.transport = options.transport;
     this.options = options.shell;
     this.observer = options.observer ?? {};
+    this.gate = options.exclusive;
     this.idleLines = new LineSplitter((line) => this.observer.idleLine?.(line));
   }
 
@@ -209,7 +231,7 @@ export class ShellSession {
   async run(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome> {
     const started = Date.now();
     try {
-      return await this.locked(options.signal, 'a command', (signal) => this.runUnlocked(command, { ...options, signal }));
+      return await this.locked(options.signal, `shell command ${quoteForMessage(command, 60, 'start')}`, (signal) => this.runUnlocked(command, { ...options, signal }));
     } catch (error) {
       // Aborted while queued behind another command: it never started.
       if (!(error instanceof AbortedError)) throw error;
@@ -233,15 +255,17 @@ export class ShellSession {
   }
 
   /**
-   * Runs `body` holding the session, with a signal that fires when the caller's does or
-   * when close() wants the session. Waiting for the session ends with an
-   * {@link AbortedError} when the caller's signal fires first.
+   * Runs `body` after every earlier operation of this session, inside the transport's gate
+   * if any (a console's turn), with a signal that fires when the caller's does or when
+   * close() wants the session. Waiting for the session ends with an {@link AbortedError}
+   * when the caller's signal fires first.
    */
   private async locked<T>(signal: AbortSignal | undefined, what: string, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const release = await abortable(this.mutex.acquire(), signal, () => this.abortedError(signal!, what), (late) => late());
     this.holder = new AbortController();
+    const run = () => body(anySignal(signal, this.holder.signal)!);
     try {
-      return await body(anySignal(signal, this.holder.signal)!);
+      return await (this.gate ? this.gate(`${what} (session "${this.name}")`, run) : run());
     } finally {
       release();
     }
@@ -304,7 +328,7 @@ export class ShellSession {
     this.closeRequested = true;
     this.holder.abort(new Error('the session was closed'));
     try {
-      await this.mutex.runExclusive(async () => {
+      await this.locked(undefined, 'close', async () => {
         if (this.state === 'open') this.observer.lifecycle?.('closed');
         await this.dropChannel();
         this.state = 'closed';
@@ -358,7 +382,15 @@ export class ShellSession {
     const handshake = this.markers.forNonce('0');
     const lines = [...setupLines({ pty: this.transport.pty }), this.markers.recoveryLine(handshake)];
     this.write(lines.map((line) => line + this.transport.newline).join(''));
-    const answered = await this.waitForMarker(handshake.recovery, bound, signal);
+    let answered = await this.waitForMarker(handshake.recovery, bound, signal);
+    if (answered && this.transport.syncAfterSetup) {
+      // Replies to terminal queries the shell sent while its line editor was still on may
+      // reach it after the editor was turned off, as the start of the next typed line.
+      // They were sent before this line (one ordered stream), so it absorbs them.
+      const sync = this.markers.forNonce('1');
+      this.write(this.transport.newline + this.markers.recoveryLine(sync) + this.transport.newline);
+      answered = await this.waitForMarker(sync.recovery, bound, signal);
+    }
     this.handshaking = false;
     if (!answered && signal?.aborted) {
       await this.dropChannel();
@@ -440,22 +472,12 @@ export class ShellSession {
   }
 
   private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    this.changes.notify();
   }
 
   /** Resolves on the next data or close event, after `ms`, or when `signal` fires. */
   private nextEvent(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        this.waiters.delete(finish);
-        signal?.removeEventListener('abort', finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, Math.max(0, ms));
-      this.waiters.add(finish);
-      signal?.addEventListener('abort', finish, { once: true });
-    });
+    return this.changes.next(ms, signal);
   }
 
   /** Waits until `marker` followed by a line end is in the buffer, and drops everything up to it. */

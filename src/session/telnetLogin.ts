@@ -13,12 +13,18 @@
  * typed earlier, and typing during a refused login would feed the next login prompt.
  */
 import type { TelnetOptions } from '../config/schema.js';
-import type { TelnetStream } from '../transport/telnetStream.js';
+import type { ConsoleStreamListener } from '../transport/consoleStream.js';
 import { ConnectionError, type ConnectFailure } from '../util/errors.js';
 import { quoteForMessage, registerSecret } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
 import { TextCleaner } from './text.js';
 import { randomId } from './wire.js';
+
+/** The byte stream a login runs on: a telnet connection or a serial console. */
+export interface LoginStream {
+  attach(listener: ConsoleStreamListener): void;
+  write(data: string | Buffer): void;
+}
 
 /** Who logs in where, for the dialogue and its error messages. */
 export interface TelnetLoginParams {
@@ -31,6 +37,16 @@ export interface TelnetLoginParams {
   options: Pick<TelnetOptions, 'loginPrompt' | 'passwordPrompt' | 'loginFailed' | 'loginTimeout'>;
   /** What ends a typed line. */
   newline: string;
+  /** Protocol named in errors; default `telnet`. */
+  protocol?: 'telnet' | 'console';
+  /** Typed at once, to make a quiet device show its prompt (a console's getty). */
+  wake?: string;
+  /**
+   * Consoles: a shell may already be logged in (with an empty prompt and no echo, as
+   * labwright leaves it). When the device stays silent this long (ms) after the wake
+   * before any prompt, the probe is typed: an answer means a shell is there.
+   */
+  probeWhenQuietMs?: number;
 }
 
 /** How long the device must be quiet before its last text counts as a prompt. */
@@ -47,7 +63,7 @@ const TAIL = 400;
  * the shell printed after the probe's answer; rejects with a {@link ConnectionError}
  * (kind `auth` for a refused login) and leaves the stream to the caller to destroy.
  */
-export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Promise<Buffer> {
+export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const { host, user, password, newline } = params;
     registerSecret(password);
@@ -74,6 +90,7 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
     let settleTimer: NodeJS.Timeout | undefined;
     let firstUnsettled: number | undefined;
     let probeTimer: NodeJS.Timeout | undefined;
+    let quietTimer: NodeJS.Timeout | undefined;
     let done = false;
 
     const finish = (error: Error | undefined, rest?: Buffer) => {
@@ -81,13 +98,14 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
       done = true;
       clearTimeout(settleTimer);
       clearTimeout(probeTimer);
+      clearTimeout(quietTimer);
       clearTimeout(overall);
       if (error) reject(error);
       else resolve(rest ?? Buffer.alloc(0));
     };
     const lastOutput = () => quoteForMessage(transcript, TAIL);
     const fail = (kind: ConnectFailure, detail: string, hint: string) =>
-      finish(new ConnectionError(kind, detail, { host, protocol: 'telnet', hint }));
+      finish(new ConnectionError(kind, detail, { host, protocol: params.protocol ?? 'telnet', hint }));
     const refused = (why: string) =>
       fail(
         'auth',
@@ -134,6 +152,13 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
         return type(user + newline);
       }
       if (options.passwordPrompt.test(text)) {
+        if (!sentUser && probing && params.probeWhenQuietMs !== undefined) {
+          // A console probed while a getty came up: the probe was taken as a user name.
+          // An empty password ends that login attempt; the next login prompt is answered.
+          probing = false;
+          clearTimeout(probeTimer);
+          return type(newline);
+        }
         if (sentPassword) return refused(`the device asked for the password again: ${quoteForMessage(lastLine(text), 200)}`);
         if (password === undefined) {
           return fail('auth', `the device asks for a password for "${user}" and the lab config has none.`, `Add a password for user "${user}" of host "${host}" to the lab config.`);
@@ -152,9 +177,22 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
       }
     };
 
+    /** A silent console may hide a logged-in shell: probe it (only before any credential). */
+    const armQuietProbe = () => {
+      if (params.probeWhenQuietMs === undefined || sentUser || sentPassword || probing) return;
+      clearTimeout(quietTimer);
+      quietTimer = setTimeout(() => {
+        if (done || sentUser || sentPassword || probing) return;
+        if (options.loginPrompt.test(recent) || options.passwordPrompt.test(recent)) return;
+        probing = true;
+        typeProbe();
+      }, params.probeWhenQuietMs);
+    };
+
     telnet.attach({
       data: (bytes) => {
         if (done) return;
+        armQuietProbe();
         const text = cleaner.push(bytes);
         recent += text;
         transcript = (transcript + text).slice(-TAIL * 4);
@@ -180,9 +218,13 @@ export function telnetLogin(telnet: TelnetStream, params: TelnetLoginParams): Pr
         fail(
           'closed',
           `the device closed the connection during the login (${stage()})${error ? `: ${error.message}` : ''}; last output: ${lastOutput()}.`,
-          'Check that the device accepts telnet logins (maximum sessions, login attempts, a locked account).',
+          params.protocol === 'console'
+            ? 'Check the console connection (the terminal server may allow one client at a time).'
+            : 'Check that the device accepts telnet logins (maximum sessions, login attempts, a locked account).',
         ),
     });
+    if (params.wake) type(params.wake);
+    armQuietProbe();
   });
 }
 

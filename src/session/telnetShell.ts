@@ -11,7 +11,7 @@ import { TelnetStream } from '../transport/telnetStream.js';
 import { ConnectionError, messageOf } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
 import { telnetLogin } from './telnetLogin.js';
-import type { ShellChannel, ShellSink, ShellTransport } from './transport.js';
+import { CTRL_BACKSLASH, CTRL_C, type ShellChannel, type ShellSink, type ShellTransport } from './transport.js';
 
 /** What a {@link TelnetShellTransport} needs to reach and log in to a device. */
 export interface TelnetShellOptions {
@@ -27,9 +27,6 @@ export interface TelnetShellOptions {
   password?: string | undefined;
 }
 
-/** Ctrl+C and Ctrl+\ as typed on a terminal. */
-const CTRL_C = Buffer.from([0x03]);
-const CTRL_BACKSLASH = Buffer.from([0x1c]);
 
 /** Opens logged-in shells on a telnet device. */
 export class TelnetShellTransport implements ShellTransport {

@@ -1,5 +1,10 @@
 /** The seam between the shell session core and the protocols that carry a shell. */
 
+/** Ctrl+C as typed on a terminal: SIGINT to the foreground job. */
+export const CTRL_C = Buffer.from([0x03]);
+/** Ctrl+\ as typed on a terminal: SIGQUIT, for programs that ignore SIGINT. */
+export const CTRL_BACKSLASH = Buffer.from([0x1c]);
+
 /** Callbacks a transport delivers shell output and closure through. */
 export interface ShellSink {
   data(chunk: Buffer): void;
@@ -23,7 +28,7 @@ export interface ShellChannel {
 /** Opens shells of one kind on one host. */
 export interface ShellTransport {
   /** Protocol name shown in errors and transcripts. */
-  readonly protocol: 'ssh' | 'telnet' | 'local';
+  readonly protocol: 'ssh' | 'telnet' | 'local' | 'console';
   /** Host name shown in errors. */
   readonly host: string;
   /** Whether the shell runs on a terminal (pty): echo and output processing are turned off with stty. */
@@ -35,6 +40,12 @@ export interface ShellTransport {
    * login). The session waits at least this long before giving up on its own.
    */
   readonly maxOpenMs?: number;
+  /**
+   * Type a line break after the setup (and wait for it): the carrier answers terminal
+   * queries (consoles), and an answer to a query made during setup may arrive after the
+   * shell's line editor was turned off, as garbage at the start of the next line.
+   */
+  readonly syncAfterSetup?: boolean;
   /** Starts a shell; resolves once output can flow. The session applies its own bound. */
   open(sink: ShellSink): Promise<ShellChannel>;
 }

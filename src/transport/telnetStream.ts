@@ -18,6 +18,9 @@
  *   data stalls Docker's userland proxy for good and loses the IAC through TCP
  *   forwarders (an SSH port forward delivers a bare DM byte as data). Answered this way,
  *   telnetd sends `IAC DM` inline and then says DONT ECHO itself;
+ * - COM-PORT-OPTION (RFC 2217) only when the stream was given serial line settings: we
+ *   offer it, and when the terminal server agrees the settings are sent at once (a
+ *   server that refuses leaves its port as configured there);
  * - everything else is refused with DONT / WONT.
  * BINARY both ways makes every byte 0x00–0xFF travel unchanged (only IAC is doubled);
  * without it, CR NUL / CR LF rules of RFC 854 apply and are handled both ways, so output
@@ -26,6 +29,7 @@
  */
 import type { Duplex } from 'node:stream';
 import {
+  BRK,
   DO,
   DONT,
   IAC,
@@ -42,6 +46,7 @@ import {
   subnegotiation,
   type Verb,
 } from './telnetCodec.js';
+import { BREAK_OFF, BREAK_ON, COM_PORT_OPTION, ComPortCommand, comPortRequests, decodeComPortReply, type SerialLineSettings } from './rfc2217.js';
 
 /** What the client tells the server about its terminal. */
 export interface TelnetTerminal {
@@ -64,6 +69,10 @@ export interface TelnetStreamOptions extends TelnetTerminal {
   nopAcks?: boolean;
   /** Called for every negotiation step, received (`<`) and sent (`>`); for debugging. */
   trace?: (line: string) => void;
+  /** Serial line settings to request with RFC 2217 (terminal servers); none: the option is refused. */
+  comPort?: SerialLineSettings | undefined;
+  /** Called when the terminal server acknowledges an RFC 2217 setting (`baudRate`, 115200). */
+  onComPortAck?: ((setting: string, value: number) => void) | undefined;
 }
 
 /** RFC 1143 option state of one side. */
@@ -76,6 +85,8 @@ const ACCEPT_LOCAL: ReadonlySet<number> = new Set([Option.BINARY, Option.SGA, Op
 /** Asked for as soon as the connection starts. */
 const REQUEST_REMOTE = [Option.BINARY, Option.SGA] as const;
 const REQUEST_LOCAL = [Option.BINARY, Option.SGA] as const;
+/** How long a BREAK is held on an RFC 2217 port. */
+const BREAK_MS = 250;
 
 const NOP_BYTES = Buffer.from([IAC, NOP]);
 
@@ -106,6 +117,8 @@ export class TelnetStream {
   private ended = false;
   private endError: Error | undefined;
   private readonly closedPromise: Promise<void>;
+  /** RFC 2217 settings the server acknowledged, by name (`baudRate: 115200`). */
+  readonly comPortAcks = new Map<string, number>();
   private resolveClosed!: () => void;
 
   constructor(
@@ -120,6 +133,7 @@ export class TelnetStream {
     stream.on('close', () => this.finish());
     for (const option of REQUEST_REMOTE) this.request('remote', option);
     for (const option of REQUEST_LOCAL) this.request('local', option);
+    if (options.comPort) this.request('local', COM_PORT_OPTION);
   }
 
   /** Starts delivering data and closure; data that arrived earlier is delivered first. */
@@ -150,6 +164,17 @@ export class TelnetStream {
   /** Sends `IAC <command>`, e.g. IP (Interrupt Process). Throws when closed. */
   command(code: number): void {
     this.send(Buffer.from([IAC, code]));
+  }
+
+  /**
+   * Sends a serial BREAK: through RFC 2217 when the server agreed to it, else as telnet
+   * `IAC BRK`, which terminal servers turn into a BREAK on their port. Throws when closed.
+   */
+  async sendBreak(): Promise<void> {
+    if (!this.enabled('local', COM_PORT_OPTION)) return this.command(BRK);
+    this.send(subnegotiation(COM_PORT_OPTION, Buffer.from([ComPortCommand.SET_CONTROL, BREAK_ON])));
+    await new Promise((resolve) => setTimeout(resolve, BREAK_MS));
+    this.send(subnegotiation(COM_PORT_OPTION, Buffer.from([ComPortCommand.SET_CONTROL, BREAK_OFF])));
   }
 
   /** Closes gracefully (FIN), destroying the stream if it has not closed within `timeoutMs`. */
@@ -236,7 +261,9 @@ export class TelnetStream {
     // WILL/WONT speak about the server's side, DO/DONT about ours.
     const remoteSide = verb === WILL || verb === WONT;
     const table = remoteSide ? this.remote : this.local;
-    const accept = remoteSide ? ACCEPT_REMOTE.has(option) : ACCEPT_LOCAL.has(option);
+    const accept = remoteSide
+      ? ACCEPT_REMOTE.has(option)
+      : ACCEPT_LOCAL.has(option) || (option === COM_PORT_OPTION && this.options.comPort !== undefined);
     const enable = verb === WILL || verb === DO;
     const yes: Verb = remoteSide ? DO : WILL;
     const no: Verb = remoteSide ? DONT : WONT;
@@ -282,6 +309,9 @@ export class TelnetStream {
   /** Side effects of an option becoming enabled. */
   private enabledNow(remoteSide: boolean, option: number): void {
     if (!remoteSide && option === Option.NAWS) this.sendWindowSize();
+    if (!remoteSide && option === COM_PORT_OPTION && this.options.comPort) {
+      for (const request of comPortRequests(this.options.comPort)) this.reply(subnegotiation(COM_PORT_OPTION, request), `SB COM-PORT-OPTION ${request[0]}`);
+    }
   }
 
   private sendWindowSize(): void {
@@ -297,6 +327,14 @@ export class TelnetStream {
     if (option === Option.TTYPE && payload[0] === TTYPE_SEND && this.enabled('local', Option.TTYPE)) {
       const type = Buffer.from(this.options.termType, 'ascii');
       this.reply(subnegotiation(Option.TTYPE, Buffer.concat([Buffer.from([TTYPE_IS]), type])), `SB TTYPE IS ${this.options.termType}`);
+    }
+    if (option === COM_PORT_OPTION) {
+      const ack = decodeComPortReply(payload);
+      if (ack) {
+        this.comPortAcks.set(ack.setting, ack.value);
+        this.options.onComPortAck?.(ack.setting, ack.value);
+      }
+      return;
     }
     // Every other subnegotiation is skipped: we never agreed to those options.
   }

@@ -12,6 +12,8 @@ export type ErrorProtocol =
   | 'config'
   | 'forward'
   | 'share'
+  | 'lease'
+  | 'console'
   | 'power';
 
 /** Where an error happened and what the user can do about it. */
@@ -109,6 +111,9 @@ export class ExpectTimeoutError extends LabwrightError {
   }
 }
 
+/** The console is held by another caller (or another process) beyond the caller's bound. */
+export class ConsoleBusyError extends LabwrightError {}
+
 /** A file transfer failed or its verification did not match. */
 export class TransferError extends LabwrightError {}
 
@@ -117,6 +122,22 @@ export class TimeoutError extends LabwrightError {}
 
 /** The caller gave up: its AbortSignal fired (the test ended, `lab.close()`, user code). */
 export class AbortedError extends LabwrightError {}
+/**
+ * Why a lease failed: `timeout` (no device became free within the bound), `lost` (a held
+ * lease expired or was taken over: the holder must stop using the device), `unreachable`
+ * (the lease store cannot be reached), `no-match` (no device of the lab fits the selector),
+ * `store` (the store answered with an error: permissions, a schema from a newer version).
+ */
+export type LeaseFailure = 'timeout' | 'lost' | 'unreachable' | 'no-match' | 'store';
+
+/** A device lease could not be obtained, or a held one was lost (src/lease/). */
+export class LeaseError extends LabwrightError {
+  readonly kind: LeaseFailure;
+  constructor(kind: LeaseFailure, detail: string, context: ErrorContext = {}) {
+    super(detail, { protocol: 'lease', ...context });
+    this.kind = kind;
+  }
+}
 
 /** Where a power action went: the PDU (or a host's own driver), its driver kind and the outlet. */
 export interface PowerTarget {

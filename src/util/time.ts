@@ -91,3 +91,10 @@ export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal 
   if (present.length <= 1) return present[0];
   return AbortSignal.any(present);
 }
+
+/** Formats an epoch-ms time of day in local time: `12:00:01.123`. */
+export function formatClock(time: number): string {
+  const date = new Date(time);
+  const pad = (value: number, width = 2) => String(value).padStart(width, '0');
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+}

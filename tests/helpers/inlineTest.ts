@@ -2,7 +2,7 @@
  * Runs inline Playwright test files through the real `playwright test` CLI in a
  * subprocess, the way Playwright tests its own runner, and returns the JSON report.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,11 +23,28 @@ import { defineConfig } from '@playwright/test';
 export default defineConfig({ workers: 1, reporter: [['json', { outputFile: 'report.json' }]], timeout: 60_000 });
 `;
 
+export interface InlineOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  /** Start the runner as the leader of its own process group, so a test can kill it with its workers. */
+  detached?: boolean;
+}
+
 /** Writes `files` into a fresh directory and runs `playwright test` there (bounded by `timeoutMs`). */
-export async function runInlineTest(
-  files: Record<string, string>,
-  options: { args?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<InlineRun> {
+export async function runInlineTest(files: Record<string, string>, options: InlineOptions = {}): Promise<InlineRun> {
+  return (await startInlineTest(files, options)).finished;
+}
+
+/** A `playwright test` run in progress (with `detached`, `child` leads its own process group: `process.kill(-child.pid!, 'SIGKILL')`). */
+export interface StartedInlineRun {
+  dir: string;
+  child: ChildProcess;
+  finished: Promise<InlineRun>;
+}
+
+/** Like {@link runInlineTest}, but returns once the runner started. */
+export async function startInlineTest(files: Record<string, string>, options: InlineOptions = {}): Promise<StartedInlineRun> {
   await mkdir(path.join(os.tmpdir(), 'labwright-inline'), { recursive: true });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'labwright-inline', 'run-'));
   const all: Record<string, string> = {
@@ -56,22 +73,27 @@ export async function runInlineTest(
   const cli = path.join(repoRoot, 'node_modules/@playwright/test/cli.js');
   const child = spawn(process.execPath, [cli, 'test', ...(options.args ?? [])], {
     cwd: dir,
-    env: { ...process.env, CI: '', FORCE_COLOR: '0', PLAYWRIGHT_HTML_OPEN: 'never', LABWRIGHT_LAB: '', ...options.env },
+    // Leases go to a store of this run's own unless the test names one.
+    env: { ...process.env, CI: '', FORCE_COLOR: '0', PLAYWRIGHT_HTML_OPEN: 'never', LABWRIGHT_LAB: '', LABWRIGHT_LEASES: path.join(dir, '.leases'), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
-  const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
-  clearTimeout(timer);
-  let report: JSONReport | undefined;
-  try {
-    report = JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')) as JSONReport;
-  } catch {
-    report = undefined;
-  }
-  return { exitCode, output, report, dir };
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const finished = (async () => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+    clearTimeout(timer);
+    let report: JSONReport | undefined;
+    try {
+      report = JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')) as JSONReport;
+    } catch {
+      report = undefined;
+    }
+    return { exitCode, output, report, dir };
+  })();
+  return { dir, child, finished };
 }
 
 async function symlinkModules(dir: string): Promise<void> {
