@@ -50,6 +50,15 @@ export interface WaitForOptions {
   signal?: AbortSignal;
 }
 
+/** A watch of the console's output for a pattern, from {@link HostConsole.watch}. */
+export interface ConsoleWatch {
+  /** Whether the pattern appeared. */
+  seen(): boolean;
+  /** Resolves once the pattern appeared; throws when `timeoutMs` passes (or `signal` fires) first. */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  stop(): void;
+}
+
 /** Delay between reconnect attempts while waitFor() waits through a power cycle. */
 const RECONNECT_PAUSE_MS = 250;
 
@@ -82,6 +91,8 @@ export class HostConsole {
   private shellHandle: SessionHandle | undefined;
   private promptHandle: BootloaderSession | undefined;
   private readonly raw: ConsoleConsumer = { data: () => {}, closed: () => {} };
+  /** Watches of what the console prints from now on (see {@link watch}). */
+  private readonly watches = new Set<(text: string) => void>();
 
   constructor(
     private readonly config: RemoteHostConfig,
@@ -107,8 +118,10 @@ export class HostConsole {
       answerQueries: this.options.answerQueries,
       onBytes: (bytes, time) => {
         if (this.options.log) this.log.push(bytes, time);
-        this.readerText += this.readerCleaner.push(bytes);
+        const text = this.readerCleaner.push(bytes);
+        this.readerText += text;
         if (this.readerText.length > 4 * 1024 * 1024) this.readerText = this.readerText.slice(-2 * 1024 * 1024);
+        for (const watch of this.watches) watch(text);
       },
       onEvent: (event, detail) => {
         if (this.options.log) this.log.note(`console ${event}${detail ? ` (${detail})` : ''}`);
@@ -219,6 +232,42 @@ export class HostConsole {
     return this.read(pattern, options.timeout, true, options.keep ?? false, options.signal);
   }
 
+  /**
+   * Watches what the console prints from now on for `pattern`, apart from expect() and
+   * waitFor() (their cursor is left alone): how a reboot learns that the board booted to its
+   * login prompt. Only what arrives while the console is connected is seen. `stop()` when done.
+   */
+  watch(pattern: RegExp): ConsoleWatch {
+    let text = '';
+    let seen = false;
+    const listener = (chunk: string) => {
+      if (seen) return;
+      text = (text + chunk).slice(-4096);
+      seen = toRegExp(pattern).test(text);
+      if (seen) this.watches.delete(listener);
+    };
+    this.watches.add(listener);
+    return {
+      seen: () => seen,
+      wait: async (timeoutMs, signal) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!seen) {
+          const left = deadline - Date.now();
+          if (left <= 0 || signal?.aborted) {
+            throw new LabwrightError(`no ${String(pattern)} on the console (${this.endpoint}) yet.`, { host: this.config.name, protocol: 'console' });
+          }
+          if (!this.connection.connected) {
+            // A console that dropped (QEMU restarted, a terminal server hiccup) is reconnected.
+            await this.connection.ensure().catch(() => sleep(Math.min(RECONNECT_PAUSE_MS, left), signal).catch(() => {}));
+            continue;
+          }
+          await this.connection.nextEvent(left, signal);
+        }
+      },
+      stop: () => void this.watches.delete(listener),
+    };
+  }
+
   /** Forgets what the console printed so far: the next expect/waitFor looks only at newer output. */
   skipOutput(): void {
     this.readerText = '';
@@ -327,6 +376,11 @@ export class HostConsole {
   /** Shows the open line of the console log (a prompt) now; called at the end of each test. */
   flushLog(): void {
     this.log.flush();
+  }
+
+  /** Closes the console's shell mode, keeping the connection: its next command finds (or logs in to) the shell again. */
+  async closeShell(): Promise<void> {
+    await this.shellSession?.close();
   }
 
   /** Closes the console connection (the board keeps running; a logged-in shell stays logged in). */

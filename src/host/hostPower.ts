@@ -57,6 +57,14 @@ export interface RebootResult {
   totalMs: number;
 }
 
+/**
+ * What an outage closes, in steps: `connection` (the SSH connection, first, so that
+ * everything on it ends at once), `device` (what needs the device up to stop cleanly:
+ * forwards and shares), `rest` (everything still open: forwards and shares, the sessions'
+ * shells, the transfer and exec pools, the connection).
+ */
+export type ReleaseStep = 'connection' | 'device' | 'rest';
+
 /** What recovery after a failed test found and did. */
 export type RecoveryReport =
   | { outcome: 'not-configured' }
@@ -75,12 +83,20 @@ export interface HostPowerDeps {
   /** What must pass for the host to be up, in order. */
   upChecks: () => UpCheck[];
   /**
-   * Closes what the host holds for an outage; with `keepConnection` only what needs the
-   * device up to stop cleanly (before a soft reboot's command). Resolves with a description.
+   * Closes, for an outage, one group of what the host holds (see {@link ReleaseStep});
+   * resolves with what it closed, for the transcript.
    */
-  release: (reason: Error, keepConnection: boolean) => Promise<string>;
-  /** A shell of the host outside its sessions; `onLifecycle` hears when it drops. */
-  openShell: (name: string, onLifecycle: (event: SessionLifecycle, detail?: string) => void) => ShellSession;
+  release: (reason: Error, step: ReleaseStep) => Promise<string[]>;
+  /**
+   * The shell a soft reboot types its command into: a new shell (`drops`: the device going
+   * down ends it), or a console's shell (the console stays connected through the reboot).
+   */
+  rebootShell: (onLifecycle: (event: SessionLifecycle, detail?: string) => void) => { shell: ShellSession; drops: boolean };
+  /**
+   * Watches the console (if the host has one) for its login prompt from the start of an
+   * outage until the host is up; `start` resolves once the console is connected (or could not be).
+   */
+  bootWatch: { start(): Promise<void>; stop(): void };
   /** Runs the health check command (no events); resolves with why it failed, or undefined. */
   health: (signal: AbortSignal | undefined) => Promise<string | undefined>;
   /** The host itself, for a recovery function. */
@@ -111,6 +127,7 @@ export class HostPower {
           return (await this.act('state', signal)) ?? 'unknown';
         case 'on': {
           const wasUp = lifecycle.state === 'up';
+          if (!wasUp) await this.deps.bootWatch.start();
           await this.act('on', signal);
           if (!wasUp) lifecycle.enter('rebooting', 'booting after host.power("on")');
           return 'on';
@@ -248,16 +265,21 @@ export class HostPower {
     lifecycle.begin(state, why, `${this.host} was ${state === 'off' ? 'powered off' : 'power-cycled'} while this ran (${why})`);
     lifecycle.blockConnections(`it is being ${state === 'off' ? 'powered off' : 'power-cycled'}`);
     this.emit('outage', `${this.host} goes down: ${why}`);
+    if (state === 'rebooting') await this.deps.bootWatch.start();
     // Calls in flight see the outage's reason before their connection goes, so that they
     // end saying why rather than as a shell or connection that died.
     await sleep(0);
-    this.emit('closed', await this.deps.release(lifecycle.unavailable(), false));
+    const reason = lifecycle.unavailable();
+    const closed = await this.deps.release(reason, 'connection');
     try {
       await this.act(state === 'off' ? 'off' : 'cycle', signal);
     } catch (error) {
       lifecycle.enter('down', `the power ${state === 'off' ? 'off' : 'cycle'} failed (${messageOf(error)}); its power state is unknown`);
       throw error;
     } finally {
+      // The rest is closed once the power is cut (a console shell still interrupting its command must not delay the cut).
+      closed.push(...(await this.deps.release(reason, 'rest')));
+      this.emit('closed', describeClosed(closed));
       lifecycle.allowConnections();
     }
   }
@@ -273,45 +295,57 @@ export class HostPower {
 
   /**
    * The device's reboot command, typed into a new shell; the shell dropping is the device
-   * going down (expected, not an error). A refusal (non-zero exit) leaves the host up.
+   * going down (expected, not an error). A refusal (non-zero exit) leaves the host up. On a
+   * console host the command goes to the console's shell, which stays connected: the board's
+   * login prompt coming back on the console (one of the checks while waiting) shows it rebooted.
    */
   private async softReboot(signal: AbortSignal | undefined): Promise<void> {
     const { lifecycle, config } = this.deps;
     const { rebootCommand, downTimeout } = config.lifecycle;
     lifecycle.begin('rebooting', `host.reboot() typed ${JSON.stringify(rebootCommand)}`, `${this.host} was rebooted while this ran`);
-    this.emit('outage', `${this.host} goes down: typing ${JSON.stringify(rebootCommand)} into a new shell`);
-    this.emit('closed', await this.deps.release(lifecycle.unavailable(), true));
+    const reason = lifecycle.unavailable();
+    const closed = await this.deps.release(reason, 'device');
     let dropped: ((detail: string) => void) | undefined;
     const gone = new Promise<string>((resolve) => (dropped = resolve));
-    const shell = this.deps.openShell('reboot', (event, detail) => {
+    const { shell, drops } = this.deps.rebootShell((event, detail) => {
       if (event === 'lost') dropped?.(detail ?? 'the shell ended');
     });
+    this.emit('outage', `${this.host} goes down: typing ${JSON.stringify(rebootCommand)} into ${drops ? 'a new shell' : 'its console shell'}`);
+    await this.deps.bootWatch.start();
     const started = Date.now();
     try {
       const outcome = await shell.run(rebootCommand, { timeout: downTimeout, signal });
       if (outcome.exitCode !== null && outcome.exitCode !== 0) {
         lifecycle.end();
+        this.deps.bootWatch.stop();
         throw new LabwrightError(`the reboot command ${JSON.stringify(rebootCommand)} failed with exit status ${outcome.exitCode}: ${JSON.stringify(outcome.output.trim().slice(-300))}.`, {
           host: this.host,
           hint: 'Check lifecycle.rebootCommand (it may need root: "sudo reboot"), or use reboot({ hard: true }).',
         });
       }
       if (outcome.timedOut || outcome.aborted) throw new Error(outcome.error ?? 'the reboot command did not return');
-      const left = downTimeout - (Date.now() - started);
-      const detail = shell.alive ? await Promise.race([gone, sleep(Math.max(0, left), signal).then(() => undefined)]) : 'the shell ended';
-      if (detail === undefined) {
-        lifecycle.end();
-        throw new LabwrightError(`${this.host} did not go down within ${formatDuration(downTimeout)} of ${JSON.stringify(rebootCommand)}: its shell still answers.`, {
-          host: this.host,
-          hint: 'Check that the reboot command reboots this device (lifecycle.rebootCommand), or raise lifecycle.downTimeout.',
-        });
+      if (drops) {
+        const left = downTimeout - (Date.now() - started);
+        const detail = shell.alive ? await Promise.race([gone, sleep(Math.max(0, left), signal).then(() => undefined)]) : 'the shell ended';
+        if (detail === undefined) {
+          lifecycle.end();
+          this.deps.bootWatch.stop();
+          throw new LabwrightError(`${this.host} did not go down within ${formatDuration(downTimeout)} of ${JSON.stringify(rebootCommand)}: its shell still answers.`, {
+            host: this.host,
+            hint: 'Check that the reboot command reboots this device (lifecycle.rebootCommand), or raise lifecycle.downTimeout.',
+          });
+        }
+        this.emit('down', `${this.host} went down after ${formatDuration(Date.now() - started)} (${detail})`);
+      } else {
+        this.emit('down', `${this.host} took the reboot command; its console stays connected, the login prompt will show it is back`);
       }
-      this.emit('down', `${this.host} went down after ${formatDuration(Date.now() - started)} (${detail})`);
-      this.emit('closed', await this.deps.release(lifecycle.unavailable(), false));
+      closed.push(...(await this.deps.release(reason, 'rest')));
+      this.emit('closed', describeClosed(closed));
     } catch (error) {
       if (lifecycle.state === 'up') throw error;
       lifecycle.enter('down', `the soft reboot failed: ${messageOf(error)}`);
-      this.emit('closed', await this.deps.release(lifecycle.unavailable(), false));
+      closed.push(...(await this.deps.release(reason, 'rest')));
+      this.emit('closed', describeClosed(closed));
       throw new LabwrightError(`the soft reboot failed: ${error instanceof LabwrightError ? error.detail : messageOf(error)}`, {
         host: this.host,
         hint: 'host.waitUntilUp() checks whether it is back; host.reboot({ hard: true }) power-cycles it.',
@@ -337,12 +371,19 @@ export class HostPower {
         progress: (text) => this.emit('waiting', text),
       });
       lifecycle.end();
+      this.deps.bootWatch.stop();
       this.emit('up', `${this.host} is up after ${formatDuration(timings.durationMs)} (${Object.entries(timings.passedAt).map(([name, at]) => `${name} at ${formatDuration(at)}`).join(', ')})`);
       return timings;
     } catch (error) {
       lifecycle.enter('down', messageOf(error));
+      this.deps.bootWatch.stop();
       this.emit('failed', `${this.host} is not back`, messageOf(error));
       throw error;
     }
   }
+}
+
+/** The transcript line of what an outage closed. */
+function describeClosed(closed: readonly string[]): string {
+  return `closed for the outage: ${closed.length > 0 ? closed.join(', ') : 'nothing was open'}`;
 }

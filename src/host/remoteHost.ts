@@ -18,7 +18,7 @@ import { ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { anySignal, formatDuration } from '../util/time.js';
 import type { HostContext } from './events.js';
 import { Host, type ExecRequest } from './host.js';
-import { HostPower, type PowerOptions, type RebootOptions, type RebootResult, type RecoveryReport, type WaitUntilUpOptions } from './hostPower.js';
+import { HostPower, type PowerOptions, type RebootOptions, type RebootResult, type RecoveryReport, type ReleaseStep, type WaitUntilUpOptions } from './hostPower.js';
 import type { HostState } from './lifecycle.js';
 import type { UpCheck, UpTimings } from './waitUntilUp.js';
 import { RemoteForwards, type LocalForwardOptions, type RemoteForwardOptions } from './remoteForwards.js';
@@ -27,13 +27,15 @@ import { remoteShellTransport, telnetShellTransport } from './remoteShells.js';
 import { RemoteTransfers } from './remoteTransfers.js';
 import type { CommandResult } from './results.js';
 import { ShellExecBackend, pooledShells } from './telnetExec.js';
-import { HostConsole, waitForSsh } from './console.js';
+import { HostConsole, waitForSsh, type ConsoleWatch } from './console.js';
 import type { SessionObserver, ShellSession, ShellSessionOptions } from '../session/shellSession.js';
 
 export type { LocalForwardOptions, RemoteForwardOptions } from './remoteForwards.js';
 
 /** Bound on the first SSH attempt while waiting for a host to come back (doubled while unanswered). */
 const FIRST_PROBE_MS = 2_000;
+/** Longest wait for a console's login prompt in one round of checks (progress shows between rounds). */
+const CONSOLE_ROUND_MS = 5_000;
 
 declare module '../config/schema.js' {
   /** A recovery function (`lifecycle.recover`) receives the RemoteHost. */
@@ -65,6 +67,8 @@ export class RemoteHost extends Host {
   private readonly transfers: RemoteTransfers;
   private readonly forwards: RemoteForwards;
   private readonly powerControl: HostPower;
+  /** The console's watch for the login prompt, from the start of an outage until the host is up. */
+  private bootWatch: ConsoleWatch | undefined;
   /** The path without the lifecycle's gate: a console's terminal server is not the device, and stays reachable while the device's power is cut. */
   private readonly consolePath: NetworkPath;
 
@@ -98,8 +102,25 @@ export class RemoteHost extends Host {
       lifecycle: this.lifecycle,
       pdu: deps.pdu,
       upChecks: () => this.upChecks(),
-      release: (reason, keepConnection) => this.release(reason, keepConnection),
-      openShell: (name, onLifecycle) => this.createShell(name, undefined, undefined, onLifecycle),
+      release: (reason, step) => this.release(reason, step),
+      rebootShell: (onLifecycle) =>
+        this.config.term === 'console'
+          ? { shell: this.console.shellSessionInstance, drops: false }
+          : { shell: this.createShell('reboot', undefined, undefined, onLifecycle), drops: true },
+      bootWatch: {
+        start: async () => {
+          this.bootWatch?.stop();
+          this.bootWatch = undefined;
+          if (!this.config.console) return;
+          this.bootWatch = this.console.watch(this.config.console.loginPrompt);
+          // Connected before the power goes, so that the console log has the whole boot.
+          await this.console.connection.ensure().catch(() => {});
+        },
+        stop: () => {
+          this.bootWatch?.stop();
+          this.bootWatch = undefined;
+        },
+      },
       health: (signal) => this.health(signal),
       self: () => this,
     });
@@ -163,12 +184,25 @@ export class RemoteHost extends Host {
   }
 
   /**
-   * What must pass for the host to be up, in order. A host with a serial console will add
-   * its login prompt here (before SSH) once consoles exist.
+   * What must pass for the host to be up, in order: after a reboot or power cycle, the
+   * console's login prompt (hosts with a console); SSH accepting a login (SSH hosts); the
+   * default shell answering (a telnet login; the console's shell mode on console hosts).
    */
   protected upChecks(): UpCheck[] {
-    const shell: UpCheck = { name: this.config.term === 'telnet' ? 'telnet' : 'shell', run: (_timeout, signal) => this.sessions.openDefault(signal) };
-    if (this.config.term === 'telnet') return [shell];
+    const { term } = this.config;
+    const checks: UpCheck[] = [];
+    const watch = this.bootWatch;
+    if (watch) {
+      // Bounded per round, so that progress shows while the board boots.
+      checks.push({ name: 'console', run: (timeout, signal) => watch.wait(Math.min(timeout, CONSOLE_ROUND_MS), signal) });
+    }
+    if (term === 'ssh') checks.push(this.sshCheck());
+    checks.push({ name: term === 'telnet' ? 'telnet' : 'shell', run: (_timeout, signal) => this.sessions.openDefault(signal) });
+    return checks;
+  }
+
+  /** SSH accepting a login, probed with short attempts (see below). */
+  private sshCheck(): UpCheck {
     // While a board boots its network may swallow a connect until it gives up: each attempt
     // is bounded by a few times what a login took before (at least 2 s), or, with nothing
     // known, starts at 2 s and doubles while unanswered; never above ssh.connectTimeout.
@@ -187,49 +221,66 @@ export class RemoteHost extends Host {
         }
       },
     };
-    return [ssh, shell];
+    return ssh;
   }
 
-  /** Runs the health check command on its own channel (no events); resolves with why it failed. */
+  /**
+   * Runs the health check command on its own channel (no events), and on a host with a
+   * console also in the console's shell (a console left busy is unhealthy too); resolves with
+   * why it failed.
+   */
   private async health(signal: AbortSignal | undefined): Promise<string | undefined> {
     const { healthCheck, healthTimeout } = this.config.lifecycle;
     // The bound holds whatever the device does (a frozen one never answers a channel open).
     const bound = AbortSignal.timeout(healthTimeout);
+    const both = anySignal(signal, bound);
     const what = JSON.stringify(healthCheck);
-    try {
-      const outcome = await this.backend.run(healthCheck, { timeout: healthTimeout, signal: anySignal(signal, bound) });
+    const silent = `no answer within ${formatDuration(healthTimeout)}`;
+    const started = Date.now();
+    const left = () => Math.max(1, healthTimeout - (Date.now() - started));
+    const onConsole = async () => {
+      const outcome = await this.console.shellSessionInstance.run(healthCheck, { timeout: left(), signal: both });
       if (outcome.exitCode === 0) return undefined;
-      if (bound.aborted || outcome.timedOut) return `${what}: no answer within ${formatDuration(healthTimeout)}`;
-      return `${what}: ${execResult(this.name, this.backend.protocol, healthCheck, healthTimeout, outcome, signal).error ?? `exit status ${outcome.exitCode}`}`;
+      return `${what} on the console: ${bound.aborted || outcome.timedOut ? silent : (outcome.error ?? `exit status ${outcome.exitCode}`)}`;
+    };
+    try {
+      // A console host's shell is its console; a host with SSH or telnet and a console is
+      // checked on both (a console left busy is unhealthy too).
+      if (this.config.term === 'console') return await onConsole();
+      const outcome = await this.backend.run(healthCheck, { timeout: healthTimeout, signal: both });
+      if (bound.aborted || outcome.timedOut) return `${what}: ${silent}`;
+      if (outcome.exitCode !== 0) return `${what}: ${execResult(this.name, this.backend.protocol, healthCheck, healthTimeout, outcome, signal).error ?? `exit status ${outcome.exitCode}`}`;
+      return this.config.console ? await onConsole() : undefined;
     } catch (error) {
-      return `${what}: ${bound.aborted ? `no answer within ${formatDuration(healthTimeout)}` : messageOf(error)}`;
+      return `${what}: ${bound.aborted ? silent : messageOf(error)}`;
     }
   }
 
   /**
-   * Closes what the host holds for an outage. With `keepConnection` (a soft reboot, before
-   * its command) only forwards and shares, which need the device to stop cleanly (a share
-   * removes its keys there). Otherwise the SSH connection first, so that everything on it
-   * ends at once, then forwards and shares, the sessions' shells (the sessions stay and open
-   * a new shell on their next command) and the transfer and exec pools.
+   * Closes, for an outage, one group of what the host holds (see ReleaseStep): the SSH
+   * connection; forwards and shares (a share removes its keys on the device); the sessions'
+   * shells (the sessions stay and open a new shell on their next command; a console's
+   * shell logs in again) and the transfer and exec pools. The console itself stays
+   * connected: its log covers the reboot.
    */
-  private async release(reason: Error, keepConnection: boolean): Promise<string> {
+  private async release(reason: Error, step: ReleaseStep): Promise<string[]> {
     const closed: string[] = [];
-    const { forwards, shares } = this.forwards.open;
-    if (!keepConnection) {
-      if (this.connections.connected) closed.push('the SSH connection');
+    if (step !== 'device' && this.connections.connected) {
+      closed.push('the SSH connection');
       await this.connections.close(reason);
     }
+    if (step === 'connection') return closed;
+    const { forwards, shares } = this.forwards.open;
     await this.forwards.close();
     if (forwards > 0 || shares > 0) closed.push(`${forwards} forward(s) and ${shares} share(s) (open them again afterwards)`);
-    if (!keepConnection) {
-      const sessions = await this.sessions.sessionNames();
-      await this.sessions.closeShells();
-      await this.transfers.close();
-      await this.backend.close();
-      if (sessions.length > 0) closed.push(`the shells of ${sessions.map((name) => `"${name}"`).join(', ')} (each session opens a new shell on its next command)`);
-    }
-    return `closed for the outage: ${closed.length > 0 ? closed.join(', ') : 'nothing was open'}`;
+    if (step === 'device') return closed;
+    const sessions = await this.sessions.sessionNames();
+    await this.sessions.closeShells();
+    await this.consoleInstance?.closeShell().catch(() => {});
+    await this.transfers.close();
+    await this.backend.close();
+    if (sessions.length > 0) closed.push(`the shells of ${sessions.map((name) => `"${name}"`).join(', ')} (each session opens a new shell on its next command)`);
+    return closed;
   }
 
   /**

@@ -4,7 +4,7 @@
  * poll interval until all pass or the bound is reached. Progress goes to the transcript
  * when the reason changes and every few seconds (`waiting for dut1: ssh refused, 6 s`).
  */
-import { ConnectionError, HostUnavailableError, LabwrightError, messageOf } from '../util/errors.js';
+import { AbortedError, ConnectionError, HostUnavailableError, LabwrightError, messageOf } from '../util/errors.js';
 import { abortReason, anySignal, formatDuration, sleep } from '../util/time.js';
 
 /** One thing that must work for the host to count as up. */
@@ -47,6 +47,7 @@ export async function waitUntilUp(options: WaitOptions): Promise<UpTimings> {
   const started = Date.now();
   const deadline = started + options.timeout;
   const passedAt: Record<string, number> = {};
+  const passed = new Set<UpCheck>();
   let attempts = 0;
   let last = '';
   let reportedAt = 0;
@@ -61,16 +62,18 @@ export async function waitUntilUp(options: WaitOptions): Promise<UpTimings> {
       try {
         await check.run(left, anySignal(options.signal, bound)!);
         passedAt[check.name] ??= Date.now() - started;
+        passed.add(check);
       } catch (error) {
         if (options.signal?.aborted) {
           throw new HostUnavailableError('down', `waiting for ${options.host} was abandoned (${abortReason(options.signal)}); last: ${last || 'no check ran'}.`, { host: options.host });
         }
-        failure = bound.aborted ? `${check.name}: no answer` : shortReason(check.name, error);
+        // A check cut by the end of the wait says only that; one that failed says why.
+        failure = bound.aborted && error instanceof AbortedError ? `${check.name}: no answer` : shortReason(check.name, error);
         break;
       }
     }
     const now = Date.now();
-    if (failure === undefined && Object.keys(passedAt).length === options.checks.length) return { durationMs: now - started, attempts, passedAt };
+    if (failure === undefined && passed.size === options.checks.length) return { durationMs: now - started, attempts, passedAt };
     last = failure ?? last;
     if (now >= deadline) {
       throw new HostUnavailableError('down', `${options.host} did not come back within ${formatDuration(options.timeout)}: ${last} (${attempts} attempts).`, {
