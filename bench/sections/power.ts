@@ -1,7 +1,7 @@
 /**
  * Reboots: the time from `reboot({ hard: true })` until the shell is usable again, split into
- * power (the driver's cycle), boot (until SSH accepts a login) and reconnect (until the shell
- * answers). Reference: the same power cycle done directly, then `ssh host true` (a new
+ * power (the driver's cycle), boot (until the console shows its login prompt; SSH accepting a
+ * login on a board without a console) and reconnect (until SSH and the shell answer). Reference: the same power cycle done directly, then `ssh host true` (a new
  * OpenSSH connection each time) polled at the same interval until it succeeds, as a script
  * waiting for a board would.
  */
@@ -82,8 +82,8 @@ export async function powerSection(board: PowerBoard, runs: number): Promise<Row
   );
   return [
     row('power', `${what}: power (the cycle)`, 'ms', m(phases.power)),
-    row('power', `${what}: boot (until SSH accepts a login)`, 'ms', m(phases.boot)),
-    row('power', `${what}: reconnect (until the shell answers)`, 'ms', m(phases.reconnect)),
+    row('power', `${what}: boot (until its console's login prompt, or SSH without a console)`, 'ms', m(phases.boot)),
+    row('power', `${what}: reconnect (until SSH and the shell answer)`, 'ms', m(phases.reconnect)),
     row('power', `${what}: total, to a usable shell`, 'ms', m(phases.total), m(reference), `same cycle + ssh polled every ${board.pollMs} ms`, '>= 0.8x'),
   ];
 }

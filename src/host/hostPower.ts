@@ -50,9 +50,12 @@ export interface RebootResult {
   hard: boolean;
   /** The power cycle (hard), or from typing the reboot command until the shell dropped (soft). */
   powerMs: number;
-  /** From then until the device accepted an SSH login (or its first check passed) again; undefined without `wait`. */
+  /**
+   * From then until the device answered again: its console's login prompt (hosts with a
+   * console), else an SSH login (the first check of waitUntilUp); undefined without `wait`.
+   */
   bootMs: number | undefined;
-  /** From that login until the shell answered; undefined without `wait`. */
+  /** From then until every check passed (SSH and the shell answering); undefined without `wait`. */
   reconnectMs: number | undefined;
   totalMs: number;
 }
