@@ -237,14 +237,7 @@ export class HostPower {
 
   /** One driver action, reported in the transcript. */
   private async act(action: PowerAction, signal: AbortSignal | undefined): Promise<PowerState | undefined> {
-    const { pdu } = this.deps;
-    if (!pdu) {
-      throw new LabwrightError(`${this.host} has no power control, so it cannot be switched ${action === 'cycle' ? 'off and on' : action === 'state' ? 'or asked for its power state' : action}.`, {
-        host: this.host,
-        protocol: 'power',
-        hint: 'Add power: { pdu, outlet } (a PDU of the lab\'s pdus) or a driver of its own to the host in the lab config.',
-      });
-    }
+    const pdu = this.requirePdu(action);
     const ref = { host: this.host, outlet: this.deps.config.power?.outlet };
     const started = Date.now();
     const what = `${action}: ${pdu.describe(ref)}`;
@@ -287,12 +280,14 @@ export class HostPower {
     }
   }
 
-  private requirePdu(action: PowerAction): void {
-    if (this.deps.pdu) return;
-    throw new LabwrightError(`${this.host} has no power control, so it cannot be ${action === 'off' ? 'powered off' : 'power-cycled'}.`, {
+  /** The host's power controller; an error saying what could not be done without one. */
+  private requirePdu(action: PowerAction): Pdu {
+    if (this.deps.pdu) return this.deps.pdu;
+    const what = { on: 'switched on', off: 'powered off', cycle: 'power-cycled', state: 'asked for its power state' }[action];
+    throw new LabwrightError(`${this.host} has no power control, so it cannot be ${what}.`, {
       host: this.host,
       protocol: 'power',
-      hint: 'Add power: { pdu, outlet } (a PDU of the lab\'s pdus) or a driver of its own to the host in the lab config, or use a soft reboot.',
+      hint: 'Add power: { pdu, outlet } (a PDU of the lab\'s pdus) or a driver of its own to the host in the lab config; reboot() without hard: true uses the device\'s own reboot command.',
     });
   }
 
