@@ -39,6 +39,7 @@ export {
   type PowerTarget,
   type ConnectFailure,
   type ErrorProtocol,
+  type TransferFailure,
 } from './util/errors.js';
 export { registerSecret, redact, MASK } from './util/secrets.js';
 export { QmpClient, type QmpEvent } from './power/qmp.js';

@@ -236,6 +236,10 @@ export function defineLab(input: LabInput, source?: string): LabConfig {
     if (host.console?.transport === 'serial' && host.hop !== undefined) {
       problems.push(`${where} → console.transport: a serial device is local to the runner and cannot be reached through hop "${host.hop}"; put the device behind ser2net or a terminal server (transport "tcp" or "telnet")`);
     }
+    if (host.ftp.user !== undefined && !host.users[host.ftp.user]) {
+      const hint = suggest(host.ftp.user, userNames);
+      problems.push(`${where} → ftp.user: "${host.ftp.user}" is not one of its users (${userNames.join(', ')})${hint ? `; did you mean "${hint}"?` : ''}`);
+    }
     registerHostSecrets(host.users, host);
     if (host.power !== undefined) rawPower.set(name, host.power);
     hosts[name] = {

@@ -147,12 +147,16 @@ export const sftpOptionsSchema = z.strictObject({
   /** Requests in flight per file (32 × 255 KiB measured best against OpenSSH's sftp-server). */
   concurrency: z.number().int().min(1).max(1024).default(32),
   verify: verifySchema.default('size'),
+  /** A transfer fails when nothing moved for this long (ms); a call's `timeout` wins. */
+  idleTimeout: ms().default(60_000),
 });
 
 export const scpOptionsSchema = z.strictObject({
   /** Remote scp program. */
   command: z.string().min(1).default('scp'),
   verify: verifySchema.default('size'),
+  /** A transfer fails when nothing moved for this long (ms); a call's `timeout` wins. */
+  idleTimeout: ms().default(60_000),
 });
 
 export const ftpOptionsSchema = z.strictObject({
@@ -167,6 +171,8 @@ export const ftpOptionsSchema = z.strictObject({
   /** Concurrent FTP control connections used for parallel transfers. */
   poolSize: z.number().int().min(1).max(16).default(2),
   verify: verifySchema.default('size'),
+  /** A transfer fails when nothing moved for this long (ms); a call's `timeout` wins. */
+  idleTimeout: ms().default(60_000),
 });
 
 export const ncOptionsSchema = z.strictObject({
@@ -181,6 +187,8 @@ export const ncOptionsSchema = z.strictObject({
   /** Bound on waiting for the remote listener to accept. */
   readyTimeout: ms().default(10_000),
   verify: verifySchema.default('size'),
+  /** A transfer fails when nothing moved for this long (ms); a call's `timeout` wins. */
+  idleTimeout: ms().default(60_000),
 });
 
 /** A pattern telling a power state in a driver's answer (case-insensitive by default). */

@@ -1,24 +1,27 @@
 /**
  * File transfers of a remote host: the strategy for each method, created once on first
- * use (SFTP on the connection's shared session, SCP over an exec channel, FTP through the
- * network path, nc through the host's command runner), and `put`/`get` as steps with one
- * transfer event each, emitted here and only here.
+ * use (SFTP sessions and SCP channels under the connection's channel budget, FTP through
+ * the network path, nc through the host's command runner). `put`/`get` are reported by
+ * {@link reportTransfer}, the one place for every host kind.
  */
-import type { ClientChannel } from 'ssh2';
+import type { EventEmitter } from 'node:events';
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { TransferMethod } from '../config/schema.js';
-import { ByteReader } from '../transfer/byteReader.js';
 import { FtpTransfer } from '../transfer/ftp.js';
 import { NcTransfer } from '../transfer/nc.js';
 import { ScpTransfer } from '../transfer/scp.js';
 import { SftpTransfer } from '../transfer/sftp.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from '../transfer/types.js';
+import type { Slot, SlotLabel } from '../transport/channelBudget.js';
 import type { ConnectionManager } from '../transport/connectionManager.js';
 import type { NetworkPath } from '../transport/network.js';
-import type { SftpLease } from '../transport/sshConnection.js';
-import { LabwrightError, TransferError, messageOf } from '../util/errors.js';
-import { abortReason } from '../util/time.js';
+import { isChannelOpenFailure } from '../transport/sessionProbe.js';
+import type { SshConnection } from '../transport/sshConnection.js';
+import { ConnectionError, TransferError } from '../util/errors.js';
+import { anySignal, formatDuration, withTimeout } from '../util/time.js';
 import type { HostContext } from './events.js';
+import { reportTransfer } from './transfers.js';
 
 /** What a host's transfers need from it. */
 export interface RemoteTransfersDeps {
@@ -38,46 +41,23 @@ export class RemoteTransfers {
     return this.deps.config.name;
   }
 
-  /** Copies a local file or directory to the host (`put`) or from it (`get`), as a step with a transfer event. */
+  /** Copies a local file or directory to the host (`put`) or from it (`get`); the test's own signal always applies. */
   move(direction: 'put' | 'get', source: string, destination: string, options: TransferOptions): Promise<TransferResult> {
     const { context, config } = this.deps;
     const method = options.method ?? config.transfer;
     const [local, remote] = direction === 'put' ? [source, destination] : [destination, source];
-    const started = Date.now();
-    // Fires when the test ends or the host goes away (a power cycle): the failure then says so.
-    const signal = context.signal();
-    return context.step(`${this.name}: ${direction} ${source} → ${destination} (${method})`, async () => {
-      const report = (fields: { bytes?: number; error?: string }) =>
-        context.events.emit({ type: 'transfer', time: Date.now(), host: this.name, direction, method, local, remote, durationMs: Date.now() - started, ...fields });
-      // SFTP: the transfer holds the connection's session for as long as it runs.
-      let lease: SftpLease | undefined;
+    const withSignal = { ...options, signal: anySignal(options.signal, context.signal()) };
+    return reportTransfer(context, { host: this.name, direction, method, local, remote }, async () => {
+      const strategy = await this.strategy(method);
       try {
-        if (method === 'sftp') lease = await (await this.deps.connections.ssh()).sftp(config.ssh.connectTimeout);
-        const strategy = await this.strategy(method);
-        const result = direction === 'put' ? await strategy.put(local, remote, options) : await strategy.get(remote, local, options);
-        report({ bytes: result.bytes });
-        return result;
+        return await (direction === 'put' ? strategy.put(local, remote, withSignal) : strategy.get(remote, local, withSignal));
       } catch (error) {
-        if (signal?.aborted) {
-          const cut = new TransferError(`${direction} of ${source} was cut: ${abortReason(signal)} (${messageOf(error)}).`, {
-            host: this.name,
-            protocol: method,
-            hint: 'The transfer did not complete; run it again once the host is back.',
-            cause: error,
-          });
-          report({ error: cut.detail });
-          throw cut;
-        }
-        report({ error: messageOf(error) });
-        if (error instanceof LabwrightError) throw error;
-        throw new TransferError(`${direction} of ${source} failed: ${messageOf(error)}.`, { host: this.name, protocol: method, cause: error });
-      } finally {
-        lease?.release();
+        throw this.telnetWithoutSsh(method, error);
       }
     });
   }
 
-  /** Closes what the transfer methods hold (FTP connections). */
+  /** Closes what the transfer methods hold (FTP connections, idle SFTP sessions). */
   async close(): Promise<void> {
     const strategies = [...this.strategies.values()];
     this.strategies.clear();
@@ -96,50 +76,90 @@ export class RemoteTransfers {
   }
 
   private create(method: TransferMethod): TransferStrategy {
-    const { config, connections, runner, path } = this.deps;
+    const { config, runner, path, context } = this.deps;
     switch (method) {
       case 'sftp':
         return new SftpTransfer({
           host: this.name,
           options: config.sftp,
-          // move() holds a lease for the transfer: this one is the same session.
-          session: async () => {
-            const lease = await (await connections.ssh()).sftp(config.ssh.connectTimeout);
-            lease.release();
-            return lease.sftp;
-          },
           runner,
+          open: async (slotWaitMs) => {
+            const { opened, onLost, alive, slot } = await this.transferChannel({ kind: 'sftp', name: 'sftp' }, slotWaitMs, (client) =>
+              new Promise<{ channel: SFTPWrapper }>((resolve, reject) =>
+                client.sftp((error, sftp) => (error ? reject(sftpRefused(this.name, error)) : resolve({ channel: sftp }))),
+              ),
+            );
+            return { sftp: opened.channel, onLost, alive, idle: slot.idle };
+          },
         });
       case 'scp':
-        return new ScpTransfer({ host: this.name, options: config.scp, runner, open: (command) => this.openScpChannel(command) });
+        return new ScpTransfer({
+          host: this.name,
+          options: config.scp,
+          runner,
+          open: async (command, slotWaitMs) => {
+            const { opened, onLost } = await this.transferChannel({ kind: 'exec', name: 'scp' }, slotWaitMs, (client) =>
+              new Promise<{ channel: ClientChannel }>((resolve, reject) => client.exec(command, (error, channel) => (error ? reject(error) : resolve({ channel })))),
+            );
+            return { channel: opened.channel, onLost };
+          },
+        });
       case 'ftp':
         return FtpTransfer.fromConfig(config, path, {
           runner,
-          // Transfers are reported by move(); FTP adds its control connection's lifecycle.
-          onEvent: (event) => {
-            if (event.type === 'connection') this.deps.context.events.emit(event);
-          },
+          onConnection: (event, detail) => context.events.emit({ type: 'connection', time: Date.now(), host: this.name, protocol: 'ftp', event, ...(detail ? { detail } : {}) }),
         });
       case 'nc':
         return new NcTransfer({ host: this.name, address: config.address, options: config.nc, runner, path: async () => path });
+      default:
+        throw new TransferError(`unknown transfer method ${JSON.stringify(method)}.`, { host: this.name, hint: 'Use one of sftp, scp, ftp, nc.', kind: 'unsupported' });
     }
   }
 
-  /** An exec channel for the device's scp, under the connection's channel budget. */
-  private async openScpChannel(command: string): Promise<{ channel: ClientChannel; reader: ByteReader }> {
+  /**
+   * A channel for one transfer under the connection's channel budget (waiting up to
+   * `slotWaitMs` for a slot, then ssh.connectTimeout for the channel), with the
+   * connection's loss for the transfer to watch and the slot to mark idle.
+   */
+  private async transferChannel<T extends { channel: { end(): unknown; once(event: 'close', listener: () => void): unknown } }>(
+    label: SlotLabel,
+    slotWaitMs: number,
+    open: (client: SshConnection['client']) => Promise<T>,
+  ): Promise<{ opened: T; onLost: SshConnection['onLost']; alive: () => boolean; slot: Slot }> {
+    const { connectTimeout } = this.deps.config.ssh;
     const connection = await this.deps.connections.ssh();
-    return connection.openChannel(
-      { kind: 'exec', name: 'scp' },
-      this.deps.config.ssh.connectTimeout,
-      (client) =>
-        new Promise<{ channel: ClientChannel; reader: ByteReader }>((resolve, reject) => {
-          client.exec(command, (error, channel) => {
-            if (error) return reject(error);
-            channel.stderr.resume();
-            resolve({ channel, reader: new ByteReader(channel) });
-          });
-        }),
-      (opened) => opened.channel,
-    );
+    const opening = connection.openChannel(label, slotWaitMs, open, (opened) => opened.channel as unknown as EventEmitter);
+    // ssh2 never answers a channel request on a dead connection: bound the wait.
+    const bound = slotWaitMs + connectTimeout;
+    const opened = await withTimeout(opening, bound, () => {
+      // A channel that opens after all is nobody's: end it so that its slot comes back.
+      opening.then((late) => late.channel.end(), () => undefined);
+      return new ConnectionError('timeout', `no ${label.kind} channel opened within ${formatDuration(bound)}.`, { host: this.name, protocol: 'ssh', hint: 'Check that the device is up.' });
+    });
+    return { opened, onLost: (listener) => connection.onLost(listener), alive: () => connection.alive, slot: opened.slot };
   }
+
+  /** sftp and scp need SSH: on a telnet host whose SSH cannot be reached, say so rather than only "connection refused". */
+  private telnetWithoutSsh(method: TransferMethod, error: unknown): unknown {
+    const { config } = this.deps;
+    if (config.term !== 'telnet' || (method !== 'sftp' && method !== 'scp') || !(error instanceof ConnectionError)) return error;
+    return new TransferError(`${method} needs an SSH server on the device, and "${this.name}" is a telnet host whose SSH at ${config.address}:${config.ssh.port} cannot be used: ${error.detail}`, {
+      host: this.name,
+      protocol: method,
+      hint: 'Use method "ftp" or "nc" on this host, or set its ssh options if the device also runs an SSH server.',
+      cause: error,
+      kind: 'unsupported',
+    });
+  }
+}
+
+/** A subsystem refusal (no SFTP server) as opposed to a channel refusal (MaxSessions), which openChannel handles. */
+function sftpRefused(host: string, error: Error): Error {
+  if (isChannelOpenFailure(error)) return error;
+  return new ConnectionError('protocol', `the SFTP subsystem could not start: ${error.message}.`, {
+    host,
+    protocol: 'sftp',
+    hint: 'Check that the device runs an SFTP server (Subsystem sftp in sshd_config), or use transfer: "scp".',
+    cause: error,
+  });
 }

@@ -1,4 +1,8 @@
-/** Reading a byte protocol (scp) from a stream: bytes, lines and counted payloads, each wait bounded. */
+/**
+ * Reading a byte protocol (scp) from a stream: bytes, lines and counted payloads. Waits end
+ * when data arrives, when the stream ends, or when `signal` aborts (the transfer's guard
+ * bounds them: idle timeout, lost connection, the caller's abort).
+ */
 import type { Readable } from 'node:stream';
 
 export class ByteReader {
@@ -7,7 +11,10 @@ export class ByteReader {
   private ended: Error | undefined;
   private wake: (() => void) | undefined;
 
-  constructor(stream: Readable) {
+  constructor(
+    stream: Readable,
+    private readonly signal: AbortSignal,
+  ) {
     stream.on('data', (chunk: Buffer) => {
       this.chunks.push(chunk);
       this.length += chunk.length;
@@ -19,18 +26,15 @@ export class ByteReader {
     };
     stream.on('end', end);
     stream.on('close', end);
+    signal.addEventListener('abort', () => this.wake?.(), { once: true });
   }
 
-  private async waitFor(bytes: number, timeoutMs: number, what: string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+  private async waitFor(bytes: number, what: string): Promise<void> {
     while (this.length < bytes) {
+      if (this.signal.aborted) throw this.signal.reason;
       if (this.ended) throw new Error(`${this.ended.message} while waiting for ${what}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${what} within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
         this.wake = () => {
-          clearTimeout(timer);
           this.wake = undefined;
           resolve();
         };
@@ -47,30 +51,29 @@ export class ByteReader {
     return taken;
   }
 
-  async byte(timeoutMs: number): Promise<number> {
-    await this.waitFor(1, timeoutMs, 'a reply');
+  async byte(): Promise<number> {
+    await this.waitFor(1, 'a reply');
     return this.take(1)[0]!;
   }
 
   /** A line without its newline. */
-  async line(timeoutMs: number): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
+  async line(): Promise<string> {
     for (;;) {
-      const all = Buffer.concat(this.chunks);
+      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
       const index = all.indexOf(0x0a);
       if (index !== -1) {
         this.chunks = [all];
         return this.take(index + 1).subarray(0, index).toString('utf8');
       }
-      await this.waitFor(this.length + 1, Math.max(1, deadline - Date.now()), 'a protocol line');
+      await this.waitFor(this.length + 1, 'a protocol line');
     }
   }
 
-  /** Passes exactly `count` bytes to `sink` as they arrive; `idleMs` bounds each wait. */
-  async payload(count: number, idleMs: number, sink: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+  /** Passes exactly `count` bytes to `sink` as they arrive. */
+  async payload(count: number, sink: (chunk: Buffer) => void | Promise<void>): Promise<void> {
     let left = count;
     while (left > 0) {
-      if (this.length === 0) await this.waitFor(1, idleMs, 'file data');
+      if (this.length === 0) await this.waitFor(1, 'file data');
       const chunk = this.take(Math.min(left, this.length));
       left -= chunk.length;
       await sink(chunk);

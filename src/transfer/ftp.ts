@@ -7,65 +7,55 @@
  *   works directly and through SSH hops.
  * - A basic-ftp client does one thing at a time, so a pool of up to `ftp.poolSize` logged-in
  *   clients serves concurrent transfers; extra transfers queue (see ./ftp/pool.ts).
- * - Every file is verified after it moved: by size (SIZE, or LIST where SIZE is refused),
- *   or by SHA-256 when a {@link RemoteRunner} can hash on the device. FTP itself has no
- *   standard hash command, so without a runner `sha256` falls back to size and says so in
- *   the result's `note`.
+ * - Every file is written under a temporary name, verified there (by size: SIZE, or LIST
+ *   where SIZE is refused; or by SHA-256 when a {@link RemoteRunner} can hash on the
+ *   device), then renamed (RNFR/RNTO). FTP itself has no standard hash command, so
+ *   without a runner `sha256` falls back to size and says so in the result's `note`.
+ * - Each transfer runs under a guard (./guard.ts): its control connection closing, its idle
+ *   timeout or its caller's signal end it, closing the connection under it.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, stat, unlink } from 'node:fs/promises';
-import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { FTPError } from 'basic-ftp';
 import type { RemoteHostConfig } from '../config/defineLab.js';
-import type { FtpOptions, VerifyMode } from '../config/schema.js';
+import type { FtpOptions } from '../config/schema.js';
 import type { NetworkPath } from '../transport/network.js';
-import { ConfigError, ConnectionError, LabwrightError, TimeoutError, TransferError, messageOf } from '../util/errors.js';
+import { ConnectionError, LabwrightError, TimeoutError, TransferError, messageOf } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
+import { deviceDigests } from './deviceShell.js';
 import { openFtpConnection, type FtpConnection } from './ftp/connect.js';
-import { readLocalSource, type LocalSource } from './ftp/local.js';
 import type { PassiveCommand } from './ftp/passive.js';
 import { Pool, describeWait, type PoolStats } from './ftp/pool.js';
 import {
   FtpRefusal,
   absoluteRemote,
   chmodRemote,
+  destinationKind,
   ensureRemoteDir,
+  explainRemotePath,
   listRemoteTree,
   makeRemoteDir,
   refusalFor,
+  remoteFileMode,
   remoteFileSize,
   remoteKind,
+  renameOver,
 } from './ftp/remote.js';
-import { ByteCounter, ProgressReporter, sha256File } from './ftp/streams.js';
+import { ByteCounter } from './byteCounter.js';
+import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
+import { localPathOf } from './localTree.js';
+import { devicePaths, failureText, placeDestination, runnerPaths, uploadFiles, type FileSide, type PathKind, type UploadFile } from './paths.js';
+import { commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile, type LandedFile } from './runnerSide.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
+import { checkDigest, checkSize, sha256File } from './verify.js';
 
 export type { PassiveCommand } from './ftp/passive.js';
 export type { PoolStats } from './ftp/pool.js';
 
-/** What FTP transfers report; shaped like the host layer's `transfer` and `connection` lab events. */
-export type FtpEvent =
-  | {
-      type: 'transfer';
-      time: number;
-      host: string;
-      direction: 'put' | 'get';
-      method: 'ftp';
-      local: string;
-      remote: string;
-      bytes?: number;
-      durationMs: number;
-      error?: string;
-    }
-  | { type: 'connection'; time: number; host: string; protocol: 'ftp'; event: 'connected' | 'closed' | 'lost'; detail?: string };
-
-/** A transfer result with a note where the verification asked for could not be done. */
-export interface FtpTransferResult extends TransferResult {
-  method: 'ftp';
-  /** Why `verified` differs from what was asked, if it does. */
-  note?: string;
-}
+/** Lifecycle of one FTP control connection. */
+export type FtpConnectionEvent = 'connected' | 'closed' | 'lost';
 
 /** What an {@link FtpTransfer} needs. */
 export interface FtpTransferSetup {
@@ -77,12 +67,10 @@ export interface FtpTransferSetup {
   user: string;
   password: string | undefined;
   path: NetworkPath;
-  /** Receives connection and transfer events. */
-  onEvent?: (event: FtpEvent) => void;
+  /** Told when a control connection is opened, closed or lost (the host reports them as connection events). */
+  onConnection?: (event: FtpConnectionEvent, detail?: string) => void;
   /** Runs `sha256sum` on the device for `verify: 'sha256'` (FTP paths must be the device's paths). */
   runner?: RemoteRunner;
-  /** A control reply or a stalled data transfer waits at most this long; default max(30 s, connectTimeout). */
-  idleTimeout?: number;
   /** A transfer waiting for a free connection fails when none was freed this long; default 5 min. */
   queueTimeout?: number;
   /** Passive commands to try, default `['EPSV', 'PASV']`. */
@@ -98,42 +86,29 @@ const PROBE_TIMEOUT_MS = 5_000;
 /** fs read size for uploads: fewer, larger writes to the data socket. */
 const READ_CHUNK = 256 * 1024;
 
-interface TransferContext {
-  conn: FtpConnection;
-  progress: ProgressReporter;
-  verify: VerifyMode;
-  /** Explicit mode asked by the caller. */
-  mode: number | undefined;
-  notes: Set<string>;
-}
+const SHA256_FALLBACK_NOTE = 'sha256 was asked, but FTP has no standard remote hashing and no command runner was given for this host: verified by size';
 
 /** FTP/FTPS {@link TransferStrategy} for one host. */
 export class FtpTransfer implements TransferStrategy {
   readonly method = 'ftp' as const;
   private readonly pool: Pool<FtpConnection>;
-  private readonly idleTimeout: number;
   private closing = false;
 
-  /** Builds the strategy from a host's validated config (FTP user: `ftp.user`, else the host's user). */
-  static fromConfig(config: RemoteHostConfig, path: NetworkPath, extras: Pick<FtpTransferSetup, 'onEvent' | 'runner'> = {}): FtpTransfer {
+  /** Builds the strategy from a host's validated config (FTP user: `ftp.user`, else the host's user; defineLab checked it exists). */
+  static fromConfig(config: RemoteHostConfig, path: NetworkPath, extras: Pick<FtpTransferSetup, 'onConnection' | 'runner'> = {}): FtpTransfer {
     const user = config.ftp.user ?? config.user;
-    const credentials = config.users[user];
-    if (!credentials) {
-      throw new ConfigError([`host "${config.name}" → ftp.user: "${user}" is not one of its users (${Object.keys(config.users).join(', ')})`]);
-    }
-    return new FtpTransfer({ host: config.name, address: config.address, options: config.ftp, user, password: credentials.password, path, ...extras });
+    return new FtpTransfer({ host: config.name, address: config.address, options: config.ftp, user, password: config.users[user]?.password, path, ...extras });
   }
 
   constructor(private readonly setup: FtpTransferSetup) {
     registerSecret(setup.password);
-    this.idleTimeout = setup.idleTimeout ?? Math.max(30_000, setup.options.connectTimeout);
     this.pool = new Pool<FtpConnection>(setup.options.poolSize, setup.queueTimeout ?? 5 * 60_000, {
       create: () => this.connect(),
       validate: async (conn, idleMs) => !conn.closed && (idleMs < PROBE_AFTER_IDLE_MS || (await conn.probe(PROBE_TIMEOUT_MS))),
       destroy: async (conn, reason) => {
         const wasOpen = !conn.closed;
         await conn.close();
-        this.emit({ type: 'connection', time: Date.now(), host: setup.host, protocol: 'ftp', event: reason === 'lost' || !wasOpen ? 'lost' : 'closed' });
+        this.setup.onConnection?.(reason === 'lost' || !wasOpen ? 'lost' : 'closed');
       },
       waitTimeoutError: (waitMs, size) =>
         new TimeoutError(`a transfer waited for a free FTP connection: ${describeWait(waitMs, size)}.`, {
@@ -148,34 +123,125 @@ export class FtpTransfer implements TransferStrategy {
     });
   }
 
+  private get context() {
+    return { host: this.setup.host, protocol: 'ftp' as const };
+  }
+
   /** Pool counters (connections open, busy, waiting, peak concurrency). */
   get stats(): PoolStats {
     return this.pool.stats;
   }
 
   /**
-   * Uploads a file or a directory tree. A directory's contents go into `remotePath`
-   * (created with missing parents, merged if it exists); a file goes to `remotePath`, or
-   * into it when it ends with `/`. Relative remote paths start at the FTP login directory.
-   * Files get `options.mode`, else their local mode, by SITE CHMOD (noted when refused).
+   * Uploads a file or a directory tree, following the transfer path rules. Relative remote
+   * paths (and `~/`) start at the FTP login directory. Files get `options.mode`, else their
+   * local mode, by SITE CHMOD (noted in the result when the server refuses it).
    */
-  put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<FtpTransferResult> {
-    return this.run('put', localPath, remotePath, options, async () => {
-      // Read before taking a connection: a missing local path needs no server.
-      const source = await readLocalSource(localPath);
-      const total = source.kind === 'file' ? source.size : source.entries.reduce((sum, entry) => sum + entry.size, 0);
-      return { total, body: (context) => this.putSource(context, source, localPath, remotePath) };
+  put(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<TransferResult> {
+    return guardedUpload(this.context, this.setup.options.idleTimeout, localPath, remotePath, options, async (guard, source, totals) => {
+      const started = Date.now();
+      const verify = options.verify ?? this.setup.options.verify;
+      const notes = new Set<string>();
+      await this.session(guard, async (conn) => {
+        const root = await placeDestination(this.side(conn), absoluteRemote(conn.home, remotePath), { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) }, this.context);
+        if (source.kind === 'directory') {
+          for (const entry of source.entries) if (entry.kind === 'directory') await guard.step(makeRemoteDir(conn.client, devicePaths.join(root, entry.relative)));
+        }
+        const partials = guard.partials('device', (paths) => this.removeAll(paths));
+        const jobs = uploadFiles(source, localPath, root, options.mode);
+        for (const job of jobs) {
+          partials.paths.add(job.temp);
+          await this.putFile(conn, guard, job, job.temp);
+        }
+        // Verified under the temporary names, then renamed: a final name only ever holds a whole file.
+        if (verify !== 'none') {
+          for (const job of jobs) checkSize(job.size, await guard.step(remoteFileSize(conn.client, job.temp)), `upload of ${job.local}`, this.context);
+        }
+        if (verify === 'sha256' && this.setup.runner) {
+          const [remote, local] = await guard.step(
+            Promise.all([deviceDigests(this.setup.runner, jobs.map((job) => job.temp), 'sha256', totals.bytes, this.context), Promise.all(jobs.map((job) => sha256File(job.local)))]),
+            { quiet: true },
+          );
+          jobs.forEach((job, index) => checkDigest(local[index]!, remote[index] ?? 'unreadable', `upload of ${job.local}`, this.context));
+        } else if (verify === 'sha256') {
+          notes.add(SHA256_FALLBACK_NOTE);
+        }
+        for (const job of jobs) {
+          guard.check();
+          const refused = await guard.step(chmodRemote(conn.client, job.temp, job.mode));
+          if (refused) {
+            if (options.mode !== undefined) {
+              throw new TransferError(`cannot give ${job.final} mode ${options.mode.toString(8)}: the server refused SITE CHMOD ("${refused.message.trim()}").`, {
+                ...this.context,
+                hint: 'Leave `mode` out (files then get the server\'s default mode), or use another transfer method.',
+                kind: 'unsupported',
+              });
+            }
+            notes.add(`the server refused SITE CHMOD ("${refused.message.trim()}"): remote files have the server's default mode`);
+          }
+          await guard.step(renameOver(conn.client, job.temp, job.final));
+          partials.paths.delete(job.temp);
+        }
+      });
+      return {
+        direction: 'put',
+        method: 'ftp',
+        local: localPath,
+        remote: remotePath,
+        files: totals.files,
+        bytes: totals.bytes,
+        durationMs: Date.now() - started,
+        verified: verify === 'sha256' && !this.setup.runner ? 'size' : verify,
+        ...(notes.size > 0 ? { note: [...notes].join('; ') } : {}),
+      };
     });
   }
 
   /**
-   * Downloads a file or a directory tree. A directory's contents go into `localPath`
-   * (created, merged if it exists); a file goes to `localPath`, or into it when it ends with `/`.
-   * Modes: `options.mode` if given, else the listed modes of a tree's files; a single file
-   * gets the runner's default mode (FTP's SIZE does not tell the mode).
+   * Downloads a file or a directory tree, following the transfer path rules. Modes:
+   * `options.mode` if given, else the listed modes of the remote files.
    */
-  get(remotePath: string, localPath: string, options: TransferOptions = {}): Promise<FtpTransferResult> {
-    return this.run('get', localPath, remotePath, options, async () => ({ total: 0, body: (context) => this.getSource(context, remotePath, localPath) }));
+  get(remotePath: string, localPath: string, options: TransferOptions = {}): Promise<TransferResult> {
+    return guardedDownload(this.context, this.setup.options.idleTimeout, remotePath, localPath, options, async (guard) => {
+      const started = Date.now();
+      const verify = options.verify ?? this.setup.options.verify;
+      const { landed, verified } = await this.session(guard, async (conn) => {
+        const source = absoluteRemote(conn.home, remotePath);
+        const kind = await guard.step(remoteKind(conn.client, source));
+        if (kind.kind === 'missing') throw new FtpRefusal('read', source, kind.reply, kind.code);
+        const root = await placeDestination(runnerSide(this.context), localPath, { directory: kind.kind === 'directory', name: devicePaths.basename(source) }, this.context);
+        const files: Array<{ remote: string; final: string; size: number; mode: number }> = [];
+        if (kind.kind === 'file') {
+          files.push({ remote: source, final: root, size: kind.size, mode: (await guard.step(remoteFileMode(conn.client, source))) ?? 0o644 });
+        } else {
+          for (const entry of await guard.step(listRemoteTree(conn.client, source))) {
+            const local = localPathOf(root, entry.relative);
+            if (entry.kind === 'directory') await mkdir(local, { recursive: true });
+            else files.push({ remote: devicePaths.join(source, entry.relative), final: local, size: entry.size, mode: entry.mode ?? 0o644 });
+          }
+        }
+        guard.setTotal(files.reduce((sum, file) => sum + file.size, 0));
+        const partials = runnerPartials(guard);
+        const arrived: LandedFile[] = [];
+        for (const file of files) {
+          const temp = stageRunnerFile(partials, file.final);
+          await this.getFile(conn, guard, file.remote, temp);
+          arrived.push({ temp, final: file.final, remote: file.remote, size: file.size, mode: options.mode ?? file.mode });
+        }
+        return { landed: arrived, verified: await commitRunnerFiles(guard, partials, arrived, verify, this.setup.runner, this.context) };
+      });
+      return {
+        direction: 'get',
+        method: 'ftp',
+        local: localPath,
+        remote: remotePath,
+        files: landed.length,
+        bytes: landed.reduce((sum, file) => sum + file.size, 0),
+        durationMs: Date.now() - started,
+        verified,
+        ...(verified !== verify ? { note: SHA256_FALLBACK_NOTE } : {}),
+      };
+    });
   }
 
   /** Deletes a remote file (for cleanup in tests and benchmarks). */
@@ -184,7 +250,7 @@ export class FtpTransfer implements TransferStrategy {
       const target = absoluteRemote(conn.home, remotePath);
       await refusalFor('delete', target, () => conn.client.remove(target));
     }).catch((error: unknown) => {
-      throw this.describeFailure('delete', remotePath, '', error);
+      throw this.describeFailure(`delete of ${remotePath}`, error);
     });
   }
 
@@ -194,159 +260,125 @@ export class FtpTransfer implements TransferStrategy {
     await this.pool.close();
   }
 
-  // ---------------------------------------------------------------------------------------
-  // put
-
-  private async putSource(context: TransferContext, source: LocalSource, localPath: string, remotePath: string): Promise<{ files: number; bytes: number }> {
-    const { conn } = context;
-    if (source.kind === 'file') {
-      const target = absoluteRemote(conn.home, remotePath.endsWith('/') ? path.posix.join(remotePath, path.basename(localPath)) : remotePath);
-      await ensureRemoteDir(conn.client, path.posix.dirname(target));
-      await this.putFile(context, localPath, target, source.size, source.mode);
-      return { files: 1, bytes: source.size };
-    }
-    const root = absoluteRemote(conn.home, remotePath);
-    await ensureRemoteDir(conn.client, root);
-    let files = 0;
-    let bytes = 0;
-    for (const entry of source.entries) {
-      const remote = path.posix.join(root, entry.relative);
-      if (entry.kind === 'directory') {
-        await makeRemoteDir(conn.client, remote);
-        continue;
+  /**
+   * Runs `body` on a pooled connection for one transfer: the wait for a connection has its
+   * own bound (not the idle timeout); a stopped transfer closes the connection under it;
+   * server refusals become path errors (missing or denied, told apart by looking at the parent).
+   */
+  private session<T>(guard: TransferGuard, body: (conn: FtpConnection) => Promise<T>): Promise<T> {
+    const waiting = guard.hush();
+    const run = this.withConnection(async (conn) => {
+      waiting();
+      guard.check();
+      const off = guard.onStop(() => conn.client.close());
+      // A control connection that closes under a transfer ends it (basic-ftp does not always fail the transfer itself).
+      const unwatch = conn.onLost((error) => guard.lose(error));
+      // basic-ftp's own socket timeout (read when each command or data transfer starts;
+      // `readonly` in its types only) stays behind the guard's, whose error says more.
+      const ftpContext = conn.client.ftp as { timeout: number };
+      const defaultTimeout = ftpContext.timeout;
+      ftpContext.timeout = guard.idleTimeout + 1_000;
+      try {
+        return await body(conn);
+      } catch (error) {
+        if (error instanceof FtpRefusal && !guard.reason) throw await this.explainRefusal(conn, error);
+        throw error;
+      } finally {
+        off();
+        unwatch();
+        ftpContext.timeout = defaultTimeout;
       }
-      await this.putFile(context, path.join(localPath, ...entry.relative.split('/')), remote, entry.size, entry.mode);
-      files++;
-      bytes += entry.size;
-    }
-    return { files, bytes };
+    });
+    return guard.step(run).catch((error: unknown) => {
+      throw guard.reason ?? this.describeFailure(undefined, error);
+    });
   }
 
-  private async putFile(context: TransferContext, localFile: string, remoteFile: string, size: number, sourceMode: number): Promise<void> {
-    const { conn, progress } = context;
+  /** The device seen through FTP commands, for the path rules. */
+  private side(conn: FtpConnection): FileSide {
+    const { client } = conn;
+    return {
+      where: 'device',
+      paths: devicePaths,
+      kinds: async (paths) => {
+        const kinds: PathKind[] = [];
+        for (const p of paths) kinds.push(await destinationKind(client, p));
+        return kinds;
+      },
+      makeDirectories: (dir) => ensureRemoteDir(client, dir),
+    };
+  }
+
+  /** Uploads `file` to `remoteFile` (its temporary name); a refusal names its final path. */
+  private async putFile(conn: FtpConnection, guard: TransferGuard, file: UploadFile, remoteFile: string): Promise<void> {
+    const { local: localFile, size } = file;
     const source = createReadStream(localFile, { highWaterMark: READ_CHUNK });
-    const counter = new ByteCounter((count) => progress.add(count));
+    const counter = new ByteCounter((count) => guard.progress(count));
     // A read error destroys the counter, which basic-ftp watches: the upload then fails.
     const feeding = pipeline(source, counter).catch(() => undefined);
     try {
-      await refusalFor('write', remoteFile, () => conn.client.uploadFrom(counter, remoteFile));
+      await guard.step(refusalFor('write', file.final, () => conn.client.uploadFrom(counter, remoteFile)));
     } finally {
       source.destroy();
       await feeding;
     }
     if (counter.bytes !== size) {
-      throw new TransferError(`${localFile} changed while it was uploaded to ${remoteFile}: ${counter.bytes} bytes sent, ${size} expected; the remote file is incomplete.`, {
-        host: this.setup.host,
-        protocol: 'ftp',
+      throw new TransferError(`${localFile} changed while it was uploaded to ${remoteFile}: ${counter.bytes} bytes sent, ${size} expected.`, {
+        ...this.context,
         hint: 'Do not modify files while they are transferred, then retry.',
+        kind: 'incomplete',
       });
     }
-    const refused = await chmodRemote(conn.client, remoteFile, context.mode ?? sourceMode);
-    if (refused) {
-      if (context.mode !== undefined) throw new FtpRefusal(`set mode ${context.mode.toString(8)} on`, remoteFile, refused.message.trim(), refused.code);
-      context.notes.add(`the server refused SITE CHMOD ("${refused.message.trim()}"): remote files have the server's default mode`);
-    }
-    await this.verifyFile(context, 'put', localFile, remoteFile, size, () => remoteFileSize(conn.client, remoteFile));
   }
 
-  // ---------------------------------------------------------------------------------------
-  // get
-
-  private async getSource(context: TransferContext, remotePath: string, localPath: string): Promise<{ files: number; bytes: number }> {
-    const { conn } = context;
-    const source = absoluteRemote(conn.home, remotePath);
-    const kind = await remoteKind(conn.client, source);
-    if (kind.kind === 'missing') throw new FtpRefusal('read', source, kind.reply, kind.code);
-    if (kind.kind === 'file') {
-      const target = localPath.endsWith('/') || localPath.endsWith(path.sep) ? path.join(localPath, path.posix.basename(source)) : localPath;
-      context.progress.total = kind.size;
-      await mkdir(path.dirname(path.resolve(target)), { recursive: true });
-      await this.getFile(context, source, target, kind.size, undefined);
-      return { files: 1, bytes: kind.size };
-    }
-    const entries = await listRemoteTree(conn.client, source);
-    const total = entries.reduce((sum, entry) => sum + entry.size, 0);
-    context.progress.total = total;
-    await mkdir(localPath, { recursive: true });
-    let files = 0;
-    for (const entry of entries) {
-      const local = path.join(localPath, ...entry.relative.split('/'));
-      if (entry.kind === 'directory') {
-        await mkdir(local, { recursive: true });
-        if (context.mode === undefined && entry.mode !== undefined) await chmod(local, entry.mode | 0o700);
-        continue;
-      }
-      await this.getFile(context, path.posix.join(source, entry.relative), local, entry.size, entry.mode);
-      files++;
-    }
-    return { files, bytes: total };
-  }
-
-  private async getFile(context: TransferContext, remoteFile: string, localFile: string, size: number, listedMode: number | undefined): Promise<void> {
-    const { conn, progress } = context;
-    const counter = new ByteCounter((count) => progress.add(count));
-    const writing = pipeline(counter, createWriteStream(localFile));
+  private async getFile(conn: FtpConnection, guard: TransferGuard, remoteFile: string, localFile: string): Promise<void> {
+    const counter = new ByteCounter((count) => guard.progress(count));
+    const file = createWriteStream(localFile);
+    const writing = pipeline(counter, file);
     writing.catch(() => undefined); // awaited below; a failure before that must not go unhandled
     try {
-      await refusalFor('read', remoteFile, () => conn.client.downloadTo(counter, remoteFile));
-      await writing;
+      await guard.step(refusalFor('read', remoteFile, () => conn.client.downloadTo(counter, remoteFile)));
+      await guard.step(writing);
     } catch (error) {
+      // Not waited for: after a failed download basic-ftp may leave the stream half-ended;
+      // the partial file is removed by the guard.
       counter.destroy();
-      await writing.catch(() => undefined);
-      await unlink(localFile).catch(() => undefined); // no partial file that looks like a result
+      file.destroy();
       throw error;
     }
-    const mode = context.mode ?? listedMode;
-    if (mode !== undefined) await chmod(localFile, mode);
-    await this.verifyFile(context, 'get', localFile, remoteFile, size, async () => (await stat(localFile)).size);
   }
 
-  // ---------------------------------------------------------------------------------------
-  // verification
-
-  /** Compares sizes (the other side's size from `measure`), or SHA-256 when asked and possible. */
-  private async verifyFile(context: TransferContext, direction: 'put' | 'get', localFile: string, remoteFile: string, expected: number, measure: () => Promise<number>): Promise<void> {
-    if (context.verify === 'none') return;
-    const actual = await measure();
-    if (actual !== expected) {
-      const [from, to] = direction === 'put' ? [localFile, remoteFile] : [remoteFile, localFile];
-      throw new TransferError(`${direction} of ${from} to ${to} is incomplete: ${actual} bytes arrived of ${expected}.`, {
-        host: this.setup.host,
-        protocol: 'ftp',
-        hint: direction === 'put' ? 'Check free space and quota on the device, then retry.' : 'Check free space on the runner, then retry.',
+  /** A refusal as a path error: missing, denied or not a directory, with the server's reply. */
+  private async explainRefusal(conn: FtpConnection, refusal: FtpRefusal): Promise<LabwrightError> {
+    const access = refusal.action === 'read' || refusal.action === 'get the size of' || refusal.action === 'list' ? 'r' : 'w';
+    let kind: 'missing' | 'denied' | 'not-a-directory' | undefined;
+    try {
+      kind = refusal.code === 552 ? undefined : await explainRemotePath(conn.client, refusal.remotePath, access);
+    } catch (error) {
+      // The server refused and then stopped answering: its session ended (vsftpd says "500 OOPS: child died").
+      return new TransferError(`the FTP session ended: the server answered "${refusal.reply}" and then ${messageOf(error)}.`, {
+        ...this.context,
+        hint: 'The device may have rebooted or its FTP server ended the session; check the device and retry.',
+        cause: refusal,
+        kind: 'lost',
       });
     }
-    if (context.verify !== 'sha256') return;
-    const runner = this.setup.runner;
-    if (!runner) return; // run() notes the fallback to size
-    const [local, remote] = await Promise.all([sha256File(localFile), this.remoteSha256(runner, remoteFile, expected)]);
-    if (local !== remote) {
-      throw new TransferError(`${direction} of ${remoteFile}: SHA-256 differs between the runner (${local}) and the device (${remote}).`, {
-        host: this.setup.host,
-        protocol: 'ftp',
-        hint: 'The file was corrupted in transit or changed during the transfer; retry it.',
-      });
-    }
+    const why = kind ? failureText(kind) : `the server answered "${refusal.reply}"`;
+    const reply = kind ? ` (the server answered "${refusal.reply}")` : '';
+    return new TransferError(`cannot ${refusal.action} ${refusal.remotePath} on the device: ${why}${reply}.`, {
+      ...this.context,
+      hint: refusalHint(refusal, kind, this.setup.user),
+      cause: refusal,
+      kind: kind ?? 'failed',
+    });
   }
 
-  private async remoteSha256(runner: RemoteRunner, remoteFile: string, size: number): Promise<string> {
-    const quoted = `'${remoteFile.replaceAll("'", `'\\''`)}'`;
-    // Bounded generously: small devices hash slowly (allow 5 MB/s on top of 30 s).
-    const timeout = 30_000 + Math.ceil(size / 5_000);
-    const result = await runner.run(`sha256sum -- ${quoted}`, { timeout });
-    const hash = /^\\?([0-9a-f]{64})\b/.exec(result.stdout.trim())?.[1];
-    if (result.exitCode !== 0 || !hash) {
-      throw new TransferError(`cannot hash ${remoteFile} on the device for sha256 verification (exit ${result.exitCode ?? 'none'}: ${(result.stderr || result.stdout).trim().slice(0, 200)}).`, {
-        host: this.setup.host,
-        protocol: 'ftp',
-        hint: "The device needs sha256sum, and FTP paths must be its file-system paths (no chroot); otherwise use verify: 'size'.",
-      });
-    }
-    return hash;
+  /** Removes partial files on a pooled connection (a file already gone counts as removed). */
+  private async removeAll(paths: string[]): Promise<void> {
+    await this.withConnection(async (conn) => {
+      for (const p of paths) await conn.client.remove(p, true);
+    });
   }
-
-  // ---------------------------------------------------------------------------------------
-  // plumbing
 
   private async connect(): Promise<FtpConnection> {
     const { host, address, options, user, password, path: networkPath } = this.setup;
@@ -359,12 +391,12 @@ export class FtpTransfer implements TransferStrategy {
       user,
       password,
       connectTimeout: options.connectTimeout,
-      idleTimeout: this.idleTimeout,
+      idleTimeout: Math.max(options.idleTimeout, options.connectTimeout),
       path: networkPath,
       ...(this.setup.passiveCommands ? { passiveCommands: this.setup.passiveCommands } : {}),
     });
     const security = options.secure === false ? 'plain FTP' : options.secure === 'explicit' ? 'FTPS (explicit)' : 'FTPS (implicit)';
-    this.emit({ type: 'connection', time: Date.now(), host, protocol: 'ftp', event: 'connected', detail: `${user}@${address}:${options.port} ${networkPath.description}, ${security}` });
+    this.setup.onConnection?.('connected', `${user}@${address}:${options.port} ${networkPath.description}, ${security}`);
     return conn;
   }
 
@@ -379,110 +411,50 @@ export class FtpTransfer implements TransferStrategy {
         }
       },
       // Server refusals and verification failures leave the session usable; anything else
-      // (timeouts, lost data connections) may have left it in an unknown state.
-      (error) => !(error instanceof FtpRefusal || error instanceof FTPError || error instanceof TransferError),
+      // (timeouts, lost data connections, a stopped transfer) may have left it in an unknown state.
+      (error) => connectionBroken(error),
     );
   }
 
   /**
-   * One put or get: `prepare` runs first without a connection and says how many bytes will
-   * move (0 when only the server knows: the body then sets it), `body` runs on a pooled
-   * connection. Emits the transfer event and turns failures into labwright errors.
+   * Turns a failure that is not a path problem into a labwright error saying what to do;
+   * `what` (`delete of x`) leads the message outside transfers, whose guard names them itself.
    */
-  private async run(
-    direction: 'put' | 'get',
-    local: string,
-    remote: string,
-    options: TransferOptions,
-    prepare: () => Promise<{ total: number; body: (context: TransferContext) => Promise<{ files: number; bytes: number }> }>,
-  ): Promise<FtpTransferResult> {
-    const started = Date.now();
-    const verify = options.verify ?? this.setup.options.verify;
-    const notes = new Set<string>();
-    if (verify === 'sha256' && !this.setup.runner) {
-      notes.add('sha256 was asked, but FTP has no standard remote hashing and no command runner was given for this host: verified by size');
-    }
-    const report = (bytes: number | undefined, error?: string) =>
-      this.emit({
-        type: 'transfer',
-        time: Date.now(),
-        host: this.setup.host,
-        direction,
-        method: 'ftp',
-        local,
-        remote,
-        ...(bytes === undefined ? {} : { bytes }),
-        durationMs: Date.now() - started,
-        ...(error ? { error } : {}),
-      });
-    try {
-      const { total, body } = await prepare();
-      const moved = await this.withConnection(async (conn) => {
-        const progress = new ProgressReporter(total, options.onProgress);
-        const outcome = await body({ conn, progress, verify, mode: options.mode, notes });
-        progress.finish();
-        return outcome;
-      });
-      report(moved.bytes);
-      return {
-        direction,
-        method: 'ftp',
-        local,
-        remote,
-        files: moved.files,
-        bytes: moved.bytes,
-        durationMs: Date.now() - started,
-        verified: verify === 'sha256' && !this.setup.runner ? 'size' : verify,
-        ...(notes.size > 0 ? { note: [...notes].join('; ') } : {}),
-      };
-    } catch (error) {
-      const [from, to] = direction === 'put' ? [local, remote] : [remote, local];
-      const failure = this.describeFailure(direction, from, to, error);
-      report(undefined, failure.message);
-      throw failure;
-    }
-  }
-
-  /** Turns any failure into a labwright error naming the host, the path and what to do. */
-  private describeFailure(action: string, from: string, to: string, error: unknown): LabwrightError {
+  private describeFailure(what: string | undefined, error: unknown): unknown {
     if (error instanceof LabwrightError) return error;
-    const context = { host: this.setup.host, protocol: 'ftp' as const, cause: error };
-    const what = to ? `${action} of ${from} to ${to}` : `${action} of ${from}`;
+    const context = { ...this.context, cause: error };
+    const lead = what ? `${what} failed: ` : '';
     if (error instanceof FtpRefusal) {
-      return new TransferError(`${what} failed: ${error.message}.`, { ...context, hint: refusalHint(error, this.setup.user) });
+      return new TransferError(`${lead}${error.message}.`, { ...context, hint: refusalHint(error, undefined, this.setup.user) });
     }
     if (error instanceof FTPError) {
-      return new TransferError(`${what} failed: the server answered "${error.message.trim()}".`, { ...context, hint: 'Check the paths and permissions on the device.' });
+      return new TransferError(`${lead}the server answered "${error.message.trim()}".`, { ...context, hint: 'Check the paths and permissions on the device.' });
     }
-    const code = (error as NodeJS.ErrnoException).code;
     const message = messageOf(error);
     if (this.closing) {
-      return new TransferError(`${what} was aborted: the host's FTP connections were closed during it (${message}).`, { ...context, hint: 'Wait for transfers to finish before closing the host.' });
+      return new TransferError(`${lead}the host's FTP connections were closed during it (${message}).`, { ...context, hint: 'Wait for transfers to finish before closing the host.', kind: 'aborted' });
     }
     if (/Timeout \((data|control) socket\)/.test(message)) {
-      return new TransferError(`${what} stalled: the server made no progress for ${formatDuration(this.idleTimeout)} (${message}).`, {
+      return new TransferError(`${lead}the server made no progress for ${formatDuration(this.setup.options.idleTimeout)} (${message}).`, {
         ...context,
         hint: 'The device may be overloaded, out of space or rebooting; check it and retry.',
+        kind: 'stalled',
       });
     }
-    // Node's file-system errors carry the path they concern; socket errors do not.
-    if (code && typeof (error as NodeJS.ErrnoException).path === 'string') {
-      return new TransferError(`${what} failed on the runner: ${message}.`, { ...context, hint: 'Check the local path, its permissions and free space.' });
-    }
-    return new TransferError(`${what} failed: ${message}.`, { ...context, hint: 'The FTP connection was lost or broke; check the device and retry.' });
-  }
-
-  private emit(event: FtpEvent): void {
-    try {
-      this.setup.onEvent?.(event);
-    } catch {
-      // Observers must not change what a transfer does.
-    }
+    // Node's file-system errors (with the runner path they concern) are described by the transfer's guard.
+    if (typeof (error as NodeJS.ErrnoException).path === 'string') return error;
+    return new TransferError(`${lead}the FTP connection was lost (${message}).`, { ...context, hint: 'The device may have rebooted or its FTP server ended the session; check the device and retry.', kind: 'lost' });
   }
 }
 
-function refusalHint(refusal: FtpRefusal, user: string): string {
+/** Whether a failed body leaves its FTP connection in an unknown state (refusals and verification failures do not). */
+function connectionBroken(error: unknown): boolean {
+  return !(error instanceof FtpRefusal || error instanceof FTPError || (error instanceof TransferError && error.kind !== 'stalled' && error.kind !== 'aborted' && error.kind !== 'lost'));
+}
+
+function refusalHint(refusal: FtpRefusal, kind: string | undefined, user: string): string {
   if (refusal.code === 552) return 'The device is out of space or over quota.';
+  if (kind === 'missing') return 'Check the remote path; relative paths start at the FTP login directory.';
   if (refusal.action === 'read' || refusal.action === 'get the size of' || refusal.action === 'list') {
     return `Check that the remote path exists and that user "${user}" can read it; relative paths start at the FTP login directory.`;
   }

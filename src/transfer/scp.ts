@@ -1,21 +1,27 @@
 /**
  * SCP transfers with the classic protocol spoken to the device's `scp -t` (sink) and
- * `scp -f` (source) over an exec channel: files and directories both ways, progress,
- * size verification. Works on devices with an scp binary but no SFTP server.
+ * `scp -f` (source) over an exec channel: files and directories both ways, for devices with
+ * an scp binary but no SFTP server. Uploaded files are written under temporary names, then
+ * verified and renamed on the device in one command; downloads land under temporary names
+ * on the runner and are renamed once verified.
  */
-import { createWriteStream, createReadStream } from 'node:fs';
-import { mkdir, readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { ScpOptions } from '../config/schema.js';
-import { TransferError, messageOf } from '../util/errors.js';
+import { TransferError } from '../util/errors.js';
 import { quoteForMessage } from '../util/secrets.js';
-import type { ByteReader } from './byteReader.js';
-import { checkDigest, checkSize, remoteShellPath, remoteTreeDigests, sha256File } from './verify.js';
-import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
+import { ByteReader } from './byteReader.js';
+import { commitDeviceFiles, deviceShellSide, explainDevicePath, removeDevicePaths, type DeviceCommit } from './deviceShell.js';
+import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
+import { devicePaths, pathError, placeDestination, runnerPaths, uploadFiles, type UploadFile } from './paths.js';
+import { commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile, type LandedFile } from './runnerSide.js';
+import type { LossSubscription, RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
+import { remoteShellPath, sha256File } from './verify.js';
 
-/** Opens an exec channel for `command` whose output is read through the returned reader. */
-export type ScpChannelOpener = (command: string) => Promise<{ channel: ClientChannel; reader: ByteReader }>;
+/** Opens an exec channel running `command` (waiting up to `slotWaitMs` for a free channel), with the loss of its connection. */
+export type ScpChannelOpener = (command: string, slotWaitMs: number) => Promise<{ channel: ClientChannel; onLost: LossSubscription }>;
 
 export interface ScpDeps {
   host: string;
@@ -24,13 +30,18 @@ export interface ScpDeps {
   runner: RemoteRunner;
 }
 
-/** Bound on each protocol reply and on idle gaps in file data. */
-const REPLY_TIMEOUT = 60_000;
+/** Mode temporary files are created with (readable for verification); the final mode is set when they are renamed. */
+const TEMP_MODE = '0600';
 
-interface LocalFile {
-  local: string;
-  relative: string;
-  size: number;
+/** The channel of one scp command, tied to the transfer's guard. */
+interface ScpChannel {
+  reader: ByteReader;
+  /** Writes with the channel's flow control; fails once the channel closed or the transfer stopped. */
+  write(data: string | Buffer): Promise<void>;
+  /** Sends the status byte 0 (ok). */
+  ok(): Promise<void>;
+  /** Ends the channel (its slot comes back once the device closes it too). */
+  end(): void;
 }
 
 export class ScpTransfer implements TransferStrategy {
@@ -42,209 +53,212 @@ export class ScpTransfer implements TransferStrategy {
     return { host: this.deps.host, protocol: 'scp' as const };
   }
 
-  private error(detail: string, cause?: unknown): TransferError {
-    return new TransferError(detail, { ...this.context, hint: 'Check the remote path and permissions, and that the device has an scp binary (scp.command).', cause });
+  private async channel(guard: TransferGuard, command: string): Promise<ScpChannel> {
+    const { channel, onLost } = await guard.step(this.deps.open(command, guard.idleTimeout), { quiet: true });
+    guard.watch(onLost);
+    channel.stderr.resume();
+    let closed = false;
+    channel.once('close', () => (closed = true));
+    guard.onStop(() => channel.close());
+    const end = () => {
+      channel.end();
+      channel.close();
+    };
+    guard.onFinish(end);
+    const write = async (data: string | Buffer) => {
+      if (closed) throw new Error('the channel closed');
+      if (channel.write(data)) return;
+      // A closed channel never drains: wait for whichever comes first.
+      await guard.step(
+        new Promise<void>((resolve) => {
+          const resume = () => {
+            channel.off('drain', resume);
+            channel.off('close', resume);
+            resolve();
+          };
+          channel.once('drain', resume);
+          channel.once('close', resume);
+        }),
+      );
+    };
+    return { reader: new ByteReader(channel, guard.signal), write, ok: () => write(Buffer.from([0])), end };
   }
 
-  /** Reads the sink/source status byte: 0 ok, 1 warning, 2 fatal (both followed by a message line). */
-  private async expectOk(reader: ByteReader, what: string): Promise<void> {
-    const status = await reader.byte(REPLY_TIMEOUT);
+  /** Reads the peer's status byte: 0 ok, 1 warning, 2 fatal (both followed by a message line). */
+  private async expectOk(guard: TransferGuard, reader: ByteReader, what: string): Promise<void> {
+    const status = await guard.step(reader.byte());
     if (status === 0) return;
-    const message = status === 1 || status === 2 ? await reader.line(REPLY_TIMEOUT) : `unexpected byte ${status}`;
-    throw this.error(`the device's scp refused ${what}: ${message.trim()}.`);
+    const message = status === 1 || status === 2 ? await guard.step(reader.line()) : `unexpected byte ${status}`;
+    throw new TransferError(`the device's scp refused ${what}: ${message.trim()}.`, {
+      ...this.context,
+      hint: 'Check the remote path, its permissions and free space, and that the device has an scp binary (scp.command).',
+    });
   }
 
   async put(localPath: string, remotePath: string, options: TransferOptions): Promise<TransferResult> {
-    const started = Date.now();
-    const info = await stat(localPath).catch((error: unknown) => {
-      throw this.error(`cannot read ${localPath}: ${messageOf(error)}.`, error);
-    });
-    const directory = info.isDirectory();
-    const files: LocalFile[] = directory ? await listLocal(localPath, '') : [{ local: localPath, relative: path.posix.basename(remotePath), size: info.size }];
-    const total = files.reduce((sum, file) => sum + file.size, 0);
-    const parent = path.posix.dirname(remotePath);
-    const { channel, reader } = await this.deps.open(`${this.deps.options.command} ${directory ? '-r ' : ''}-t -- ${remoteShellPath(parent)}`);
-    let done = 0;
-    try {
-      await this.expectOk(reader, 'the transfer');
-      let closed = false;
-      channel.once('close', () => (closed = true));
-      // Respect the channel's flow control; a closed channel never drains (or calls back).
-      const write = async (data: string | Buffer) => {
-        if (closed) throw new Error('the channel closed');
-        if (channel.write(data)) return;
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            channel.off('drain', done);
-            channel.off('close', done);
-            resolve();
-          };
-          channel.once('drain', done);
-          channel.once('close', done);
+    return guardedUpload(this.context, this.deps.options.idleTimeout, localPath, remotePath, options, async (guard, source, totals) => {
+      const started = Date.now();
+      const { runner } = this.deps;
+      const root = await guard.step(
+        placeDestination(deviceShellSide(runner, this.context), remotePath, { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) }, this.context),
+      );
+      const directory = source.kind === 'directory';
+      const files = uploadFiles(source, localPath, root, options.mode);
+      const commits: DeviceCommit[] = files.map((file) => ({ ...file, expected: String(file.size) }));
+      const partials = guard.partials('device', (paths) => removeDevicePaths(runner, paths));
+      const sink = directory ? root : devicePaths.dirname(root);
+      const scp = await this.channel(guard, `${this.deps.options.command} ${directory ? '-r ' : ''}-t -- ${remoteShellPath(sink)}`);
+      await this.expectOk(guard, scp.reader, 'the transfer');
+      const sendFile = async (file: UploadFile) => {
+        const name = devicePaths.basename(file.temp);
+        partials.paths.add(file.temp);
+        await scp.write(`C${TEMP_MODE} ${file.size} ${name}\n`);
+        await this.expectOk(guard, scp.reader, name).catch(async (error: unknown) => {
+          // The sink could not create the file: tell missing from denied on the device.
+          if (guard.reason || !(error instanceof TransferError)) throw error;
+          const kind = await explainDevicePath(runner, file.final, 'w').catch(() => 'failed' as const);
+          throw kind === 'failed' ? error : pathError(kind, 'write', file.final, 'device', this.context, error);
         });
-      };
-      const sendFile = async (file: LocalFile, name: string) => {
-        const mode = ((await stat(file.local)).mode & 0o777).toString(8).padStart(4, '0');
-        await write(`C${(options.mode ?? Number.parseInt(mode, 8)).toString(8).padStart(4, '0')} ${file.size} ${name}\n`);
-        await this.expectOk(reader, `${name}`);
         for await (const chunk of createReadStream(file.local, { highWaterMark: 256 * 1024 })) {
-          await write(chunk as Buffer);
-          done += (chunk as Buffer).length;
-          options.onProgress?.(done, total);
+          await scp.write(chunk as Buffer);
+          guard.progress((chunk as Buffer).length);
         }
-        await write(Buffer.from([0]));
-        await this.expectOk(reader, `the data of ${name}`);
+        await scp.ok();
+        await this.expectOk(guard, scp.reader, `the data of ${name}`);
       };
-      if (!directory) {
-        await sendFile(files[0]!, path.posix.basename(remotePath));
+      if (source.kind === 'directory') {
+        // The sink creates directories as D lines announce them and leaves them with E lines.
+        const open: string[] = [];
+        const byPath = new Map(files.map((file) => [file.relative, file]));
+        for (const entry of source.entries) {
+          const parent = entry.relative.includes('/') ? entry.relative.slice(0, entry.relative.lastIndexOf('/')) : '';
+          while (open.length > 0 && open.at(-1) !== parent && !parent.startsWith(`${open.at(-1)}/`)) {
+            open.pop();
+            await scp.write('E\n');
+            await this.expectOk(guard, scp.reader, 'the end of a directory');
+          }
+          if (entry.kind === 'directory') {
+            await scp.write(`D${(entry.mode & 0o7777).toString(8).padStart(4, '0')} 0 ${devicePaths.basename(entry.relative)}\n`);
+            await this.expectOk(guard, scp.reader, `directory ${entry.relative}`);
+            open.push(entry.relative);
+          } else {
+            await sendFile(byPath.get(entry.relative)!);
+          }
+        }
+        for (; open.length > 0; open.pop()) {
+          await scp.write('E\n');
+          await this.expectOk(guard, scp.reader, 'the end of a directory');
+        }
       } else {
-        await write(`D0755 0 ${path.posix.basename(remotePath)}\n`);
-        await this.expectOk(reader, `directory ${remotePath}`);
-        await this.sendTree(localPath, write, reader, sendFile);
-        await write('E\n');
-        await this.expectOk(reader, 'the end of the directory');
+        await sendFile(files[0]!);
       }
-    } catch (error) {
-      if (error instanceof TransferError) throw error;
-      throw this.error(`upload of ${localPath} to ${remotePath} failed: ${messageOf(error)}.`, error);
-    } finally {
-      channel.end();
-      channel.close();
-    }
-    const verified = await this.verifyPut(localPath, remotePath, directory, files, options.verify ?? this.deps.options.verify);
-    return { direction: 'put', method: 'scp', local: localPath, remote: remotePath, files: files.length, bytes: total, durationMs: Date.now() - started, verified };
-  }
-
-  private async sendTree(
-    dir: string,
-    write: (data: string | Buffer) => Promise<void>,
-    reader: ByteReader,
-    sendFile: (file: LocalFile, name: string) => Promise<void>,
-  ): Promise<void> {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const local = path.join(dir, entry.name);
-      if (entry.isDirectory()) {
-        await write(`D0755 0 ${entry.name}\n`);
-        await this.expectOk(reader, `directory ${entry.name}`);
-        await this.sendTree(local, write, reader, sendFile);
-        await write('E\n');
-        await this.expectOk(reader, 'the end of a directory');
-      } else if (entry.isFile()) {
-        await sendFile({ local, relative: entry.name, size: (await stat(local)).size }, entry.name);
+      // The device's commands below need a channel: with a small MaxSessions this one must be given back first.
+      scp.end();
+      const verify = options.verify ?? this.deps.options.verify;
+      if (verify === 'sha256') {
+        const digests = await guard.step(Promise.all(files.map((file) => sha256File(file.local))), { quiet: true });
+        commits.forEach((commit, index) => (commit.expected = digests[index]!));
       }
-    }
+      guard.check();
+      await guard.step(commitDeviceFiles(runner, commits, { verify, bytes: totals.bytes, what: `upload of ${localPath}` }, this.context), { quiet: verify === 'sha256' });
+      partials.paths.clear();
+      return { direction: 'put', method: 'scp', local: localPath, remote: remotePath, files: totals.files, bytes: totals.bytes, durationMs: Date.now() - started, verified: verify };
+    });
   }
 
   async get(remotePath: string, localPath: string, options: TransferOptions): Promise<TransferResult> {
-    const started = Date.now();
-    const { channel, reader } = await this.deps.open(`${this.deps.options.command} -r -f -- ${remoteShellPath(remotePath)}`);
-    const received: LocalFile[] = [];
-    let bytes = 0;
-    try {
-      channel.write(Buffer.from([0]));
-      const stack: string[] = [];
-      let topIsDir = false;
+    return guardedDownload(this.context, this.deps.options.idleTimeout, remotePath, localPath, options, async (guard) => {
+      const started = Date.now();
+      const scp = await this.channel(guard, `${this.deps.options.command} -r -f -- ${remoteShellPath(remotePath)}`);
+      await scp.ok();
+      const partials = runnerPartials(guard);
+      const landed: LandedFile[] = [];
+      let root: string | undefined;
+      /** Open directories: runner path and device path. */
+      const stack: Array<{ local: string; remote: string }> = [];
       for (;;) {
-        let first: number;
-        try {
-          first = await reader.byte(REPLY_TIMEOUT);
-        } catch {
-          break; // the source finished and closed the channel
-        }
+        const first = await guard.step(scp.reader.byte());
         if (first === 1 || first === 2) {
-          const message = (await reader.line(REPLY_TIMEOUT)).trim();
-          throw this.error(`the device's scp cannot send ${remotePath}: ${message}.`);
+          const message = (await guard.step(scp.reader.line())).trim();
+          throw await this.sourceRefused(remotePath, message);
         }
-        const line = String.fromCharCode(first) + (await reader.line(REPLY_TIMEOUT));
-        const kind = line[0];
-        if (kind === 'T') {
-          channel.write(Buffer.from([0]));
+        const line = String.fromCharCode(first) + (await guard.step(scp.reader.line()));
+        if (line.startsWith('T')) {
+          await scp.ok();
           continue;
         }
-        if (kind === 'E') {
+        if (line.startsWith('E')) {
           stack.pop();
-          channel.write(Buffer.from([0]));
+          await scp.ok();
+          if (stack.length === 0) break;
           continue;
         }
         const match = /^([CD])([0-7]{4}) (\d+) (.+)$/.exec(line);
-        if (!match) throw this.error(`unexpected scp protocol line ${quoteForMessage(line, 80, 'start')}.`);
-        const [, type, , sizeText, name] = match;
-        // The top-level entry lands at localPath itself, whatever its remote name.
-        const target = stack.length === 0 ? localPath : path.join(stack[stack.length - 1]!, name!);
+        if (!match) throw new TransferError(`unexpected scp protocol line ${quoteForMessage(line, 80, 'start')}.`, this.context);
+        const [, type, modeText, sizeText, name] = match;
+        if (!isSafeName(name!)) throw new TransferError(`the device's scp sent the unsafe name ${JSON.stringify(name)}.`, this.context);
+        if (root === undefined) {
+          root = await placeDestination(runnerSide(this.context), localPath, { directory: type === 'D', name: name! }, this.context);
+        }
+        const parent = stack.at(-1);
+        const local = parent ? runnerPaths.join(parent.local, name!) : root;
+        const remote = parent ? devicePaths.join(parent.remote, name!) : remotePath;
         if (type === 'D') {
-          if (stack.length === 0) topIsDir = true;
-          await mkdir(target, { recursive: true });
-          stack.push(target);
-          channel.write(Buffer.from([0]));
+          await mkdir(local, { recursive: true });
+          stack.push({ local, remote });
+          await scp.ok();
           continue;
         }
         const size = Number(sizeText);
-        await mkdir(path.dirname(path.resolve(target)), { recursive: true });
-        channel.write(Buffer.from([0]));
-        const out = createWriteStream(target);
-        await reader.payload(size, REPLY_TIMEOUT, async (chunk) => {
-          if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-          bytes += chunk.length;
-          options.onProgress?.(bytes, bytes);
-        });
-        await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-        await this.expectOk(reader, `the end of ${name}`);
-        channel.write(Buffer.from([0]));
-        received.push({ local: target, relative: topIsDir ? path.relative(localPath, target) : '', size });
+        // The total grows as the source announces files.
+        guard.setTotal(landed.reduce((sum, file) => sum + file.size, size));
+        const temp = stageRunnerFile(partials, local);
+        await scp.ok();
+        await this.receive(guard, scp, temp, size);
+        await this.expectOk(guard, scp.reader, `the end of ${name}`);
+        await scp.ok();
+        landed.push({ temp, final: local, remote, size, mode: options.mode ?? Number.parseInt(modeText!, 8) });
         if (stack.length === 0) break;
       }
-    } catch (error) {
-      if (error instanceof TransferError) throw error;
-      throw this.error(`download of ${remotePath} failed: ${messageOf(error)}.`, error);
-    } finally {
-      channel.end();
-      channel.close();
-    }
-    if (received.length === 0 && !(await stat(localPath).then((s) => s.isDirectory(), () => false))) {
-      throw this.error(`the device's scp sent nothing for ${remotePath}.`);
-    }
-    const verified = await this.verifyGet(remotePath, received, options.verify ?? this.deps.options.verify);
-    return { direction: 'get', method: 'scp', local: localPath, remote: remotePath, files: received.length, bytes, durationMs: Date.now() - started, verified };
+      scp.end();
+      const verified = await commitRunnerFiles(guard, partials, landed, options.verify ?? this.deps.options.verify, this.deps.runner, this.context);
+      const bytes = landed.reduce((sum, file) => sum + file.size, 0);
+      return { direction: 'get', method: 'scp', local: localPath, remote: remotePath, files: landed.length, bytes, durationMs: Date.now() - started, verified };
+    });
   }
 
   async close(): Promise<void> {}
 
-  private async verifyPut(localPath: string, remotePath: string, directory: boolean, files: LocalFile[], mode: TransferOptions['verify']): Promise<NonNullable<TransferOptions['verify']>> {
-    if (mode === 'none' || mode === undefined) return 'none';
-    const remote = await remoteTreeDigests(this.deps.runner, remotePath, directory, mode, this.context);
-    for (const file of files) {
-      const key = directory ? path.relative(localPath, file.local).split(path.sep).join('/') : '';
-      const actual = remote.get(key);
-      const what = `upload of ${file.local}`;
-      if (actual === undefined) throw this.error(`${what}: the file is missing on the device after the transfer.`);
-      if (mode === 'size') checkSize(file.size, Number(actual), what, this.context);
-      else checkDigest(await sha256File(file.local), actual, what, this.context);
+  /** Writes `size` bytes from the channel into `temp`, with backpressure. */
+  private async receive(guard: TransferGuard, scp: ScpChannel, temp: string, size: number): Promise<void> {
+    const out: Writable = createWriteStream(temp);
+    const failed = new Promise<never>((_, reject) => out.once('error', reject));
+    failed.catch(() => {});
+    try {
+      await Promise.race([
+        failed,
+        guard.step(
+          scp.reader.payload(size, async (chunk) => {
+            guard.progress(chunk.length);
+            if (!out.write(chunk)) await guard.step(new Promise<void>((resolve) => out.once('drain', () => resolve())));
+          }),
+        ),
+      ]);
+      await Promise.race([failed, new Promise<void>((resolve) => out.end(() => resolve()))]);
+    } finally {
+      out.destroy();
     }
-    return mode;
   }
 
-  private async verifyGet(remotePath: string, received: LocalFile[], mode: TransferOptions['verify']): Promise<NonNullable<TransferOptions['verify']>> {
-    if (mode === 'none' || mode === undefined) return 'none';
-    // The protocol announced each size; check what landed on disk against it.
-    for (const file of received) checkSize(file.size, (await stat(file.local)).size, `download of ${file.local}`, this.context);
-    if (mode === 'sha256') {
-      const directory = received.some((file) => file.relative !== '');
-      const remote = await remoteTreeDigests(this.deps.runner, remotePath, directory, 'sha256', this.context);
-      for (const file of received) {
-        checkDigest(remote.get(file.relative.split(path.sep).join('/')) ?? '', await sha256File(file.local), `download of ${remotePath}`, this.context);
-      }
-    }
-    return mode;
+  /** The error for a refused source: missing and denied told apart on the device. */
+  private async sourceRefused(remotePath: string, message: string): Promise<TransferError> {
+    const kind = await explainDevicePath(this.deps.runner, remotePath, 'r').catch(() => 'failed' as const);
+    if (kind === 'missing' || kind === 'denied' || kind === 'not-a-directory') return pathError(kind, 'read', remotePath, 'device', this.context);
+    return new TransferError(`the device's scp cannot send ${remotePath}: ${message}.`, { ...this.context, hint: 'Check the remote path and that the device has an scp binary (scp.command).' });
   }
 }
 
-async function listLocal(root: string, prefix: string): Promise<LocalFile[]> {
-  const files: LocalFile[] = [];
-  for (const entry of await readdir(path.join(root, prefix), { withFileTypes: true })) {
-    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    const local = path.join(root, relative);
-    if (entry.isDirectory()) files.push(...(await listLocal(root, relative)));
-    else if (entry.isFile()) files.push({ local, relative, size: (await stat(local)).size });
-  }
-  return files;
+/** A name from the device that stays inside the destination. */
+function isSafeName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }

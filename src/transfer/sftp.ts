@@ -1,59 +1,82 @@
 /**
- * SFTP transfers: files and directories both ways, large pipelined requests (fastPut /
- * fastGet, which beat OpenSSH's client on the same work), progress, verification. Zero-size
- * remote files are read with a stream: pseudo-files such as /proc entries report size 0
- * and fastGet would return them empty.
+ * SFTP transfers: files and directories both ways with ssh2's pipelined fastPut / fastGet
+ * (large requests, many in flight: they beat OpenSSH's client on the same work), each file
+ * written under a temporary name, verified, then renamed. Each transfer has an SFTP session
+ * of its own, opened under the connection's channel budget, so that a stalled or aborted
+ * transfer can be cut off (its session ended) without touching others; a session whose
+ * transfer succeeded is kept for the next one for SESSION_IDLE_MS, then closed so that its
+ * channel slot comes back. Zero-size remote files are read to EOF: pseudo-files such as
+ * /proc entries report size 0.
  */
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import type { SFTPWrapper, Stats } from 'ssh2';
-import type { SftpOptions, VerifyMode } from '../config/schema.js';
-import { TransferError, messageOf } from '../util/errors.js';
-import { checkDigest, checkSize, remoteSha256, sha256File } from './verify.js';
-import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
+import type { SftpOptions } from '../config/schema.js';
+import { TransferError, messageOf, type TransferFailure } from '../util/errors.js';
+import { deviceDigests } from './deviceShell.js';
+import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
+import { devicePaths, expandHome, pathError, placeDestination, runnerPaths, uploadFiles, type FileSide, type PathKind } from './paths.js';
+import { commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile, type LandedFile } from './runnerSide.js';
+import type { LossSubscription, RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
+import { checkDigest, checkSize, sha256File } from './verify.js';
+
+/** An SFTP session, and its connection's state. */
+export interface SftpSession {
+  sftp: SFTPWrapper;
+  onLost: LossSubscription;
+  /** Whether the connection it runs on is still usable. */
+  alive: () => boolean;
+  /**
+   * Marks the session's channel slot idle with a way to close it (another channel waiting
+   * for a slot gets this one at once), or busy again (`undefined`).
+   */
+  idle?: (reclaim: (() => void) | undefined) => void;
+}
+
+/** How long a session outlives its transfer, waiting for the next one. */
+const SESSION_IDLE_MS = 1_000;
+
+/** A session with the transfer using it, if any. */
+interface HeldSession extends SftpSession {
+  closed: boolean;
+  user: TransferGuard | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+}
 
 /** What the SFTP strategy needs from its host. */
 export interface SftpDeps {
   host: string;
   options: SftpOptions;
-  /** The host's SFTP session (opened on first use, reopened after a lost connection). */
-  session: () => Promise<SFTPWrapper>;
+  /**
+   * Opens an SFTP session under the connection's channel budget, waiting up to `slotWaitMs`
+   * for a free channel (other transfers and commands hold them); the transfer ends it.
+   */
+  open: (slotWaitMs: number) => Promise<SftpSession>;
   /** For sha256 verification on the device. */
   runner: RemoteRunner;
 }
 
-interface FileJob {
-  local: string;
-  remote: string;
-  size: number;
-  mode: number;
+/** SFTP status codes (draft-ietf-secsh-filexfer-02) that name a path problem. */
+const STATUS_FAILURE: Record<number, TransferFailure> = { 2: 'missing', 3: 'denied' };
+
+function call<T>(body: (callback: (error: Error | null | undefined, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => body((error, value) => (error ? reject(error) : resolve(value))));
 }
 
-const STATUS = { NO_SUCH_FILE: 2, PERMISSION_DENIED: 3 } as const;
+function done(body: (callback: (error?: Error | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => body((error) => (error ? reject(error) : resolve())));
+}
 
-/**
- * One SFTP operation as a promise, settled when the session ends first: ssh2 leaves some
- * callbacks of a session cut by a lost connection uncalled (fastPut's clean-up close of the
- * remote file is sent on the dead channel and never answered), which would hang the transfer.
- */
-function sftpCall<T>(sftp: SFTPWrapper, call: (callback: (error: Error | null | undefined, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const ended = () => reject(new Error('the SFTP session ended: its connection was lost'));
-    if ((sftp as unknown as { readable?: boolean }).readable === false) return ended();
-    sftp.once('end', ended);
-    sftp.once('close', ended);
-    call((error, value) => {
-      sftp.off('end', ended);
-      sftp.off('close', ended);
-      if (error) reject(error);
-      else resolve(value);
-    });
-  });
+function kindOf(stats: Stats): PathKind {
+  return stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : 'other';
 }
 
 export class SftpTransfer implements TransferStrategy {
   readonly method = 'sftp' as const;
   private home: string | undefined;
+  /** Sessions whose transfer succeeded, most recent last. */
+  private readonly idle: HeldSession[] = [];
 
   constructor(private readonly deps: SftpDeps) {}
 
@@ -61,178 +84,307 @@ export class SftpTransfer implements TransferStrategy {
     return { host: this.deps.host, protocol: 'sftp' as const };
   }
 
-  private fail(action: string, remotePath: string, error: unknown): TransferError {
-    const code = (error as { code?: number }).code;
-    const reason =
-      code === STATUS.NO_SUCH_FILE ? 'no such file or directory' : code === STATUS.PERMISSION_DENIED ? 'permission denied' : messageOf(error);
-    return new TransferError(`${action} ${remotePath}: ${reason}.`, {
-      ...this.context,
-      hint: code === STATUS.PERMISSION_DENIED ? 'Log in as a user who may write there, or pick another path.' : 'Check the remote path.',
-      cause: error,
-    });
+  /**
+   * A server refusal as a TransferError naming the path (missing / denied told apart by
+   * status code). A runner file-system error (fastPut reads, fastGet writes a local file)
+   * passes through: the guard describes it as the runner's.
+   */
+  private refusal(action: string, target: string, error: unknown): unknown {
+    if (typeof (error as NodeJS.ErrnoException).path === 'string') return error;
+    const kind = STATUS_FAILURE[(error as { code?: number }).code ?? -1];
+    if (kind) return pathError(kind, action, target, 'device', this.context, error);
+    return new TransferError(`cannot ${action} ${target} on the device: ${messageOf(error)}.`, { ...this.context, hint: 'Check the remote path and free space on the device.', cause: error });
   }
 
-  /** `~/x` and relative paths are taken from the login directory, as OpenSSH's sftp does. */
-  private async resolveRemote(sftp: SFTPWrapper, remote: string): Promise<string> {
-    if (!remote.startsWith('~')) return remote;
-    this.home ??= await sftpCall<string>(sftp, (cb) => sftp.realpath('.', cb));
-    return remote === '~' ? this.home : path.posix.join(this.home, remote.replace(/^~\/?/, ''));
+  /**
+   * A session for this transfer (an idle one when there is one): its loss, closing or errors
+   * stop the transfer; a stop ends it. `end()` gives its channel back now (before commands
+   * on the device that need one: with a small MaxSessions they would wait for it);
+   * `release()` (after success) keeps it for the next transfer. Unreleased, it ends with
+   * the transfer.
+   */
+  private async session(guard: TransferGuard): Promise<{ sftp: SFTPWrapper; end: () => void; release: () => void }> {
+    let held = this.reuse();
+    if (!held) {
+      // Waiting for a channel slot is bounded by the transfer's own idle timeout, not counted against it twice.
+      const opened = await guard.step(this.deps.open(guard.idleTimeout), { quiet: true });
+      const fresh: HeldSession = { ...opened, closed: false, user: undefined, idleTimer: undefined };
+      opened.sftp.on('error', (error: Error) => fresh.user?.lose(error));
+      opened.sftp.once('close', () => {
+        fresh.closed = true;
+        fresh.user?.lose(new Error('the SFTP session closed'));
+        this.forget(fresh);
+      });
+      held = fresh;
+    }
+    const session = held;
+    session.user = guard;
+    guard.watch(session.onLost);
+    let settled = false;
+    const end = () => {
+      if (settled) return;
+      settled = true;
+      // Ending its own session is not a loss.
+      session.user = undefined;
+      session.sftp.end();
+    };
+    const release = () => {
+      if (settled) return;
+      settled = true;
+      session.user = undefined;
+      this.park(session);
+    };
+    guard.onStop(end);
+    guard.onFinish(end);
+    return { sftp: session.sftp, end, release };
+  }
+
+  /** An idle session still usable, if any. */
+  private reuse(): HeldSession | undefined {
+    for (let held = this.idle.pop(); held; held = this.idle.pop()) {
+      clearTimeout(held.idleTimer);
+      held.idle?.(undefined);
+      if (!held.closed && held.alive()) return held;
+      held.sftp.end();
+    }
+    return undefined;
+  }
+
+  /** Keeps a session for the next transfer, closing it after SESSION_IDLE_MS unused. */
+  private park(held: HeldSession): void {
+    if (held.closed || !held.alive()) return void held.sftp.end();
+    const close = () => {
+      this.forget(held);
+      held.sftp.end();
+    };
+    held.idleTimer = setTimeout(close, SESSION_IDLE_MS);
+    held.idle?.(close);
+    held.idleTimer.unref?.();
+    this.idle.push(held);
+  }
+
+  private forget(held: HeldSession): void {
+    clearTimeout(held.idleTimer);
+    const index = this.idle.indexOf(held);
+    if (index >= 0) this.idle.splice(index, 1);
+  }
+
+  /** `~` as the login directory, resolved once (relative paths the server resolves itself). */
+  private async resolve(sftp: SFTPWrapper, guard: TransferGuard, remote: string): Promise<string> {
+    if (remote !== '~' && !remote.startsWith('~/')) return remote;
+    this.home ??= await guard.step(call<string>((cb) => sftp.realpath('.', cb)));
+    return expandHome(remote, this.home);
+  }
+
+  /** The device seen through SFTP, for the path rules. */
+  private side(sftp: SFTPWrapper, guard: TransferGuard): FileSide {
+    const stat = (p: string) => guard.step(call<Stats>((cb) => sftp.stat(p, cb)));
+    return {
+      where: 'device',
+      paths: devicePaths,
+      kinds: (paths) => Promise.all(paths.map((p) => stat(p).then(kindOf, (): PathKind => 'missing'))),
+      makeDirectories: async (dir) => {
+        // Find the deepest existing ancestor, then create downwards.
+        const missing: string[] = [];
+        for (let current = dir; ; current = devicePaths.dirname(current)) {
+          const kind = await stat(current).then(kindOf, (): PathKind => 'missing');
+          if (kind === 'directory') break;
+          if (kind !== 'missing') throw pathError('not-a-directory', 'create directory', dir, 'device', this.context);
+          missing.unshift(current);
+          if (current === devicePaths.dirname(current)) break;
+        }
+        for (const part of missing) {
+          await guard.step(done((cb) => sftp.mkdir(part, cb))).catch((error: unknown) => {
+            throw this.refusal('create directory', part, error);
+          });
+        }
+      },
+    };
   }
 
   async put(localPath: string, remotePath: string, options: TransferOptions): Promise<TransferResult> {
-    const started = Date.now();
-    const sftp = await this.deps.session();
-    const remoteRoot = await this.resolveRemote(sftp, remotePath);
-    const info = await stat(localPath).catch((error: unknown) => {
-      throw new TransferError(`cannot read ${localPath}: ${messageOf(error)}.`, { ...this.context, hint: 'Check the local path.' });
+    return guardedUpload(this.context, this.deps.options.idleTimeout, localPath, remotePath, options, async (guard, source, totals) => {
+      const started = Date.now();
+      let { sftp, end, release } = await this.session(guard);
+      const destination = await this.resolve(sftp, guard, remotePath);
+      const root = await placeDestination(this.side(sftp, guard), destination, { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) }, this.context);
+      if (source.kind === 'directory') {
+        for (const entry of source.entries) {
+          if (entry.kind !== 'directory') continue;
+          const dir = devicePaths.join(root, entry.relative);
+          // An existing directory is merged into; anything else in the way fails the mkdir below.
+          const exists = await guard.step(call<Stats>((cb) => sftp.stat(dir, cb))).then((s) => s.isDirectory(), () => false);
+          if (!exists) await guard.step(done((cb) => sftp.mkdir(dir, cb))).catch((error: unknown) => {
+            throw this.refusal('create directory', dir, error);
+          });
+        }
+      }
+      const partials = guard.partials('device', (paths) => this.remove(paths));
+      const jobs = uploadFiles(source, localPath, root, options.mode);
+      for (const job of jobs) {
+        partials.paths.add(job.temp);
+        let reported = 0;
+        await guard
+          .step(
+            done((cb) =>
+              sftp.fastPut(job.local, job.temp, {
+                chunkSize: this.deps.options.chunkSize,
+                concurrency: this.deps.options.concurrency,
+                mode: job.mode,
+                step: (transferred) => {
+                  guard.progress(transferred - reported);
+                  reported = transferred;
+                },
+              }, cb),
+            ),
+          )
+          .catch((error: unknown) => {
+            throw guard.reason ?? this.refusal('write', job.final, error);
+          });
+      }
+      // Verified under the temporary names, then renamed: a final name only ever holds a whole file.
+      const verify = options.verify ?? this.deps.options.verify;
+      if (verify !== 'none') {
+        const sizes = await Promise.all(jobs.map((job) => guard.step(call<Stats>((cb) => sftp.stat(job.temp, cb))).then((s) => s.size)));
+        jobs.forEach((job, index) => checkSize(job.size, sizes[index]!, `upload of ${job.local}`, this.context));
+      }
+      if (verify === 'sha256') {
+        end();
+        const [remote, local] = await guard.step(
+          Promise.all([deviceDigests(this.deps.runner, jobs.map((job) => job.temp), 'sha256', totals.bytes, this.context), Promise.all(jobs.map((job) => sha256File(job.local)))]),
+          { quiet: true },
+        );
+        jobs.forEach((job, index) => checkDigest(local[index]!, remote[index] ?? 'unreadable', `upload of ${job.local}`, this.context));
+        ({ sftp, end, release } = await this.session(guard));
+      }
+      for (const job of jobs) {
+        guard.check();
+        await this.rename(sftp, guard, job.temp, job.final);
+        partials.paths.delete(job.temp);
+      }
+      release();
+      return { direction: 'put', method: 'sftp', local: localPath, remote: remotePath, files: totals.files, bytes: totals.bytes, durationMs: Date.now() - started, verified: verify };
     });
-    const jobs: FileJob[] = [];
-    if (info.isDirectory()) {
-      await this.mkdirp(sftp, remoteRoot);
-      await this.planUpload(sftp, localPath, remoteRoot, jobs);
-    } else {
-      jobs.push({ local: localPath, remote: remoteRoot, size: info.size, mode: info.mode & 0o7777 });
-    }
-    const total = jobs.reduce((sum, job) => sum + job.size, 0);
-    let done = 0;
-    for (const job of jobs) {
-      await sftpCall<void>(sftp, (cb) =>
-        sftp.fastPut(job.local, job.remote, {
-          chunkSize: this.deps.options.chunkSize,
-          concurrency: this.deps.options.concurrency,
-          mode: options.mode ?? job.mode,
-          step: (transferred) => options.onProgress?.(done + transferred, total),
-        }, (error) => cb(error, undefined)),
-      ).catch((error: unknown) => {
-        throw this.fail('cannot write', job.remote, error);
-      });
-      done += job.size;
-      options.onProgress?.(done, total);
-    }
-    const verified = await this.verify('put', jobs, options.verify ?? this.deps.options.verify, sftp);
-    return { direction: 'put', method: 'sftp', local: localPath, remote: remotePath, files: jobs.length, bytes: total, durationMs: Date.now() - started, verified };
   }
 
   async get(remotePath: string, localPath: string, options: TransferOptions): Promise<TransferResult> {
-    const started = Date.now();
-    const sftp = await this.deps.session();
-    const remoteRoot = await this.resolveRemote(sftp, remotePath);
-    const info = await sftpCall<Stats>(sftp, (cb) => sftp.stat(remoteRoot, cb)).catch((error: unknown) => {
-      throw this.fail('cannot read', remoteRoot, error);
+    return guardedDownload(this.context, this.deps.options.idleTimeout, remotePath, localPath, options, async (guard) => {
+      const started = Date.now();
+      const { sftp, end, release } = await this.session(guard);
+      const source = await this.resolve(sftp, guard, remotePath);
+      const info = await guard.step(call<Stats>((cb) => sftp.stat(source, cb))).catch((error: unknown) => {
+        throw guard.reason ?? this.refusal('read', source, error);
+      });
+      const directory = info.isDirectory();
+      if (!directory && !info.isFile()) throw pathError('unsupported', 'read the special file', source, 'device', this.context);
+      const root = await placeDestination(runnerSide(this.context), localPath, { directory, name: devicePaths.basename(source) }, this.context);
+      const files: Array<{ remote: string; final: string; size: number; mode: number }> = [];
+      if (directory) await this.plan(sftp, guard, source, root, files);
+      else files.push({ remote: source, final: root, size: info.size, mode: info.mode & 0o7777 });
+      guard.setTotal(files.reduce((sum, file) => sum + file.size, 0));
+      const partials = runnerPartials(guard);
+      const landed: LandedFile[] = [];
+      for (const file of files) {
+        const temp = stageRunnerFile(partials, file.final);
+        // Pseudo-files report size 0: read them to EOF instead of trusting the size.
+        const pseudo = file.size === 0;
+        if (pseudo) file.size = await this.readToEnd(sftp, guard, file.remote, temp);
+        else await this.fetch(sftp, guard, file.remote, temp);
+        landed.push({ temp, final: file.final, remote: file.remote, size: file.size, mode: options.mode ?? file.mode, pseudo });
+      }
+      // Nothing below needs the session; sha256 runs a command on the device, which needs its channel.
+      const verify = options.verify ?? this.deps.options.verify;
+      if (verify === 'sha256') end();
+      else release();
+      const verified = await commitRunnerFiles(guard, partials, landed, verify, this.deps.runner, this.context);
+      const bytes = landed.reduce((sum, file) => sum + file.size, 0);
+      return { direction: 'get', method: 'sftp', local: localPath, remote: remotePath, files: landed.length, bytes, durationMs: Date.now() - started, verified };
     });
-    const jobs: FileJob[] = [];
-    if (info.isDirectory()) {
-      await mkdir(localPath, { recursive: true });
-      await this.planDownload(sftp, remoteRoot, localPath, jobs);
-    } else {
-      await mkdir(path.dirname(path.resolve(localPath)), { recursive: true });
-      jobs.push({ local: localPath, remote: remoteRoot, size: info.size, mode: info.mode & 0o7777 });
+  }
+
+  /** Ends the idle sessions (running transfers end theirs). */
+  async close(): Promise<void> {
+    for (const held of this.idle.splice(0)) {
+      clearTimeout(held.idleTimer);
+      held.sftp.end();
     }
-    const total = jobs.reduce((sum, job) => sum + job.size, 0);
-    let done = 0;
-    for (const job of jobs) {
-      if (job.size === 0) {
-        // Pseudo-files report size 0; read until EOF instead of trusting the size.
-        job.size = await this.streamDown(sftp, job);
-      } else {
-        await sftpCall<void>(sftp, (cb) =>
-          sftp.fastGet(job.remote, job.local, {
+  }
+
+  private async fetch(sftp: SFTPWrapper, guard: TransferGuard, remote: string, temp: string): Promise<void> {
+    let reported = 0;
+    await guard
+      .step(
+        done((cb) =>
+          sftp.fastGet(remote, temp, {
             chunkSize: this.deps.options.chunkSize,
             concurrency: this.deps.options.concurrency,
-            step: (transferred) => options.onProgress?.(done + transferred, total),
-          }, (error) => cb(error, undefined)),
-        ).catch((error: unknown) => {
-          throw this.fail('cannot read', job.remote, error);
-        });
-      }
-      done += job.size;
-      options.onProgress?.(done, Math.max(total, done));
-    }
-    const verified = await this.verify('get', jobs, options.verify ?? this.deps.options.verify, sftp);
-    return { direction: 'get', method: 'sftp', local: localPath, remote: remotePath, files: jobs.length, bytes: done, durationMs: Date.now() - started, verified };
-  }
-
-  async close(): Promise<void> {
-    // The SFTP session belongs to the connection; it closes with it.
-  }
-
-  private streamDown(sftp: SFTPWrapper, job: FileJob): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      sftp
-        .createReadStream(job.remote)
-        .on('data', (chunk: Buffer) => chunks.push(chunk))
-        .on('error', (error: unknown) => reject(this.fail('cannot read', job.remote, error)))
-        .on('end', () => {
-          const data = Buffer.concat(chunks);
-          writeFile(job.local, data).then(() => resolve(data.length), reject);
-        });
-    });
-  }
-
-  private async mkdirp(sftp: SFTPWrapper, dir: string): Promise<void> {
-    const parts = dir.split('/').filter(Boolean);
-    let current = dir.startsWith('/') ? '' : '.';
-    for (const part of parts) {
-      current = `${current}/${part}`;
-      const exists = await sftpCall<Stats>(sftp, (cb) => sftp.stat(current, cb)).then(
-        (s) => s.isDirectory(),
-        () => false,
-      );
-      if (exists) continue;
-      await sftpCall<void>(sftp, (cb) => sftp.mkdir(current, (error) => cb(error, undefined))).catch((error: unknown) => {
-        throw this.fail('cannot create directory', current, error);
+            step: (transferred) => {
+              guard.progress(transferred - reported);
+              reported = transferred;
+            },
+          }, cb),
+        ),
+      )
+      .catch((error: unknown) => {
+        throw guard.reason ?? this.refusal('read', remote, error);
       });
-    }
   }
 
-  private async planUpload(sftp: SFTPWrapper, localDir: string, remoteDir: string, jobs: FileJob[]): Promise<void> {
-    for (const entry of await readdir(localDir, { withFileTypes: true })) {
-      const local = path.join(localDir, entry.name);
-      const remote = path.posix.join(remoteDir, entry.name);
-      if (entry.isDirectory()) {
-        await this.mkdirp(sftp, remote);
-        await this.planUpload(sftp, local, remote, jobs);
-      } else if (entry.isFile()) {
-        const info = await stat(local);
-        jobs.push({ local, remote, size: info.size, mode: info.mode & 0o7777 });
-      }
-    }
-  }
-
-  private async planDownload(sftp: SFTPWrapper, remoteDir: string, localDir: string, jobs: FileJob[]): Promise<void> {
-    const entries = await sftpCall<{ filename: string; attrs: Stats }[]>(sftp, (cb) => sftp.readdir(remoteDir, cb)).catch((error: unknown) => {
-      throw this.fail('cannot list', remoteDir, error);
+  private async readToEnd(sftp: SFTPWrapper, guard: TransferGuard, remote: string, temp: string): Promise<number> {
+    let bytes = 0;
+    const stream = sftp.createReadStream(remote);
+    stream.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      guard.progress(chunk.length);
     });
-    for (const entry of entries) {
-      const remote = path.posix.join(remoteDir, entry.filename);
-      const local = path.join(localDir, entry.filename);
+    await guard.step(pipeline(stream, createWriteStream(temp), { signal: guard.signal })).catch((error: unknown) => {
+      throw guard.reason ?? this.refusal('read', remote, error);
+    });
+    return bytes;
+  }
+
+  /** Lists a remote tree: local directories are created as found, files collected. Links and special files are skipped. */
+  private async plan(sftp: SFTPWrapper, guard: TransferGuard, remoteDir: string, localDir: string, files: Array<{ remote: string; final: string; size: number; mode: number }>): Promise<void> {
+    const entries = await guard.step(call<Array<{ filename: string; attrs: Stats }>>((cb) => sftp.readdir(remoteDir, cb))).catch((error: unknown) => {
+      throw guard.reason ?? this.refusal('list', remoteDir, error);
+    });
+    for (const entry of entries.sort((a, b) => (a.filename < b.filename ? -1 : 1))) {
+      const remote = devicePaths.join(remoteDir, entry.filename);
+      const local = runnerPaths.join(localDir, entry.filename);
       if (entry.attrs.isDirectory()) {
         await mkdir(local, { recursive: true });
-        await this.planDownload(sftp, remote, local, jobs);
+        await this.plan(sftp, guard, remote, local, files);
       } else if (entry.attrs.isFile()) {
-        jobs.push({ local, remote, size: entry.attrs.size, mode: entry.attrs.mode & 0o7777 });
+        files.push({ remote, final: local, size: entry.attrs.size, mode: entry.attrs.mode & 0o7777 });
       }
     }
   }
 
-  private async verify(direction: 'put' | 'get', jobs: FileJob[], mode: VerifyMode, sftp: SFTPWrapper): Promise<VerifyMode> {
-    if (mode === 'none') return 'none';
-    for (const job of jobs) {
-      const what = `${direction === 'put' ? 'upload' : 'download'} of ${direction === 'put' ? job.local : job.remote}`;
-      const localSize = (await stat(job.local)).size;
-      const remoteSize = (await sftpCall<Stats>(sftp, (cb) => sftp.stat(job.remote, cb))).size;
-      // A pseudo-file keeps reporting size 0 on the device; its size was checked by reading to EOF.
-      if (!(direction === 'get' && remoteSize === 0)) checkSize(direction === 'put' ? localSize : remoteSize, direction === 'put' ? remoteSize : localSize, what, this.context);
-      if (mode === 'sha256' && !(direction === 'get' && remoteSize === 0)) {
-        checkDigest(
-          direction === 'put' ? await sha256File(job.local) : await remoteSha256(this.deps.runner, job.remote, this.context),
-          direction === 'put' ? await remoteSha256(this.deps.runner, job.remote, this.context) : await sha256File(job.local),
-          what,
-          this.context,
-        );
-      }
+  /** Renames over an existing file: POSIX rename where the server has it, else remove and rename. */
+  private async rename(sftp: SFTPWrapper, guard: TransferGuard, from: string, to: string): Promise<void> {
+    const extensions = (sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+    const renamed =
+      extensions['posix-rename@openssh.com'] === '1'
+        ? guard.step(done((cb) => sftp.ext_openssh_rename(from, to, cb)))
+        : guard
+            .step(done((cb) => sftp.unlink(to, cb)))
+            .catch(() => undefined)
+            .then(() => guard.step(done((cb) => sftp.rename(from, to, cb))));
+    await renamed.catch((error: unknown) => {
+      throw guard.reason ?? this.refusal('rename the uploaded file to', to, error);
+    });
+  }
+
+  /** Removes partial files through a fresh session (the transfer's own may have been cut off). */
+  private async remove(paths: string[]): Promise<void> {
+    const { sftp } = await this.deps.open(this.deps.options.idleTimeout);
+    try {
+      // A file that is already gone counts as removed.
+      await Promise.all(paths.map((p) => done((cb) => sftp.unlink(p, cb)).catch((error: unknown) => {
+        if ((error as { code?: number }).code !== 2) throw error;
+      })));
+    } finally {
+      sftp.end();
     }
-    return mode;
   }
 }

@@ -1,10 +1,10 @@
 /**
  * One live SSH connection: its channel budget, how channels are opened under it (shells,
- * exec, SFTP, scp all come through {@link SshConnection.openChannel}), the SFTP session it
- * shares between transfers, and how it is declared lost.
+ * exec, SFTP, scp all come through {@link SshConnection.openChannel}), and how it is
+ * declared lost.
  */
 import type { EventEmitter } from 'node:events';
-import type { ClientChannel, Client as SshClient, SFTPWrapper } from 'ssh2';
+import type { ClientChannel, Client as SshClient } from 'ssh2';
 import { AbortedError, ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { abortable, sleep } from '../util/time.js';
 import type { ChannelBudget, Slot, SlotLabel } from './channelBudget.js';
@@ -19,32 +19,10 @@ export type HeldChannel<T> = T & {
   release: () => void;
 };
 
-/** An SFTP session lent to a transfer; `release()` when the transfer is done with it. */
-export interface SftpLease {
-  readonly sftp: SFTPWrapper;
-  release(): void;
-}
-
-/** An SFTP session with its channel slot. */
-interface OpenSftp {
-  sftp: SFTPWrapper;
-  slot: Slot;
-}
-
-/** The connection's shared SFTP session: opening or open, its users, its linger timer. */
-interface SftpState {
-  pending: Promise<OpenSftp>;
-  users: number;
-  linger: NodeJS.Timeout | undefined;
-}
-
 /** A refusal this soon after a slot was given back is treated as the server still freeing it. */
 const RECENT_RELEASE_MS = 2_000;
 /** Pause before asking again after such a refusal. */
 const REFUSAL_RETRY_MS = 50;
-
-/** How long an unused SFTP session stays open for the next transfer before it gives its slot back. */
-const SFTP_LINGER_MS = 2_000;
 
 /**
  * The error for ssh2 refusing a call because the connection is down (it throws
@@ -62,7 +40,6 @@ export class SshConnection {
   private lostError: Error | undefined;
   private readonly lostListeners = new Set<(error: Error) => void>();
   private interactive: Promise<void> | undefined;
-  private sftpState: SftpState | undefined;
 
   constructor(
     readonly client: SshClient,
@@ -96,7 +73,6 @@ export class SshConnection {
   markLost(error: Error): void {
     if (this.lostError) return;
     this.lostError = error;
-    if (this.sftpState) clearTimeout(this.sftpState.linger);
     this.budget.abort(error);
     for (const listener of this.lostListeners) listener(error);
     this.lostListeners.clear();
@@ -176,85 +152,6 @@ export class SshConnection {
       if (!this.alive || /not connected|no response from server/i.test(messageOf(error))) throw notUsable(this.host, error);
       throw error;
     }
-  }
-
-  /**
-   * Lends the connection's SFTP session to a transfer, opening it on first use. Sessions
-   * are shared by concurrent transfers; one that nobody uses gives its channel slot back
-   * after a short linger, or at once when another channel waits for a slot.
-   */
-  async sftp(timeoutMs: number, signal?: AbortSignal): Promise<SftpLease> {
-    let state = this.sftpState;
-    if (!state) {
-      const created: SftpState = { pending: this.openSftp(timeoutMs), users: 0, linger: undefined };
-      const forget = () => {
-        if (this.sftpState === created) this.sftpState = undefined;
-      };
-      created.pending.then(({ sftp }) => sftp.once('close', forget), forget);
-      this.sftpState = state = created;
-    }
-    const current = state;
-    clearTimeout(current.linger);
-    current.users++;
-    let session: OpenSftp;
-    try {
-      // Opening is shared: one caller's signal must not fail the others, so each only stops waiting.
-      session = await abortable(current.pending, signal, () => new AbortedError('waiting for the SFTP session was aborted.', { host: this.host, protocol: 'sftp' }));
-    } catch (error) {
-      this.releaseSftp(current, undefined);
-      throw error;
-    }
-    session.slot.idle(undefined);
-    let released = false;
-    return {
-      sftp: session.sftp,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.releaseSftp(current, session);
-      },
-    };
-  }
-
-  private releaseSftp(state: SftpState, session: OpenSftp | undefined): void {
-    if (--state.users > 0 || !session) return;
-    const close = () => {
-      clearTimeout(state.linger);
-      if (this.sftpState === state) this.sftpState = undefined;
-      session.sftp.end();
-    };
-    session.slot.idle(close);
-    state.linger = setTimeout(close, SFTP_LINGER_MS);
-    state.linger.unref();
-  }
-
-  private async openSftp(timeoutMs: number): Promise<OpenSftp> {
-    const held = await this.openChannel(
-      { kind: 'sftp', name: 'sftp' },
-      timeoutMs,
-      (client) =>
-        new Promise<{ sftp: SFTPWrapper }>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('the SFTP subsystem did not answer in time')), timeoutMs);
-          client.sftp((error, sftp) => {
-            clearTimeout(timer);
-            if (error) return reject(this.sftpRefused(error));
-            resolve({ sftp });
-          });
-        }),
-      (opened) => opened.sftp,
-    );
-    return { sftp: held.sftp, slot: held.slot };
-  }
-
-  /** A subsystem refusal (no SFTP server) as opposed to a channel refusal (MaxSessions). */
-  private sftpRefused(error: Error): Error {
-    if (isChannelOpenFailure(error)) return error;
-    return new ConnectionError('protocol', `the SFTP subsystem could not start: ${messageOf(error)}.`, {
-      host: this.host,
-      protocol: 'sftp',
-      hint: 'Check that the device runs an SFTP server (Subsystem sftp in sshd_config), or use transfer: "scp".',
-      cause: error,
-    });
   }
 
   /**

@@ -113,9 +113,39 @@ export class ExpectTimeoutError extends LabwrightError {
 
 /** The console is held by another caller (or another process) beyond the caller's bound. */
 export class ConsoleBusyError extends LabwrightError {}
+/**
+ * Why a transfer failed, for callers that react to it (never match the message):
+ * - `missing`: a source or destination path does not exist;
+ * - `denied`: it exists (or may) but the user may not read or write it;
+ * - `not-a-directory` / `is-a-directory`: a path is a file where a directory is needed, or the reverse;
+ * - `stalled`: no progress for the transfer's `timeout`;
+ * - `aborted`: the caller's `signal` fired;
+ * - `lost`: the connection carrying the transfer was lost;
+ * - `incomplete` / `corrupted`: verification found other sizes or digests;
+ * - `unsupported`: an option or method this host kind or method cannot honour;
+ * - `failed`: anything else (the message says what).
+ */
+export type TransferFailure =
+  | 'missing'
+  | 'denied'
+  | 'not-a-directory'
+  | 'is-a-directory'
+  | 'stalled'
+  | 'aborted'
+  | 'lost'
+  | 'incomplete'
+  | 'corrupted'
+  | 'unsupported'
+  | 'failed';
 
 /** A file transfer failed or its verification did not match. */
-export class TransferError extends LabwrightError {}
+export class TransferError extends LabwrightError {
+  readonly kind: TransferFailure;
+  constructor(detail: string, context: ErrorContext & { kind?: TransferFailure } = {}) {
+    super(detail, context);
+    this.kind = context.kind ?? 'failed';
+  }
+}
 
 /** A wait exceeded its bound. */
 export class TimeoutError extends LabwrightError {}

@@ -40,11 +40,11 @@ test('a shell, an SFTP transfer done, then 20 concurrent exec: all complete on o
 });
 
 test('SFTP waits for a slot held by shells and gets it when one closes; a wait that ends is named as MaxSessions, never as a missing SFTP server', async () => {
-  const { lab, events, target } = labOf({ ssh: { connectTimeout: 1_500 } });
+  const { lab, events, target } = labOf();
   await target.run('true');
   const session = await target.openSession('busy');
   // Both slots are taken by shells: the transfer waits, within its bound, and says why.
-  const refused = await target.put(smallFile(), '/tmp/lw-budget-wait.bin').then(
+  const refused = await target.put(smallFile(), '/tmp/lw-budget-wait.bin', { timeout: 1_500 }).then(
     () => undefined,
     (error: Error) => error,
   );

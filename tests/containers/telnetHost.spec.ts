@@ -100,7 +100,7 @@ test('a wrong telnet password, a refused FTP login and a missing nc are each a c
   try {
     await own.host('telnetOnly').removeNc();
     const { lab, telnet } = labOf(own);
-    await expect(telnet.put(path.join(dir, 'f'), '/tmp/f', { method: 'nc' })).rejects.toThrow(/^telnet \(nc\): "nc" is not installed on the device\. Install netcat/);
+    await expect(telnet.put(path.join(dir, 'f'), '/tmp/f', { method: 'nc' })).rejects.toThrow(/^telnet \(nc\): put of .*\/f to \/tmp\/f failed: "nc" is not installed on the device\. Install netcat/);
     await lab.close();
   } finally {
     await own.stop();

@@ -152,7 +152,7 @@ test.describe('put() and get() on the local host', () => {
     expect(got).toMatchObject({ bytes: 5, verified: 'sha256' });
     expect(events.filter((e) => e.type === 'transfer')).toHaveLength(2);
     expect((await local.put(path.join(dir, 'src'), path.join(dir, 'dst2'), { verify: 'sha256' })).verified).toBe('sha256');
-    await expect(local.get(path.join(dir, 'missing'), path.join(dir, 'x'))).rejects.toThrow(/local \(local\): could not copy .*missing.*Check that the source exists/);
+    await expect(local.get(path.join(dir, 'missing'), path.join(dir, 'x'))).rejects.toThrow(/^local \(local\): get of .*missing to .*x failed: .*missing on the runner: no such file or directory\./);
     await rm(dir, { recursive: true, force: true });
     await lab.close();
   });

@@ -109,7 +109,7 @@ test('secrets shorter than three characters are not masked (they would mask ordi
 test('no credential value appears in a config error, wherever it was put', () => {
   const cases: unknown[] = [
     { hosts: { dut1: { address: 'x', users: { root: 'Misplaced-S3cret' } } } },
-    { hosts: { dut1: { address: 'x', users: ['root', 'Misplaced-S3cret'] } } },
+    { hosts: { dut1: { address: 'x', users: ['someone', 'Misplaced-S3cret'] } } },
     { hosts: { dut1: { address: 'x', users: { root: { password: ['Misplaced-S3cret'] } } } } },
     { hosts: { dut1: { address: 'x', users: { root: { pasword: 'Misplaced-S3cret' } } } } },
     { hosts: { dut1: { address: 'x', users: { root: {} }, ssh: { keyboardInteractive: [{ prompt: 'x', answer: 'Misplaced-S3cret' }] } } } },

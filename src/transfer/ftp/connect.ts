@@ -41,6 +41,8 @@ export interface FtpConnection {
   readonly home: string;
   /** Whether the control connection is closed (server quit, error, timeout). */
   readonly closed: boolean;
+  /** Calls `listener` once the control connection closes (at once if it is closed); returns the unsubscribe function. */
+  onLost(listener: (error: Error) => void): () => void;
   /** Sends NOOP with a short bound; `false` (and closes) when the server does not answer. */
   probe(timeoutMs: number): Promise<boolean>;
   /** Closes the client and releases its endpoints. Idempotent. */
@@ -64,6 +66,11 @@ export function tlsOptionsFor(address: string, allowUnauthorizedTls: boolean): t
     ...(net.isIP(address) === 0 ? { servername: address } : {}),
     // Through a hop the socket goes to 127.0.0.1, but the certificate names the device.
     checkServerIdentity: (_name, cert) => tls.checkServerIdentity(address, cert),
+    // TLS 1.3 uploads to vsftpd fail now and then with "426 Failure reading network
+    // stream": its data connection shutdown races the client's close (vsftpd issue #7 of
+    // InfrastructureServices/vsftpd, FluentFTP #1789; basic-ftp closes on 'finish'). With
+    // TLS 1.2 the shutdown is ordered; 1.2 with the ciphers Node offers is still sound.
+    maxVersion: 'TLSv1.2',
   };
 }
 
@@ -130,12 +137,23 @@ export async function openFtpConnection(login: FtpLogin): Promise<FtpConnection>
   }
 
   let closing: Promise<void> | undefined;
+  // The control socket is final after login (TLS included): its close ends the session.
+  const control = client.ftp.socket;
   return {
     client,
     connector,
     home,
     get closed() {
       return client.closed;
+    },
+    onLost(listener) {
+      const lost = () => listener(new Error(`the FTP control connection to ${where} closed`));
+      if (client.closed || control.destroyed) {
+        lost();
+        return () => {};
+      }
+      control.once('close', lost);
+      return () => control.off('close', lost);
     },
     async probe(timeoutMs) {
       if (client.closed) return false;

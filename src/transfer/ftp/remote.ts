@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { FTPError, type Client, type FileInfo } from 'basic-ftp';
+import { expandHome } from '../paths.js';
 
 /** The server refused an operation on a remote path. */
 export class FtpRefusal extends Error {
@@ -31,9 +32,10 @@ export async function refusalFor<T>(action: string, remotePath: string, body: ()
   }
 }
 
-/** `remote` made absolute against the login directory `home`. */
+/** `remote` made absolute against the login directory `home` (`~` and `~/x` are the login directory too); a trailing `/` stays. */
 export function absoluteRemote(home: string, remote: string): string {
-  return path.posix.resolve(home, remote);
+  const absolute = path.posix.resolve(home, expandHome(remote, home));
+  return remote.endsWith('/') && absolute !== '/' ? `${absolute}/` : absolute;
 }
 
 /** Size reported by SIZE, or the refusal when the server does not answer SIZE for this path. */
@@ -93,6 +95,15 @@ export async function remoteKind(client: Client, remotePath: string): Promise<Re
   return { kind: 'missing', reply: bySize.refused.message.trim(), code: bySize.refused.code };
 }
 
+/**
+ * What is at a destination path, with control commands only (SIZE, CWD; no listing, so no
+ * data connection): a file on a server without SIZE counts as missing, and is replaced.
+ */
+export async function destinationKind(client: Client, remotePath: string): Promise<'file' | 'directory' | 'missing'> {
+  if ('size' in (await sizeBySize(client, remotePath))) return 'file';
+  return (await isDirectory(client, remotePath)) ? 'directory' : 'missing';
+}
+
 /** Creates `remoteDir` and its missing parents (absolute path). */
 export async function ensureRemoteDir(client: Client, remoteDir: string): Promise<void> {
   if (await isDirectory(client, remoteDir)) return;
@@ -116,6 +127,48 @@ export async function makeRemoteDir(client: Client, remoteDir: string): Promise<
   const reply = await client.sendIgnoringError(`MKD ${remoteDir}`);
   if (reply.code < 400 || (await isDirectory(client, remoteDir))) return;
   throw new FtpRefusal('create directory', remoteDir, reply.message.trim(), reply.code);
+}
+
+/**
+ * Why `target` cannot be read (`r`) or written (`w`), as far as FTP can tell: FTP servers
+ * answer 550 for both a missing path and a forbidden one, so the parent is looked at: a
+ * parent that is a directory holding the name (or, for writing, any existing parent
+ * directory) means `denied`; a parent that is a file means `not-a-directory`.
+ */
+export async function explainRemotePath(client: Client, target: string, access: 'r' | 'w'): Promise<'missing' | 'denied' | 'not-a-directory'> {
+  const parent = path.posix.dirname(target);
+  if (parent === target) return 'denied';
+  if (await isDirectory(client, parent)) {
+    if (access === 'w') return 'denied';
+    const entries = await client.list(parent).catch(() => [] as FileInfo[]);
+    const name = path.posix.basename(target);
+    return entries.some((entry) => entry.name === name || entry.name === target) ? 'denied' : 'missing';
+  }
+  if ('size' in (await sizeBySize(client, parent))) return 'not-a-directory';
+  const why = await explainRemotePath(client, parent, 'r');
+  return why === 'denied' ? 'denied' : why;
+}
+
+/** Renames `from` to `to`, replacing `to` (servers that refuse to rename over a file get it deleted first). */
+export async function renameOver(client: Client, from: string, to: string): Promise<void> {
+  try {
+    await client.rename(from, to);
+  } catch (error) {
+    if (!(error instanceof FTPError)) throw error;
+    await client.remove(to, true);
+    await refusalFor('rename the uploaded file to', to, () => client.rename(from, to));
+  }
+}
+
+/** The permission bits a listing gives for one file, when the server is Unix-like. */
+export async function remoteFileMode(client: Client, remotePath: string): Promise<number | undefined> {
+  const entry = await entryByList(client, remotePath);
+  return entry?.permissions ? permissionBits(entry) : undefined;
+}
+
+function permissionBits(entry: FileInfo): number | undefined {
+  const p = entry.permissions;
+  return p ? (p.user << 6) | (p.group << 3) | p.world : undefined;
 }
 
 async function isDirectory(client: Client, remotePath: string): Promise<boolean> {
@@ -143,7 +196,7 @@ export async function listRemoteTree(client: Client, remoteDir: string, relative
   for (const entry of entries) {
     if (!isSafeName(entry.name) || entry.isSymbolicLink) continue;
     const rel = relative ? `${relative}/${entry.name}` : entry.name;
-    const mode = entry.permissions ? (entry.permissions.user << 6) | (entry.permissions.group << 3) | entry.permissions.world : undefined;
+    const mode = permissionBits(entry);
     if (entry.isDirectory) {
       out.push({ relative: rel, kind: 'directory', size: 0, mode });
       out.push(...(await listRemoteTree(client, remoteDir, rel)));
