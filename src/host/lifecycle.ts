@@ -5,6 +5,7 @@
  * (their signal fires), and, while the power is being cut, nothing of the host opens a new
  * connection (clean-up code would otherwise reconnect to a device that is going away).
  */
+import { setMaxListeners } from 'node:events';
 import type { ConnectContext, LocalEndpoint, NetworkPath } from '../transport/network.js';
 import { HostUnavailableError } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
@@ -18,9 +19,16 @@ const HINTS: Record<Exclude<HostState, 'up'>, string> = {
   down: 'Check the device: host.waitUntilUp() tries again, host.reboot({ hard: true }) power-cycles it.',
 };
 
+/** A controller whose signal every call on the host listens to at once (no listener-count warning). */
+function sharedController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
 export class HostLifecycle {
   private current: { state: HostState; why: string; since: number } = { state: 'up', why: '', since: Date.now() };
-  private epoch = new AbortController();
+  private epoch = sharedController();
   private blocked: string | undefined;
 
   constructor(private readonly host: string) {}
@@ -65,7 +73,7 @@ export class HostLifecycle {
   end(): void {
     this.current = { state: 'up', why: '', since: Date.now() };
     this.blocked = undefined;
-    if (this.epoch.signal.aborted) this.epoch = new AbortController();
+    if (this.epoch.signal.aborted) this.epoch = sharedController();
   }
 
   /** No new connection to the host until {@link allowConnections} (the power is being cut). */
