@@ -1,5 +1,5 @@
 /**
- * The example lab: three boards and a bastion. Where they are comes from the environment,
+ * The example lab: four boards and a bastion. Where they are comes from the environment,
  * as in a real CI job (the example suite's global setup starts them in containers and
  * exports these variables); secrets never appear in this file.
  */
@@ -18,6 +18,7 @@ const ssh = optional('LAB_SSH_BOARD');
 const telnet = optional('LAB_TELNET_BOARD');
 const bastion = optional('LAB_BASTION');
 const hidden = optional('LAB_HIDDEN_BOARD');
+const embedded = optional('LAB_EMBEDDED_BOARD');
 const qemuConsole = optional('LAB_QEMU_CONSOLE');
 const qemuSsh = optional('LAB_QEMU_SSH');
 
@@ -47,6 +48,10 @@ export default defineLab({
     ...(bastion && { bastion: { address: bastion.address, ssh: { port: bastion.port }, users } }),
     ...(hidden && {
       'hidden-board': { address: hidden.address, hop: 'bastion', ssh: { port: hidden.port }, ftp: { port: Number(process.env.LAB_HIDDEN_BOARD_FTP) }, users, tags: ['behind-bastion'] },
+    }),
+    // Dropbear, BusyBox ash as the login shell, SFTP through OpenSSH's sftp-server.
+    ...(embedded && {
+      'embedded-board': { address: embedded.address, ssh: { port: embedded.port }, users, tags: ['embedded', 'busybox'] },
     }),
     // A board whose shell is its serial console (U-Boot, then Linux), with SSH for exec.
     ...(qemuConsole &&

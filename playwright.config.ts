@@ -18,13 +18,14 @@ export default defineConfig<LabwrightOptions>({
   forbidOnly: !!process.env.CI,
   reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
   // One project per device: the same suite over the runner, an SSH board, a telnet-only
-  // board (FTP transfers), a board reachable only through the bastion, and a QEMU board
-  // on its serial console.
+  // board (FTP transfers), a board reachable only through the bastion, an embedded board
+  // (Dropbear, BusyBox) and a QEMU board on its serial console.
   projects: [
     device('local', 'local'),
     device('ssh-board', 'ssh-board'),
     device('telnet-board', 'telnet-board'),
     device('hidden-board', 'hidden-board'),
+    device('embedded-board', 'embedded-board'),
     // A QEMU board on its serial console: power-on to U-Boot to a Linux login, then the
     // shell examples over the console (one test at a time: a console has one shell).
     { name: 'qemu-boot', testMatch: 'console.spec.ts', use: qemuBoard },

@@ -15,6 +15,8 @@ test('sudo asks for the password; it is answered and masked in the transcript', 
 });
 
 test('a python REPL is driven with send and expect', async ({ dut }) => {
+  // Embedded boards often have no Python: ask the device what it has.
+  test.skip((await dut.exec('command -v python3')).exitCode !== 0, 'no python3 on this device');
   await dut.send('python3 -q\n');
   await dut.expect(/>>> $/);
   await dut.send('sum(range(10))\n');
@@ -36,7 +38,8 @@ test('a local port forward reaches a service on the device', async ({ remote }) 
     });
     socket.once('error', reject);
   });
-  expect(banner).toMatch(/^220 /);
+  // A 220 reply, possibly multi-line ("220-" continues it, as pure-ftpd does).
+  expect(banner).toMatch(/^220[ -]/);
   await forward.close();
 });
 

@@ -3,12 +3,15 @@
  * - unit: pure logic, no processes
  * - local: real bash, real Playwright runs in subprocesses
  * - containers: real OpenSSH, telnetd and vsftpd in containers (fixtures/lab/startLab.ts)
+ * - userland:<name>: the suite in userlands/ over one userland of the embedded-style board
+ *   (Dropbear, BusyBox, pure-ftpd; other login shells), see tests/helpers/userlands.ts
  * - leases: device leases on a throwaway PostgreSQL server (fixtures/lab/postgres.ts) and on the embedded store
  * - qemu: real U-Boot and Linux in QEMU boards (fixtures/qemu/board.ts)
  */
 import { defineConfig } from '@playwright/test';
+import { USERLANDS, type UserlandName, type UserlandOptions } from './helpers/userlands.js';
 
-export default defineConfig({
+export default defineConfig<UserlandOptions>({
   testDir: '.',
   timeout: 120_000,
   forbidOnly: !!process.env.CI,
@@ -20,6 +23,8 @@ export default defineConfig({
     { name: 'local', testDir: 'local' },
     // Real daemons in containers; under CI=true these never skip (startLab fails loudly instead).
     { name: 'containers', testDir: 'containers' },
+    // The same suite over each userland of the board: one project per shell and protocol.
+    ...(Object.keys(USERLANDS) as UserlandName[]).map((userland) => ({ name: `userland:${userland}`, testDir: 'userlands', use: { userland } })),
     { name: 'leases', testDir: 'leases' },
     // Real U-Boot and Linux under QEMU (TCG): consoles over TCP, a hop, serialport on a pty pair; power control through QMP.
     { name: 'qemu', testDir: 'qemu' },

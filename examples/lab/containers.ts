@@ -1,6 +1,7 @@
 /**
  * Global setup of the example suite: starts the containerized devices (an SSH board, a
- * telnet-only board, a bastion and a board reachable only through it), pins their host
+ * telnet-only board, a bastion, a board reachable only through it and an embedded board
+ * with Dropbear and BusyBox), pins their host
  * keys in a known_hosts file, and exports where they are as environment variables, the
  * way a CI job would describe a real lab to lab.config.ts. Returns the teardown.
  */
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { startLab } from '../../fixtures/lab/startLab.js';
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
-  const lab = await startLab({ roles: ['target', 'telnetOnly', 'bastion', 'inner'] });
+  const lab = await startLab({ roles: ['target', 'telnetOnly', 'bastion', 'inner', 'board'] });
   const dir = path.resolve('test-results', 'example-lab');
   mkdirSync(dir, { recursive: true });
   const knownHosts = path.join(dir, 'known_hosts');
@@ -19,6 +20,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const telnet = lab.host('telnetOnly').endpoints.runner!;
   const bastion = lab.host('bastion').endpoints.runner!;
   const inner = lab.host('inner').endpoints.bastion!;
+  const embedded = lab.host('board').endpoints.runner!;
   Object.assign(process.env, {
     LAB_KNOWN_HOSTS: knownHosts,
     LAB_USER: lab.credentials.user.username,
@@ -30,6 +32,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     LAB_BASTION: `${bastion.host}:${bastion.ssh}`,
     LAB_HIDDEN_BOARD: `${inner.host}:${inner.ssh}`,
     LAB_HIDDEN_BOARD_FTP: String(inner.ftp),
+    LAB_EMBEDDED_BOARD: `${embedded.host}:${embedded.ssh}`,
   });
   return () => lab.stop();
 }

@@ -12,7 +12,7 @@ import { ChangeSignal } from '../util/signal.js';
 import { abortReason, abortable, anySignal, formatDuration, withTimeout } from '../util/time.js';
 import { LineSplitter, TextCleaner } from './text.js';
 import type { ShellChannel, ShellTransport } from './transport.js';
-import { MarkerFactory, assignmentLines, setupLines, type CommandMarkers } from './wire.js';
+import { END_LINE_TAIL, MarkerFactory, TYPED_RUN_LINE, parseFamily, type CommandMarkers } from './wire.js';
 
 /** An expect/response pair: whenever `pattern` appears in a command's output, `response` is typed. */
 export interface ExpectRule {
@@ -193,8 +193,8 @@ export class ShellSession implements CommandSession {
   private lostReason: string | undefined;
   /** True while the opening handshake runs: output then belongs to the handshake, not to expect(). */
   private handshaking = false;
-  /** Whether the terminal turns our LF into CR LF (stty -onlcr did not take). */
-  private crlf = false;
+  /** A command changed the terminal's settings (its end marker line changed, or typed text came back): set them back. */
+  private renormalise = false;
   /** Aborts whatever holds the session now; close() fires it so it never waits behind a command. */
   private holder = new AbortController();
   /** Set by close(): an interrupted command is not worth recovering, the shell goes anyway. */
@@ -378,32 +378,47 @@ export class ShellSession implements CommandSession {
     this.state = 'open';
     this.handshaking = true;
 
-    // Setup, then a handshake marker: everything before it (banner, motd, echo) is dropped.
-    const handshake = this.markers.forNonce('0');
-    const lines = [...setupLines({ pty: this.transport.pty }), this.markers.recoveryLine(handshake)];
-    this.write(lines.map((line) => line + this.transport.newline).join(''));
-    let answered = await this.waitForMarker(handshake.recovery, bound, signal);
-    if (answered && this.transport.syncAfterSetup) {
+    // A probe asks the shell's family (how its builtins are reached), then the setup for that
+    // family ends with a handshake marker: everything before it (banner, motd, echo) is dropped.
+    const deadline = Date.now() + bound;
+    const nl = this.transport.newline;
+    const probe = this.markers.forNonce('0');
+    this.write(this.markers.familyProbeLine(probe) + nl);
+    let answered = await this.waitForMarker(probe.recovery, bound, signal);
+    if (answered !== undefined) {
+      this.markers.family = parseFamily(answered);
+      const handshake = this.markers.forNonce('1');
+      const lines = [...this.markers.setupLines({ pty: this.transport.pty }), this.markers.recoveryLine(handshake)];
+      this.write(lines.map((line) => line + nl).join(''));
+      answered = await this.waitForMarker(handshake.recovery, deadline - Date.now(), signal);
+    }
+    if (answered !== undefined && this.transport.syncAfterSetup) {
       // Replies to terminal queries the shell sent while its line editor was still on may
       // reach it after the editor was turned off, as the start of the next typed line.
       // They were sent before this line (one ordered stream), so it absorbs them.
-      const sync = this.markers.forNonce('1');
-      this.write(this.transport.newline + this.markers.recoveryLine(sync) + this.transport.newline);
-      answered = await this.waitForMarker(sync.recovery, bound, signal);
+      const sync = this.markers.forNonce('2');
+      this.write(nl + this.markers.recoveryLine(sync) + nl);
+      answered = await this.waitForMarker(sync.recovery, deadline - Date.now(), signal);
     }
     this.handshaking = false;
-    if (!answered && signal?.aborted) {
+    this.renormalise = false;
+    if (answered === undefined && signal?.aborted) {
       await this.dropChannel();
       this.state = 'dead';
       throw this.abortedError(signal, 'opening the shell');
     }
-    if (!answered) {
+    if (answered === undefined) {
       const seen = quoteForMessage(this.buffer.toString('utf8'), 300);
       await this.dropChannel();
       this.state = 'dead';
       throw new SessionClosedError(
         `the shell did not answer labwright's setup within ${formatDuration(bound)}${this.lostReason ? ` (${this.lostReason})` : ''}; last output: ${seen}.`,
-        { ...context, hint: 'The login shell must be a POSIX shell (sh, bash, ash, dash); set shell.command to start one, or raise shell.openTimeout.' },
+        {
+          ...context,
+          hint:
+            'The login shell must be a POSIX shell (sh, bash, ash, dash, zsh, mksh) whose builtin printf labwright can call: a function named `builtin` (bash, zsh) hides it. ' +
+            'Set shell.command to start a clean shell, fix the profile, or raise shell.openTimeout.',
+        },
       );
     }
     this.observer.lifecycle?.(rebuilding ? 'rebuilt' : 'opened', rebuilding ? this.lostReason : undefined);
@@ -480,25 +495,27 @@ export class ShellSession implements CommandSession {
     return this.changes.next(ms, signal);
   }
 
-  /** Waits until `marker` followed by a line end is in the buffer, and drops everything up to it. */
-  private async waitForMarker(marker: Buffer, ms: number, signal?: AbortSignal): Promise<boolean> {
+  /**
+   * Waits until `marker` followed by a line end is in the buffer, and drops everything up to
+   * it. Resolves with the rest of the marker's line (CR removed), or undefined on timeout.
+   */
+  private async waitForMarker(marker: Buffer, ms: number, signal?: AbortSignal): Promise<string | undefined> {
     const deadline = Date.now() + ms;
     for (;;) {
       const index = this.buffer.indexOf(marker);
       if (index !== -1) {
         const lineEnd = this.buffer.indexOf(0x0a, index + marker.length);
         if (lineEnd !== -1) {
-          // Our printf printed a bare LF: a CR before it means the terminal still maps NL to CR NL.
-          this.crlf = this.buffer[lineEnd - 1] === 0x0d;
+          const rest = this.buffer.subarray(index + marker.length, lineEnd).toString('latin1').replace(/\r+$/, '');
           this.buffer = this.buffer.subarray(lineEnd + 1);
-          return true;
+          return rest;
         }
       } else if (this.buffer.length > 64 * 1024) {
         // Keep memory bounded while a runaway program prints; a marker cannot start earlier.
         this.buffer = this.buffer.subarray(this.buffer.length - marker.length);
       }
       const left = deadline - Date.now();
-      if (left <= 0 || this.state !== 'open' || signal?.aborted) return false;
+      if (left <= 0 || this.state !== 'open' || signal?.aborted) return undefined;
       await this.nextEvent(left, signal);
     }
   }
@@ -540,7 +557,7 @@ export class ShellSession implements CommandSession {
     this.current = run;
     const nl = this.transport.newline;
     try {
-      const lines = [...assignmentLines(command, this.options.maxLineLength), this.markers.runLine(markers)];
+      const lines = this.markers.commandLines(command, markers, this.options.maxLineLength);
       this.write(lines.map((line) => line + nl).join(''));
     } catch (error) {
       this.current = undefined;
@@ -566,6 +583,7 @@ export class ShellSession implements CommandSession {
     stopWatching();
 
     if (ended !== 'done' && run.phase !== 'done') {
+      const neverStarted = run.phase === 'start';
       if (ended === 'timeout') run.timedOut = true;
       else run.aborted = true;
       // What was held back as a possible marker start is output after all.
@@ -582,7 +600,17 @@ export class ShellSession implements CommandSession {
             ? 'the shell was interrupted and recovered'
             : 'the shell did not recover and was closed; the next command opens a new one';
       const why = run.timedOut ? `timed out after ${formatDuration(options.timeout)}` : `aborted (${abortReason(signal!)})`;
-      return this.outcome(run, started, `${why}; ${how}`);
+      // No start marker: the shell never ran the command line labwright typed. No recovery
+      // in bash or zsh: the shell may run but call a function where labwright calls `builtin`.
+      const unstarted =
+        neverStarted && run.timedOut
+          ? '; the shell never started the command (its start marker did not come): a program was reading the terminal, or the shell cannot be trusted'
+          : '';
+      const distrust =
+        recovered === false && (this.markers.family === 'bash' || this.markers.family === 'zsh')
+          ? ' (a function named `builtin` hides the builtins labwright calls, if the job was not simply unstoppable)'
+          : '';
+      return this.outcome(run, started, `${why}; ${how}${unstarted}${distrust}`);
     }
     this.releaseRun();
     if (run.exitCode === null) {
@@ -593,7 +621,34 @@ export class ShellSession implements CommandSession {
       }
       return this.outcome(run, started, `the shell ended while the command ran (${this.lostReason ?? 'unknown reason'}); the next command opens a new shell`);
     }
+    if (this.renormalise) await this.resync();
     return this.outcome(run, started);
+  }
+
+  /**
+   * Sets the terminal back to labwright's settings after a command changed them, and waits
+   * for a marker typed after it: the echo of that line, if echo was on, never reaches expect().
+   */
+  private async resync(): Promise<void> {
+    this.renormalise = false;
+    if (!this.transport.pty || this.state !== 'open') return;
+    const markers = this.markers.next();
+    const nl = this.transport.newline;
+    this.handshaking = true;
+    try {
+      this.write(this.markers.normaliseLine() + nl + this.markers.recoveryLine(markers) + nl);
+      if ((await this.waitForMarker(markers.recovery, this.options.recoveryTimeout)) === undefined) {
+        this.lostReason = 'it did not answer after its terminal settings were restored';
+        this.observer.lifecycle?.('lost', this.lostReason);
+        await this.dropChannel();
+        this.state = 'dead';
+      }
+    } finally {
+      this.handshaking = false;
+    }
+    const rest = this.buffer;
+    this.buffer = Buffer.alloc(0);
+    if (rest.length > 0 && this.state === 'open') this.takeIdle(rest);
   }
 
   /** Ends the current command; output after its end (a background job, say) becomes idle output. */
@@ -632,6 +687,8 @@ export class ShellSession implements CommandSession {
   /** Moves bytes from the buffer into the command's output as markers are found. */
   private processRun(run: CommandRun): void {
     if (run.phase === 'start') {
+      // Our own typed line coming back means the terminal echoes again.
+      if (this.transport.pty && this.buffer.includes(TYPED_RUN_LINE)) this.renormalise = true;
       const index = this.buffer.indexOf(run.markers.start);
       if (index === -1) {
         const keep = run.markers.start.length;
@@ -661,13 +718,18 @@ export class ShellSession implements CommandSession {
     const codeStart = end + run.markers.end.length;
     const lineEnd = this.buffer.indexOf(0x0a, codeStart);
     if (lineEnd === -1) return;
-    const code = Number.parseInt(this.buffer.subarray(codeStart, lineEnd).toString('latin1').trim(), 10);
+    const endLine = this.buffer.subarray(codeStart, lineEnd + 1);
+    const code = Number.parseInt(endLine.toString('latin1').trim(), 10);
+    // Our printf ended the marker line with tab, CR, LF: anything else means the terminal
+    // changes bytes again (a command ran `stty sane`, say). CR CR LF: it maps NL to CR NL.
+    const crlf = endLine[endLine.length - 3] === 0x0d && endLine[endLine.length - 2] === 0x0d;
+    if (!endLine.subarray(-END_LINE_TAIL.length).equals(END_LINE_TAIL)) this.renormalise = true;
     // The end marker was printed after a newline of its own; it is not part of the output.
     // Only a terminal that maps NL to CR NL added a CR to it: an output's own final CR stays.
     let contentEnd = end;
     if (contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0a) {
       contentEnd--;
-      if (this.crlf && contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0d) contentEnd--;
+      if (crlf && contentEnd > 0 && this.buffer[contentEnd - 1] === 0x0d) contentEnd--;
     }
     this.emit(run, this.buffer.subarray(0, contentEnd));
     this.buffer = this.buffer.subarray(lineEnd + 1);
@@ -702,7 +764,9 @@ export class ShellSession implements CommandSession {
   private async recover(run: CommandRun): Promise<boolean> {
     const channel = this.channel;
     if (!channel || this.state !== 'open') return false;
-    const recoveryLine = this.markers.recoveryLine(run.markers) + this.transport.newline;
+    // The interrupted program may have left the terminal in modes that hide the marker.
+    const normalise = this.transport.pty ? this.markers.normaliseLine() + this.transport.newline : '';
+    const recoveryLine = normalise + this.markers.recoveryLine(run.markers) + this.transport.newline;
     for (let attempt = 0; attempt < MAX_RECOVERY_STEPS; attempt++) {
       let stronger = true;
       try {
@@ -711,7 +775,7 @@ export class ShellSession implements CommandSession {
       } catch {
         break;
       }
-      if (await this.waitForMarker(run.markers.recovery, this.options.recoveryTimeout)) {
+      if ((await this.waitForMarker(run.markers.recovery, this.options.recoveryTimeout)) !== undefined) {
         this.observer.lifecycle?.('recovered', `after ${attempt + 1} interrupt(s)`);
         return true;
       }

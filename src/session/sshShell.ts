@@ -7,7 +7,8 @@
 import type { ClientChannel, Client as SshClient } from 'ssh2';
 import type { ConnectionManager } from '../transport/connectionManager.js';
 import { SessionClosedError } from '../util/errors.js';
-import { sleep } from '../util/time.js';
+import { sendSignal } from '../exec/sshExec.js';
+import { endSessionChannel } from '../transport/sessionChannel.js';
 import type { ShellChannel, ShellSink, ShellTransport } from './transport.js';
 
 /** What an SSH shell needs. */
@@ -128,12 +129,10 @@ class SshShellChannel implements ShellChannel {
     return attempt < 2;
   }
 
+  /** Hangs the shell up (SIGHUP, end of input) and lets it exit before the channel closes (see endSessionChannel). */
   async close(): Promise<void> {
     if (this.isClosed()) return;
-    const closed = new Promise<void>((resolve) => this.channel.once('close', () => resolve()));
-    try {
-      this.channel.close();
-    } catch {}
-    await Promise.race([closed, sleep(3_000)]);
+    await endSessionChannel(this.channel, { graceMs: 1_000, beforeEnd: () => sendSignal(this.channel, 'HUP') });
   }
+
 }

@@ -7,8 +7,9 @@
  * every chunk would let "Last login: ..." (printed in pieces after a good login) pass for
  * a login prompt. A refusal message (`loginFailed`) counts at once.
  *
- * Success is proven with a probe line, `printf 'LWL_%s\n' <id>`, whose output never
- * appears in its own echo. It is typed only after the device printed something other than
+ * Success is proven with a probe line, `printf 'LWL_%s\n' <id>` through the shell's builtin
+ * printf (a profile may define a function of that name), whose output never appears in its
+ * own echo. It is typed only after the device printed something other than
  * whitespace after the password (the shell's prompt, the motd): /bin/login flushes input
  * typed earlier, and typing during a refused login would feed the next login prompt.
  */
@@ -18,7 +19,7 @@ import { ConnectionError, type ConnectFailure } from '../util/errors.js';
 import { quoteForMessage, registerSecret } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
 import { TextCleaner } from './text.js';
-import { randomId } from './wire.js';
+import { printfLine, randomId } from './wire.js';
 
 /** The byte stream a login runs on: a telnet connection or a serial console. */
 export interface LoginStream {
@@ -75,7 +76,7 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
     };
     const probeId = randomId(10);
     const probeAnswer = Buffer.from(`LWL_${probeId}`);
-    const probeLine = `printf 'LWL_%s\\n' ${probeId}${newline}`;
+    const probeLine = printfLine('LWL_%s\\n', probeId) + newline;
     const cleaner = new TextCleaner();
 
     /** Cleaned text since we last typed something. */
@@ -132,7 +133,9 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
         fail(
           'timeout',
           `the login on ${params.endpoint} did not complete within ${formatDuration(options.loginTimeout)} (${stage()}); last output: ${lastOutput()}.`,
-          'Check telnet.loginPrompt and telnet.passwordPrompt against the output above, or raise telnet.loginTimeout.',
+          probing
+            ? 'The device printed something after the password but no shell ran labwright\'s probe: check that the login shell is a POSIX shell and that its profile defines no function named `builtin` (bash, zsh), or raise telnet.loginTimeout.'
+            : 'Check telnet.loginPrompt and telnet.passwordPrompt against the output above, or raise telnet.loginTimeout.',
         ),
       options.loginTimeout,
     );

@@ -139,9 +139,8 @@ export class NcTransfer implements TransferStrategy {
     if (!pids) throw this.fail(`could not start the nc listener: ${(result.stderr || result.stdout).trim() || `exit ${result.exitCode}`}.`, 'Check nc.command on the device.');
     return {
       pid: pids[1]!,
-      // Children first: once a parent is gone its children are re-parented and out of reach.
       cleanup: async () => {
-        await this.deps.runner.run(`pkill -P ${pids[1]} 2>/dev/null; pkill -P ${pids[2]} 2>/dev/null; kill ${pids[1]} ${pids[2]} 2>/dev/null; true`, { timeout: HELPER_TIMEOUT_MS });
+        await this.deps.runner.run(killJobs(pids[1]!, pids[2]!), { timeout: HELPER_TIMEOUT_MS });
       },
     };
   }
@@ -153,7 +152,9 @@ export class NcTransfer implements TransferStrategy {
     const deadline = Date.now() + this.deps.options.readyTimeout;
     for (;;) {
       try {
-        const socket = await guard.step(networkPath.connect(address, port, Math.max(500, deadline - Date.now()), this.context));
+        // Half-open: a BusyBox `nc -l` ends its sending side as soon as its stdin (/dev/null
+        // for an upload) ends, and the upload must go on after that.
+        const socket = await guard.step(networkPath.connect(address, port, Math.max(500, deadline - Date.now()), this.context, { halfOpen: true }));
         guard.onStop((reason) => socket.destroy(reason));
         return socket;
       } catch (error) {
@@ -386,6 +387,18 @@ function send(source: Readable, socket: Duplex): Promise<void> {
     socket.resume();
     source.pipe(socket, { end: false });
   });
+}
+
+/**
+ * A command that kills processes and their direct children. Children are found in
+ * /proc/<pid>/stat (the parent pid follows the state, after the command name in
+ * parentheses), not with `pkill -P`, which BusyBox lacks; they are listed before anything
+ * is killed, as a dead parent's children are re-parented out of reach.
+ */
+export function killJobs(...pids: string[]): string {
+  const parents = pids.map((pid) => `f[2] == ${pid}`).join(' || ');
+  const children = `cat /proc/[0-9]*/stat 2>/dev/null | awk '{ i = index($0, ") "); split(substr($0, i + 2), f, " "); if (${parents}) print $1 }'`;
+  return `kill $(${children}) ${pids.join(' ')} 2>/dev/null; true`;
 }
 
 /**

@@ -26,12 +26,16 @@ export interface Slot {
    * once the channel has closed.
    */
   idle(reclaim: (() => void) | undefined): void;
+  /** The channel is open and its request (exec, shell, subsystem) answered; only {@link ChannelBudget.serialExec} needs it. */
+  opened(): void;
 }
 
 interface Holder {
   label: SlotLabel;
   reclaim: (() => void) | undefined;
   reclaiming: boolean;
+  /** Granted, but the channel's request not yet answered. */
+  opening: boolean;
 }
 
 interface Waiter {
@@ -50,6 +54,14 @@ export class ChannelBudget {
   private nextId = 1;
   private aborted: Error | undefined;
   private lastRelease = 0;
+  /**
+   * For servers that close a channel opening while a child process ends (see
+   * {@link serverClosesNewChannels}): channels open one at a time, and exec and SFTP
+   * channels, whose processes end when their work is done (or when labwright ends an idle
+   * SFTP session), are alone while they are open; an idle one is reclaimed at once when
+   * something waits. Shells stay open meanwhile.
+   */
+  serialExec = false;
 
   constructor(
     capacity: number,
@@ -96,7 +108,7 @@ export class ChannelBudget {
   acquire(label: SlotLabel, timeoutMs: number, signal?: AbortSignal): Promise<Slot> {
     if (this.aborted) return Promise.reject(this.aborted);
     if (signal?.aborted) return Promise.reject(this.abortedError(label, signal));
-    if (this.holders.size < this.capacityValue && this.waiters.length === 0) return Promise.resolve(this.grant(label));
+    if (this.hasRoom() && this.waiters.length === 0) return Promise.resolve(this.grant(label));
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.removeWaiter(waiter);
@@ -139,7 +151,7 @@ export class ChannelBudget {
 
   private grant(label: SlotLabel): Slot {
     const id = this.nextId++;
-    const holder: Holder = { label, reclaim: undefined, reclaiming: false };
+    const holder: Holder = { label, reclaim: undefined, reclaiming: false, opening: true };
     this.holders.set(id, holder);
     let released = false;
     return {
@@ -155,12 +167,25 @@ export class ChannelBudget {
         holder.reclaim = reclaim;
         if (reclaim) this.reclaimIdle();
       },
+      opened: () => {
+        if (released || !holder.opening) return;
+        holder.opening = false;
+        this.dispatch();
+      },
     };
+  }
+
+  /** Whether a slot can be granted now. */
+  private hasRoom(): boolean {
+    if (this.holders.size >= this.capacityValue) return false;
+    return !this.serialExec || ![...this.holders.values()].some((holder) => holder.opening || ending(holder.label));
   }
 
   /** Asks idle holders to close, one per request that is waiting beyond the free slots. */
   private reclaimIdle(): void {
     let needed = this.waiters.length - Math.max(0, this.capacityValue - this.holders.size);
+    // In serial mode an idle SFTP session keeps everything waiting, whatever the capacity.
+    if (this.serialExec && this.waiters.length > 0) needed = Math.max(needed, [...this.holders.values()].filter((holder) => ending(holder.label) && holder.reclaim).length);
     for (const holder of this.holders.values()) {
       if (needed <= 0) return;
       if (holder.reclaiming) {
@@ -186,7 +211,7 @@ export class ChannelBudget {
   }
 
   private dispatch(): void {
-    while (this.holders.size < this.capacityValue && this.waiters.length > 0) {
+    while (this.hasRoom() && this.waiters.length > 0) {
       const waiter = this.waiters.shift()!;
       clearTimeout(waiter.timer);
       waiter.dispose();
@@ -212,4 +237,23 @@ export class ChannelBudget {
       },
     );
   }
+}
+
+/** Whether a channel's process ends by itself (exec) or when labwright ends the session (SFTP): see {@link ChannelBudget.serialExec}. */
+function ending(label: SlotLabel): boolean {
+  return label.kind === 'exec' || label.kind === 'sftp';
+}
+
+/**
+ * Whether the SSH server (by its version string, e.g. `dropbear_2022.83`) closes a new
+ * session channel before answering its request when one of its child processes exits at
+ * that moment: Dropbear 2022.82 to 2024.85 (mkj/dropbear#321, fixed by #326). The request
+ * fails ("Unable to exec"), and data for the channel then trips an assertion that ends the
+ * whole connection. Exec channels must then not overlap with anything that opens.
+ */
+export function serverClosesNewChannels(software: string | undefined): boolean {
+  const version = /^dropbear_(\d{4})\.(\d+)/i.exec(software ?? '');
+  if (!version) return false;
+  const number = Number(version[1]) * 1000 + Number(version[2]);
+  return number >= 2022_082 && number < 2024_086;
 }

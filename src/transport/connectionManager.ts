@@ -9,7 +9,7 @@ import type { Client as SshClient } from 'ssh2';
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import { AbortedError, ConnectionError, messageOf } from '../util/errors.js';
 import { abortable, sleep } from '../util/time.js';
-import { ChannelBudget } from './channelBudget.js';
+import { ChannelBudget, serverClosesNewChannels } from './channelBudget.js';
 import type { NetworkPath } from './network.js';
 import { connectSsh, type SshTarget } from './sshConnect.js';
 import { SshConnection } from './sshConnection.js';
@@ -142,6 +142,9 @@ export class ConnectionManager {
       const probe = this.factory.probeMaxSessions ? await this.factory.probeMaxSessions(client).catch(() => ({ capacity: 10, probed: false })) : { capacity: 10, probed: false };
       budget = new ChannelBudget(probe.capacity, this.config.name, probe.probed ? 'probed' : 'configured');
     }
+    // ssh2 keeps the server's software version (after "SSH-2.0-") in a private field.
+    const software = (client as unknown as { _remoteVer?: string })._remoteVer;
+    budget.serialExec = serverClosesNewChannels(software);
     const connection = new SshConnection(client, ++this.generation, budget, this.config.name);
     const lost = (detail: string) => {
       const error = new ConnectionError('closed', `the SSH connection to ${this.config.address}:${this.config.ssh.port} was lost: ${detail}.`, {
@@ -156,7 +159,8 @@ export class ConnectionManager {
     client.on('close', () => lost('the connection closed'));
     client.on('end', () => lost('the server ended the connection'));
     this.current = connection;
-    this.options.onEvent?.({ event: 'connected', detail: `${this.user}@${this.config.address}:${this.config.ssh.port}, MaxSessions ${budget.capacity} (${budget.source})` });
+    const serial = budget.serialExec ? `; exec channels one at a time (${software} closes new channels while a command ends, dropbear#321)` : '';
+    this.options.onEvent?.({ event: 'connected', detail: `${this.user}@${this.config.address}:${this.config.ssh.port}, MaxSessions ${budget.capacity} (${budget.source})${serial}` });
     return connection;
   }
 }

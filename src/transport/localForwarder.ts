@@ -39,7 +39,9 @@ export class LocalForwarder {
 
   /** Starts listening; resolves with the bound port. */
   async listen(): Promise<number> {
-    const server = net.createServer((socket) => this.accept(socket));
+    // Half-open: a client that ends its side (an upload done, a request sent) still gets
+    // everything the far end sends afterwards; each direction ends on its own.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

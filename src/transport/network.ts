@@ -22,12 +22,23 @@ export interface ConnectContext {
   protocol: ErrorProtocol;
 }
 
+/** How a stream from {@link NetworkPath.connect} behaves. */
+export interface StreamOptions {
+  /**
+   * The peer ending its side does not end ours: we may keep sending (a BusyBox `nc -l`
+   * ends its sending side as soon as its stdin ends, before the upload it receives has
+   * begun). The caller then ends its side itself. Streams through hops (SSH channels)
+   * always behave so. Default false: the stream ends when the peer's side does.
+   */
+  halfOpen?: boolean;
+}
+
 /** A way to reach TCP services of a host. */
 export interface NetworkPath {
   /** `direct`, or the hop chain (`via bastion → mid`), for messages. */
   readonly description: string;
   /** Opens a TCP stream to `address:port` as seen from the end of the path. */
-  connect(address: string, port: number, timeoutMs: number, context: ConnectContext): Promise<Duplex>;
+  connect(address: string, port: number, timeoutMs: number, context: ConnectContext, options?: StreamOptions): Promise<Duplex>;
   /**
    * A local 127.0.0.1 endpoint reaching `address:port`, for libraries that need a real
    * `net.Socket` (basic-ftp data connections). Direct paths return the address itself.
@@ -76,9 +87,9 @@ export function adviceFor(kind: ConnectFailure): string {
 }
 
 /** Opens a TCP connection from the runner with a bound, no-delay on, errors classified. */
-export function connectTcp(address: string, port: number, timeoutMs: number, context: ConnectContext, via = ''): Promise<net.Socket> {
+export function connectTcp(address: string, port: number, timeoutMs: number, context: ConnectContext, via = '', options: StreamOptions = {}): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address, port });
+    const socket = net.connect({ host: address, port, allowHalfOpen: options.halfOpen ?? false });
     socket.setNoDelay(true);
     const fail = (kind: ConnectFailure, detail: string, cause?: unknown) => {
       socket.destroy();
@@ -102,6 +113,6 @@ export function connectTcp(address: string, port: number, timeoutMs: number, con
 /** The runner reaches the host itself. */
 export const directPath: NetworkPath = {
   description: 'direct',
-  connect: (address, port, timeoutMs, context) => connectTcp(address, port, timeoutMs, context),
+  connect: (address, port, timeoutMs, context, options) => connectTcp(address, port, timeoutMs, context, '', options),
   endpoint: async (address, port) => ({ host: address, port, release: async () => {} }),
 };

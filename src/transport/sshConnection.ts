@@ -139,6 +139,7 @@ export class SshConnection {
         if (Date.now() >= deadline) throw error;
         continue;
       }
+      slot.opened();
       closeOf(opened).once('close', slot.release);
       return Object.assign(opened as object, { connection: this, slot, release: slot.release }) as unknown as HeldChannel<T>;
     }

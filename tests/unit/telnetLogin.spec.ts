@@ -88,7 +88,7 @@ async function withDevice(script: (io: DeviceIo) => Promise<void>, params: Parti
 /** Answers the client's probe line like a shell would. */
 async function answerProbe(io: DeviceIo): Promise<void> {
   const probe = await io.readLine();
-  const id = /^printf 'LWL_%s\\n' ([a-z0-9]+)$/.exec(probe)?.[1];
+  const id = /printf 'LWL_%s\\n' ([a-z0-9]+);; esac$/.exec(probe)?.[1];
   expect(id, `probe line ${JSON.stringify(probe)}`).toBeTruthy();
   io.write(`${probe}\r\nLWL_${id}\r\n$ `);
 }

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test, expect } from '@playwright/test';
-import { MarkerFactory, assignmentLines, setupLines } from '../../src/session/wire.js';
+import { MarkerFactory, assignmentLines, parseFamily } from '../../src/session/wire.js';
 
 const shells = ['/bin/sh', '/bin/bash', '/bin/dash'].filter((shell) => existsSync(shell));
 
@@ -15,6 +15,22 @@ function randomCommand(seed: number): string {
   for (let i = 0; i < length; i++) text += pool[next() % pool.length];
   return text;
 }
+
+/** A marker factory set to the family `shell` reports through the opening probe. */
+function familyOf(shell: string): MarkerFactory {
+  const factory = new MarkerFactory();
+  const markers = factory.forNonce('0');
+  const printed = execFileSync(shell, ['-c', factory.familyProbeLine(markers)]).toString('latin1');
+  const at = printed.indexOf(markers.recovery.toString());
+  expect(at, printed).toBeGreaterThanOrEqual(0);
+  factory.family = parseFamily(printed.slice(at + markers.recovery.length).trim());
+  return factory;
+}
+
+test('the opening probe tells bash from POSIX shells', () => {
+  expect(familyOf('/bin/bash').family).toBe('bash');
+  expect(familyOf('/bin/dash').family).toBe('posix');
+});
 
 test('assignment lines rebuild any command exactly and stay under the line limit', () => {
   const samples = [
@@ -29,12 +45,13 @@ test('assignment lines rebuild any command exactly and stay under the line limit
   const problems: string[] = [];
   for (const shell of shells) {
     for (const command of samples) {
-      const lines = assignmentLines(command, 128);
+      const factory = familyOf(shell);
+      const lines = assignmentLines(command, 128, factory.family);
       const tooLong = lines.find((line) => Buffer.byteLength(line) > 128);
       if (tooLong) problems.push(`line over 128 bytes: ${JSON.stringify(tooLong)}`);
       const untypeable = lines.find((line) => /[\x00-\x09\x0b-\x1f\x7f]/.test(line));
       if (untypeable) problems.push(`control character typed raw: ${JSON.stringify(untypeable)}`);
-      const script = [...setupLines({ pty: false }), ...lines, 'printf %s "$__lw_c"'].join('\n');
+      const script = [...factory.setupLines({ pty: false }), ...lines, 'printf %s "$__lw_c"'].join('\n');
       const rebuilt = execFileSync(shell, ['-c', script]).toString('utf8');
       if (rebuilt !== command) problems.push(`${shell} rebuilt ${JSON.stringify(rebuilt).slice(0, 80)} from ${JSON.stringify(command).slice(0, 80)}`);
     }
@@ -56,8 +73,8 @@ test('typed lines never contain the markers they make the shell print', () => {
   const markers = factory.next();
   const typed = factory.runLine(markers) + factory.recoveryLine(markers);
   for (const marker of [markers.start, markers.end, markers.recovery]) expect(typed).not.toContain(marker.toString());
-  const printed = execFileSync('/bin/sh', ['-c', `__lw_c='exit 3'; ${factory.runLine(markers).replace('eval "$__lw_c"', '(eval "$__lw_c")')}`]).toString();
-  expect(printed).toBe(`${markers.start}\n\n${markers.end}3\n`);
+  const printed = execFileSync('/bin/sh', ['-c', `__lw_c='(exit 3)'; ${factory.runLine(markers)}`]).toString();
+  expect(printed).toBe(`${markers.start}\n\n${markers.end}3\t\r\n`);
 });
 
 test('nonces never repeat within a session and session ids differ', () => {
