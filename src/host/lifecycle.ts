@@ -85,7 +85,7 @@ export class HostLifecycle {
     this.blocked = undefined;
   }
 
-  /** `path` refusing new connections while they are blocked. */
+  /** `path` refusing new connections while they are blocked; every argument passes through as given. */
   gate(path: NetworkPath): NetworkPath {
     const check = (context: ConnectContext) => {
       if (this.blocked !== undefined) throw new HostUnavailableError('rebooting', `no new connection to ${this.host}: ${this.blocked}.`, { host: context.host, protocol: context.protocol });
@@ -94,13 +94,13 @@ export class HostLifecycle {
       get description() {
         return path.description;
       },
-      connect: async (address, port, timeoutMs, context) => {
-        check(context);
-        return path.connect(address, port, timeoutMs, context);
+      connect: async (...args: Parameters<NetworkPath['connect']>) => {
+        check(args[3]);
+        return path.connect(...args);
       },
-      endpoint: async (address, port, context): Promise<LocalEndpoint> => {
-        check(context);
-        return path.endpoint(address, port, context);
+      endpoint: async (...args: Parameters<NetworkPath['endpoint']>): Promise<LocalEndpoint> => {
+        check(args[2]);
+        return path.endpoint(...args);
       },
     };
   }

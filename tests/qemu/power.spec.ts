@@ -40,9 +40,10 @@ test.describe('a Linux board with SSH', () => {
     const file = path.join(dir, 'big.bin');
     writeFileSync(file, Buffer.alloc(128 * 1024 * 1024, 5));
     const running = (session: string) => events.some((e) => e.type === 'command-output' && e.session === session && e.line === 'running');
-    const exec = host.exec('echo running; sleep 300');
-    const run = host.run('echo running; sleep 300');
-    const onConsole = host.console.run('echo running; sleep 300');
+    // Long timeouts: under load the console's login alone can take a while, and these must still run when the reset comes.
+    const exec = host.exec('echo running; sleep 300', { timeout: 240_000 });
+    const run = host.run('echo running; sleep 300', { timeout: 240_000 });
+    const onConsole = host.console.run('echo running; sleep 300', { timeout: 240_000 });
     let moving!: () => void;
     const transferring = new Promise<void>((resolve) => (moving = resolve));
     const upload = host.put(file, '/tmp/big.bin', { onProgress: (done) => done > 0 && moving() }).then(() => undefined, (e: unknown) => e);
