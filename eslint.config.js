@@ -1,5 +1,5 @@
 // ESLint flat config. Besides the usual TypeScript checks it enforces the layering of
-// DESIGN.md: a folder under src/ may import only its own layer and the layers below it,
+// docs/ARCHITECTURE.md: a folder under src/ may import only its own layer and the layers below it,
 // and only src/playwright/ may import Playwright.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -11,8 +11,8 @@ import globals from 'globals';
 const layers = ['util', 'config', 'transport', 'exec', 'transfer', 'session', 'share', 'power', 'lease', 'host', 'playwright', 'cli'];
 
 const playwrightImports = [
-  { name: '@playwright/test', message: 'Only src/playwright/ may import Playwright (see DESIGN.md layering).' },
-  { name: 'playwright', message: 'Only src/playwright/ may import Playwright (see DESIGN.md layering).' },
+  { name: '@playwright/test', message: 'Only src/playwright/ may import Playwright (see docs/ARCHITECTURE.md).' },
+  { name: 'playwright', message: 'Only src/playwright/ may import Playwright (see docs/ARCHITECTURE.md).' },
 ];
 
 /** One config block per layer forbidding imports of every layer above it. */
@@ -24,7 +24,7 @@ const layerRules = layers.map((layer, index) => {
   if (above.length > 0) {
     patterns.push({
       regex: `(^|/)(${above.join('|')})(/|$)`,
-      message: `src/${layer}/ must not import from higher layers (${above.join(', ')}); see DESIGN.md layering.`,
+      message: `src/${layer}/ must not import from higher layers (${above.join(', ')}); see docs/ARCHITECTURE.md.`,
     });
   }
   return {

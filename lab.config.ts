@@ -62,6 +62,8 @@ export default defineLab({
           console: { transport: 'tcp' as const, address: qemuConsole.address, port: qemuConsole.port },
           ssh: { port: qemuSsh.port, knownHosts: [process.env.LAB_QEMU_KNOWN_HOSTS ?? '~/.ssh/known_hosts'] },
           users: { root: { password: env('LAB_QEMU_PASSWORD') } },
+          // Its power switch: QEMU's monitor (as a PDU would be: { pdu: 'rack1', outlet: 3 }).
+          ...(process.env.LAB_QEMU_QMP && { power: { driver: 'qemu' as const, socket: process.env.LAB_QEMU_QMP } }),
           tags: ['serial-console', 'u-boot'],
         },
       }),

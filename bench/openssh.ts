@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** Runs a program; rejects on a non-zero exit with its stderr. */
-export function run(program: string, args: string[], input?: string): Promise<string> {
+export function run(program: string, args: string[], input?: string, env?: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

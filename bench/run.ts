@@ -4,7 +4,7 @@
  *
  *   npm run bench                    # everything, 256 MiB transfers
  *   npm run bench -- --size 64       # smaller transfers
- *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share, leases, console
+ *   npm run bench -- --only latency,transfer   # sections: latency, transfer, hops, executor, share, leases, console, power
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,13 +13,15 @@ import { defineLab } from '../src/config/defineLab.js';
 import { Lab } from '../src/host/lab.js';
 import { labInput } from '../fixtures/lab/labConfig.js';
 import { startLab } from '../fixtures/lab/startLab.js';
-import { OpenSshMaster } from './openssh.js';
+import { OpenSshMaster, run } from './openssh.js';
 import { failedRow, formatTable, type Row } from './stats.js';
 import { consoleSection } from './sections/console.js';
 import { executorSection } from './sections/executor.js';
 import { hopsSection } from './sections/hops.js';
 import { leasesSection } from './sections/leases.js';
 import { latencySection } from './sections/latency.js';
+import { keyLogin, powerSection, qemuSsh } from './sections/power.js';
+import { startPoweredBoard } from '../fixtures/qemu/poweredBoard.js';
 import { shareSection } from './sections/share.js';
 import { transferSection } from './sections/transfer.js';
 
@@ -33,12 +35,16 @@ const sizeMiB = Number(values.size);
 const only = values.only ? new Set(values.only.split(',')) : undefined;
 const wanted = (name: string) => !only || only.has(name);
 
-// MaxSessions 100 on the target so that OpenSSH's multiplexer can run 100 commands at once too.
-const started = await startLab({ roles: ['target', 'telnetOnly', 'bastion', 'inner'], roleOptions: { target: { maxSessions: 100 } } });
-const input = labInput(started);
+// MaxSessions 100 on the target so that OpenSSH's multiplexer can run 100 commands at once
+// too; fixed ports so that it keeps them when the power section restarts it.
+const started = await startLab({ roles: ['target', 'telnetOnly', 'bastion', 'inner'], roleOptions: { target: { maxSessions: 100, fixedPorts: true } } });
+const target = started.host('target');
+/** The power section's PDU: the container's power is `docker restart`. */
+const POWER_POLL_MS = 250;
+const input = labInput(started, { target: { power: { pdu: 'docker', outlet: target.name }, lifecycle: { pollInterval: POWER_POLL_MS } } });
+input.pdus = { docker: { driver: 'command', on: 'docker start {outlet}', off: 'docker stop -t 0 {outlet}', cycle: 'docker restart -t 0 {outlet}', timeout: 60_000 } };
 const lab = new Lab(defineLab(input));
 const knownHosts = (input.hosts!.target!.ssh as { knownHosts: string[] }).knownHosts[0]!;
-const target = started.host('target');
 const master = new OpenSshMaster({
   address: '127.0.0.1',
   port: target.ports.ssh!,
@@ -67,6 +73,29 @@ try {
   await section('share', () => shareSection(lab, 100));
   await section('leases', () => leasesSection());
   await section('console', () => consoleSection(started));
+  // QEMU: a Linux board with SSH, powered through QMP; the reference resets it through QMP too.
+  await section('power', async () => {
+    const qemu = await startPoweredBoard({ name: 'bench', host: { lifecycle: { pollInterval: POWER_POLL_MS } } });
+    try {
+      return await powerSection({ label: 'QEMU', host: qemu.host, ssh: qemuSsh(qemu), cycle: () => qemu.board.reset(), pollMs: POWER_POLL_MS, timeoutMs: 180_000 }, 3);
+    } finally {
+      await qemu.close();
+    }
+  });
+  // Last: it restarts the target (the OpenSSH master above goes with it).
+  await section('power', () =>
+    powerSection(
+      {
+        label: 'container',
+        host: lab.remote('target'),
+        ssh: keyLogin(master.target),
+        cycle: async () => void (await run('docker', ['restart', '-t', '0', target.name])),
+        pollMs: POWER_POLL_MS,
+        timeoutMs: 120_000,
+      },
+      3,
+    ),
+  );
   console.log(`\n${formatTable(rows)}\n`);
   console.log('ratio: how many times faster labwright is than the reference (above 1 is better).');
   const failed = rows.filter((r) => r.failure !== undefined);

@@ -1,18 +1,18 @@
 /**
  * A board's serial console, from power-on: U-Boot's autoboot interrupted, boot-loader
  * commands with their exit status, Linux booted from U-Boot and a login on the console,
- * then SSH on the same board. The shell examples then run over this console (project
+ * then SSH on the same board; a hard reboot through its power switch (QEMU's monitor). The
+ * shell examples then run over this console (project
  * `qemu-board`). The console log of each test is attached as `console: qemu-board`.
  */
 import { test, expect } from 'labwright';
-import { powerOnBoard } from './lab/power.js';
 
 test.describe.configure({ mode: 'serial' });
 
 test('U-Boot: stop the autoboot countdown and ask the boot loader', async ({ remote }) => {
   const board = await remote();
   const countdown = board.console.waitFor(/Hit any key to stop autoboot/, { timeout: 60_000, keep: true });
-  await powerOnBoard();
+  await board.power('on');
   await countdown;
   const uboot = await board.console.interruptAutoboot();
   const version = await uboot.run('version');
@@ -37,6 +37,15 @@ test('boot Linux from U-Boot, log in on the console, then SSH on the same board'
   const onConsole = await board.console.run('cat /proc/sys/kernel/hostname');
   const overSsh = await board.exec('cat /proc/sys/kernel/hostname');
   expect(onConsole.only.output).toBe(overSsh.output);
+});
+
+test('a hard reboot: power-cycled, back when its console logs in again and SSH answers', async ({ remote }) => {
+  const board = await remote();
+  const reboot = await board.reboot({ hard: true, timeout: 180_000 });
+  // U-Boot boots Linux by itself this time (boot.scr on its disk).
+  expect((await board.console.run('cut -d" " -f1 /proc/uptime')).only.output).toMatch(/^\d+\.\d+\n$/);
+  expect((await board.exec('echo ssh is back')).output).toBe('ssh is back\n');
+  console.log(`power ${reboot.powerMs} ms, boot to the console's login prompt ${reboot.bootMs} ms, SSH and shell ${reboot.reconnectMs} ms`);
 });
 
 test.afterAll(async ({ lab }) => {

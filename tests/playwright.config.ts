@@ -26,7 +26,7 @@ export default defineConfig<UserlandOptions>({
     // The same suite over each userland of the board: one project per shell and protocol.
     ...(Object.keys(USERLANDS) as UserlandName[]).map((userland) => ({ name: `userland:${userland}`, testDir: 'userlands', use: { userland } })),
     { name: 'leases', testDir: 'leases' },
-    // Real U-Boot and Linux under QEMU (TCG), consoles over TCP, a hop, serialport on a pty pair.
+    // Real U-Boot and Linux under QEMU (TCG): consoles over TCP, a hop, serialport on a pty pair; power control through QMP.
     { name: 'qemu', testDir: 'qemu' },
   ],
 });

@@ -34,7 +34,7 @@ function version(): string {
 /** Builds the program; `exit` receives the exit code of the command that ran. */
 export function createProgram(io: CliIo, exit: (code: number) => void): Command {
   const program = new Command('labwright')
-    .description('Check, use and trust the hosts of a labwright lab (lab.config.ts).')
+    .description('Check, use, power and trust the hosts of a labwright lab (lab.config.ts); show its leases.')
     .version(version(), '-V, --version')
     .addOption(new Option('-l, --lab <file>', 'lab file (default: $LABWRIGHT_LAB, else lab.config.ts)'))
     .addOption(new Option('--ssh-config [file]', 'also take hosts from an OpenSSH client config (default file: ~/.ssh/config)'))

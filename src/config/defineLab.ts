@@ -6,7 +6,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
-import { formatIssues, isCredentialPath, suggest } from './problems.js';
+import { fieldsAt, formatIssues, isCredentialPath, suggest } from './problems.js';
 import {
   defaultsSchema,
   hostSchema,
@@ -17,6 +17,9 @@ import {
   type FtpOptions,
   type LogsOptions,
   type HostInput,
+  type LifecycleOptions,
+  type PduConfig,
+  type PduInput,
   type LocalHostInput,
   type NcOptions,
   type ScpOptions,
@@ -30,6 +33,9 @@ import {
   type UserCredentials,
 } from './schema.js';
 import { findHopCycle } from './hops.js';
+import { parseHostPower, parsePdu, type HostPowerConfig } from './power.js';
+
+export type { HostPowerConfig } from './power.js';
 import { leasesSchema, resolveLeaseConfig, type LeaseConfig, type LeasesInput } from './leases.js';
 import { withSshConfig, type SshConfigInput } from './sshConfig.js';
 
@@ -46,6 +52,8 @@ export interface LabInput {
   defaults?: DefaultsInput;
   /** Options of the `local` host. */
   local?: LocalHostInput;
+  /** Power controllers by name (PDUs, QEMU monitors, relay scripts), shared by the hosts whose `power` names them. */
+  pdus?: Record<string, PduInput>;
   /** Device leases: the store shared by runners (default: embedded, this machine only), TTL, wait bound. */
   leases?: LeasesInput;
   /**
@@ -98,6 +106,9 @@ export interface RemoteHostConfig extends HostConfigBase {
   scp: ScpOptions;
   ftp: FtpOptions;
   nc: NcOptions;
+  /** Power control, if the host has any. */
+  power: HostPowerConfig | undefined;
+  lifecycle: LifecycleOptions;
   /** The serial console, if the host has one. */
   console: ConsoleOptions | undefined;
 }
@@ -114,6 +125,8 @@ export type HostConfig = RemoteHostConfig | LocalHostConfig;
 export interface LabConfig {
   readonly hosts: Readonly<Record<string, RemoteHostConfig>>;
   readonly local: LocalHostConfig;
+  /** Power controllers by name (the `pdus` of the lab file). */
+  readonly pdus: Readonly<Record<string, PduConfig>>;
   /** Lab-wide default per-command timeout (ms), if set. */
   readonly commandTimeout: number | undefined;
   /** File the lab was loaded from, when known. */
@@ -132,31 +145,6 @@ export function isLabConfig(value: unknown): value is LabConfig {
 /** Reads `{ env: 'NAME' }` secrets lazily so that editors show the input type. */
 export function env(name: string): { env: string } {
   return { env: name };
-}
-
-/** Field names of the object schema found at `path` inside `schema`, for unknown-field hints. */
-function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  let current: z.core.$ZodType | undefined = schema;
-  const unwrap = (s: z.core.$ZodType): z.core.$ZodType => {
-    let inner = s;
-    for (;;) {
-      const def = inner._zod.def as { innerType?: z.core.$ZodType; in?: z.core.$ZodType; type: string };
-      if (def.innerType) inner = def.innerType;
-      else if (def.type === 'pipe' && def.in) inner = def.in;
-      else return inner;
-    }
-  };
-  for (const part of path) {
-    if (!current) return [];
-    current = unwrap(current);
-    const def = current._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; valueType?: z.core.$ZodType };
-    if (def.type === 'object' && def.shape) current = def.shape[String(part)];
-    else if (def.type === 'record') current = def.valueType;
-    else return [];
-  }
-  if (!current) return [];
-  const def = unwrap(current)._zod.def as { type: string; shape?: Record<string, unknown> };
-  return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
 }
 
 /** Shallow-merges lab defaults into each option group of a raw host entry. */
@@ -237,7 +225,16 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
     rawHosts = imported.hosts;
   }
 
+  const pdus: Record<string, PduConfig> = {};
+  for (const [name, raw] of Object.entries(top.data.pdus)) {
+    registerRawCredentials(raw);
+    const parsed = parsePdu(raw, `pdu "${name}"`);
+    if ('problems' in parsed) problems.push(...parsed.problems);
+    else pdus[name] = parsed.pdu;
+  }
+
   const hosts: Record<string, RemoteHostConfig> = {};
+  const rawPower = new Map<string, unknown>();
   const names = Object.keys(rawHosts);
   for (const [name, raw] of Object.entries(rawHosts)) {
     const where = `host "${name}"`;
@@ -275,6 +272,7 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
       problems.push(`${where} → ftp.user: "${host.ftp.user}" is not one of its users (${userNames.join(', ')})${hint ? `; did you mean "${hint}"?` : ''}`);
     }
     registerHostSecrets(host.users, host);
+    if (host.power !== undefined) rawPower.set(name, host.power);
     hosts[name] = {
       kind: 'remote',
       name,
@@ -291,6 +289,8 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
       scp: host.scp,
       ftp: host.ftp,
       nc: host.nc,
+      power: undefined,
+      lifecycle: host.lifecycle,
       console: host.console,
       shell: host.shell,
       logs: host.logs,
@@ -315,6 +315,23 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
       problems.push(`${where}: "${host.hop}" is a ${hosts[host.hop]!.term} host; a hop must speak SSH`);
     }
   }
+  // Power: a host's `power` names a PDU of the lab or brings a driver of its own; a command
+  // driver may run on another lab host.
+  for (const [name, raw] of rawPower) {
+    const parsed = parseHostPower(raw, `host "${name}" → power`, name, pdus, Object.keys(top.data.pdus));
+    if ('problems' in parsed) problems.push(...parsed.problems);
+    else hosts[name] = { ...hosts[name]!, power: parsed.power };
+  }
+  const drivers: Array<[string, PduConfig]> = [
+    ...Object.entries(pdus).map(([name, pdu]): [string, PduConfig] => [`pdu "${name}"`, pdu]),
+    ...Object.values(hosts).flatMap((host): Array<[string, PduConfig]> => (host.power?.own ? [[`host "${host.name}" → power`, host.power.driver]] : [])),
+  ];
+  for (const [where, pdu] of drivers) {
+    if (pdu.driver !== 'command' || pdu.runOn === undefined || pdu.runOn === LOCAL_HOST || hosts[pdu.runOn] || names.includes(pdu.runOn)) continue;
+    const hint = suggest(pdu.runOn, names);
+    problems.push(`${where} → runOn: names "${pdu.runOn}", which is not a host of this lab${hint ? ` (did you mean "${hint}"?)` : ''}; leave it out to run on the runner`);
+  }
+
   const cycle = findHopCycle(hosts);
   if (cycle) problems.push(`hop chain loops: ${cycle.join(' → ')}; break the loop by removing one "hop"`);
 
@@ -343,6 +360,7 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
       resources: local.resources,
       description: local.description,
     },
+    pdus,
     commandTimeout: defaultsResult.data?.commandTimeout,
     source,
     leases: leases.config!,

@@ -2,7 +2,7 @@
 import type { z } from 'zod';
 
 /** Fields whose values are credentials, and subtrees where any value may be one. */
-const SECRET_FIELD = /(password|passphrase|totp|secret|token|answer)/i;
+const SECRET_FIELD = /(password|passphrase|totp|secret|token|answer|bearer|authorization|api-?key|cookie)/i;
 const CREDENTIAL_SUBTREE = /^users$/;
 
 /** Field path as written in the config: `ssh.port`, `users.root.password`. */
@@ -125,4 +125,29 @@ export function formatIssues(where: string, issues: readonly z.core.$ZodIssue[],
     problems.push(`${where} → ${field}: ${expectation(issue)}, got ${preview(issue.input, issue.path)}`);
   }
   return problems;
+}
+
+/** Field names of the object schema found at `path` inside `schema`, for unknown-field hints. */
+export function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let current: z.core.$ZodType | undefined = schema;
+  const unwrap = (s: z.core.$ZodType): z.core.$ZodType => {
+    let inner = s;
+    for (;;) {
+      const def = inner._zod.def as { innerType?: z.core.$ZodType; in?: z.core.$ZodType; type: string };
+      if (def.innerType) inner = def.innerType;
+      else if (def.type === 'pipe' && def.in) inner = def.in;
+      else return inner;
+    }
+  };
+  for (const part of path) {
+    if (!current) return [];
+    current = unwrap(current);
+    const def = current._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; valueType?: z.core.$ZodType };
+    if (def.type === 'object' && def.shape) current = def.shape[String(part)];
+    else if (def.type === 'record') current = def.valueType;
+    else return [];
+  }
+  if (!current) return [];
+  const def = unwrap(current)._zod.def as { type: string; shape?: Record<string, unknown> };
+  return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
 }

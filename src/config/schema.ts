@@ -116,7 +116,7 @@ const sshOptionsShape = {
   /** ssh2 algorithm lists (kex, cipher, serverHostKey, hmac, compress). Default: ssh2's. */
   algorithms: z.record(z.string(), z.array(z.string())).optional(),
 };
-/** SSH connection options (see otto's SshOptions, AsyncSSH's connect options). */
+/** SSH connection options. */
 export const sshOptionsSchema: z.ZodObject<typeof sshOptionsShape, z.core.$strict> = z.strictObject(sshOptionsShape);
 
 /** Fields of {@link telnetOptionsSchema}; documented here so editors show them on hover. */
@@ -142,7 +142,7 @@ const telnetOptionsShape = {
   /** Logged-in sessions kept for concurrent `exec` on telnet-only hosts. Default 3. */
   execPoolSize: z.number().int().min(1).max(32).default(3),
 };
-/** Telnet options (see otto's TelnetOptions). */
+/** Telnet options. */
 export const telnetOptionsSchema: z.ZodObject<typeof telnetOptionsShape, z.core.$strict> = z.strictObject(telnetOptionsShape);
 
 /** Fields of {@link shellOptionsSchema}; documented here so editors show them on hover. */
@@ -226,6 +226,174 @@ const ncOptionsShape = {
   idleTimeout: ms().default(60_000),
 };
 export const ncOptionsSchema: z.ZodObject<typeof ncOptionsShape, z.core.$strict> = z.strictObject(ncOptionsShape);
+
+/** A pattern telling a power state in a driver's answer (case-insensitive by default). */
+const statePattern = (fallback: RegExp) => patternSchema.default(fallback);
+
+/** An outlet of a PDU: a number or a name, passed to the driver's templates as `{outlet}`. */
+const outletSchema = z.union([z.string().min(1), z.number().int().nonnegative()]).transform(String);
+
+/** Fields every power driver has. */
+const powerDriverFields = {
+  /** Bound (ms) on one power action, waiting for the PDU's other actions included. */
+  timeout: ms().default(30_000),
+  /**
+   * How long (ms) the outlet stays off when a cycle is made of `off` then `on` (drivers
+   * without a cycle of their own). Default 2 000.
+   */
+  cycleDelay: ms().default(2_000),
+};
+
+/**
+ * QEMU through QMP on a unix socket (`-qmp unix:<path>,server=on,wait=off`). QEMU has no
+ * power switch on its monitor, so labwright maps one: `off` stops the virtual CPUs (the
+ * board freezes and answers nothing), `on` resets the machine and runs it (a cold boot
+ * from firmware), `cycle` is `system_reset` (and a run if it was off). See the README.
+ */
+export const qemuPowerSchema = z.strictObject({
+  driver: z.literal('qemu'),
+  /** Path of the QMP unix socket. QEMU serves one client per socket: give labwright its own `-qmp`. */
+  socket: z.string().min(1),
+  ...powerDriverFields,
+  /** Bound (ms) on one power action, waiting for the monitor included. */
+  timeout: ms().default(10_000),
+});
+
+/**
+ * A program switching the outlet: a PDU's CLI, `ipmitool`, a relay script. Each command is
+ * a `/bin/sh` command line; `{outlet}` and `{host}` are replaced by the outlet and the lab
+ * host's name, shell-quoted. Exit status 0 is success.
+ */
+export const commandPowerSchema = z.strictObject({
+  driver: z.literal('command'),
+  /** Turns the outlet on. */
+  on: z.string().min(1),
+  /** Turns the outlet off. */
+  off: z.string().min(1),
+  /** Power-cycles the outlet; default: `off`, `cycleDelay`, then `on`. */
+  cycle: z.string().min(1).optional(),
+  /** Prints the outlet's state; its output is matched against `stateOn`/`stateOff`. Without it the state is `unknown`. */
+  state: z.string().min(1).optional(),
+  /** Output of `state` meaning on (default `/\bon\b/i`). */
+  stateOn: statePattern(/\bon\b/i),
+  /** Output of `state` meaning off (default `/\boff\b/i`). */
+  stateOff: statePattern(/\boff\b/i),
+  /** Lab host the program runs on (through its `exec`); default: the runner itself. */
+  runOn: z.string().min(1).optional(),
+  /** Environment of the commands; values from `env()` are secrets (masked everywhere). */
+  env: z.record(z.string(), secretSchema).default({}),
+  ...powerDriverFields,
+});
+
+/** One HTTP request of the HTTP power driver; `{outlet}` and `{host}` are filled in (URL-encoded in the URL). */
+const httpRequestSchema = (method: string) =>
+  z.union([
+    z.string().min(1).transform((url) => ({ method, url, body: undefined, headers: {} as Record<string, string> })),
+    z.strictObject({
+      /** HTTP method. */
+      method: z.string().min(1).default(method),
+      /** Absolute, or relative to the driver's `baseUrl`. */
+      url: z.string().min(1),
+      /** Request body, sent as is (set a `Content-Type` header for JSON). */
+      body: z.string().optional(),
+      /** Headers of this request, added to the driver's; values from `env()` are secrets. */
+      headers: z.record(z.string(), secretSchema).default({}),
+    }),
+  ]);
+
+/** Credentials of the HTTP power driver: basic auth (`user`, `password`) or a bearer token. */
+const httpAuthSchema = z
+  .strictObject({
+    /** User of basic auth. */
+    user: z.string().min(1).optional(),
+    /** Password of basic auth. */
+    password: secretSchema.optional(),
+    /** Token sent as `Authorization: Bearer <token>`. */
+    bearer: secretSchema.optional(),
+  })
+  .refine((auth) => (auth.bearer !== undefined ? auth.user === undefined && auth.password === undefined : auth.user !== undefined && auth.password !== undefined), {
+    message: 'give either user and password (basic auth) or bearer (a token)',
+  });
+
+/**
+ * A REST PDU: one request per action (method, URL and body templates). A 2xx answer is
+ * success. Secrets (auth, `env()` header values, a password in a URL) are masked in
+ * every message, transcript and event.
+ */
+export const httpPowerSchema = z.strictObject({
+  driver: z.literal('http'),
+  /** Base of relative request URLs (`http://pdu1.lab/api`). */
+  baseUrl: z.string().min(1).optional(),
+  /** Turns the outlet on (a URL means POST to it). */
+  on: httpRequestSchema('POST'),
+  /** Turns the outlet off. */
+  off: httpRequestSchema('POST'),
+  /** Power-cycles the outlet; default: `off`, `cycleDelay`, then `on`. */
+  cycle: httpRequestSchema('POST').optional(),
+  /** Reads the outlet's state (a URL means GET); its body is matched against `stateOn`/`stateOff`. */
+  state: httpRequestSchema('GET').optional(),
+  /** Body of `state` meaning on (default `/\bon\b/i`). */
+  stateOn: statePattern(/\bon\b/i),
+  /** Body of `state` meaning off (default `/\boff\b/i`). */
+  stateOff: statePattern(/\boff\b/i),
+  /** Basic auth `{ user, password }` or `{ bearer }` token. */
+  auth: httpAuthSchema.optional(),
+  /** Headers sent with every request; values from `env()` are secrets. */
+  headers: z.record(z.string(), secretSchema).default({}),
+  ...powerDriverFields,
+});
+
+/** The power drivers by name, for validation with field hints. */
+export const powerDriverSchemas = { qemu: qemuPowerSchema, command: commandPowerSchema, http: httpPowerSchema } as const;
+
+/** A host's power: an outlet of a PDU named in `pdus`, or a driver of its own (any driver's fields plus `outlet`). */
+export const powerRefSchema = z.strictObject({
+  /** Name of a PDU in the lab's `pdus`. */
+  pdu: z.string().min(1),
+  /** The host's outlet on it (`{outlet}` in the driver's templates). */
+  outlet: outletSchema.optional(),
+});
+export const outletFieldSchema = z.strictObject({ outlet: outletSchema.optional() });
+
+/**
+ * What a recovery function receives. The host layer fills in `host` (declaration merging)
+ * with its RemoteHost type: the config layer sits below the host layer and cannot name it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled in by src/host/remoteHost.ts
+export interface RecoveryTypes {}
+/** The host a recovery function is given (a RemoteHost). */
+export type RecoveryHost = RecoveryTypes extends { host: infer H } ? H : unknown;
+/** Brings a host that failed its health check back into a usable state. */
+export type RecoverFunction = (host: RecoveryHost) => Promise<void>;
+
+/** Fields of {@link lifecycleOptionsSchema}; documented here so editors show them on hover. */
+const lifecycleOptionsShape = {
+  /** Command a soft reboot types into a shell of the device. */
+  rebootCommand: z.string().min(1).default('reboot'),
+  /** Bound (ms) on the device going down after the reboot command (its shell dropping). */
+  downTimeout: ms().default(60_000),
+  /** Bound (ms) on waiting until the device is back (`waitUntilUp()`, `reboot()`, recovery). */
+  upTimeout: ms().default(300_000),
+  /** Pause (ms) between two checks while waiting until the device is back. */
+  pollInterval: z.number().int().min(50).default(1_000),
+  /**
+   * After a failed test, when the host does not answer its health check: `'reboot'` (a
+   * soft reboot), `'power-cycle'` (a hard one through its power driver), a function of
+   * yours, or `'none'` (default: leave it as it is).
+   */
+  recover: z
+    .custom<'none' | 'reboot' | 'power-cycle' | RecoverFunction>(
+      (value) => typeof value === 'function' || value === 'none' || value === 'reboot' || value === 'power-cycle',
+      'expected "none", "reboot", "power-cycle" or a function',
+    )
+    .default('none'),
+  /** Command whose exit status 0 means the host is healthy (run on its own channel). */
+  healthCheck: z.string().min(1).default('true'),
+  /** Bound (ms) on the health check. */
+  healthTimeout: ms().default(10_000),
+};
+/** Reboots, waiting until a device is back, and recovery between tests. */
+export const lifecycleOptionsSchema: z.ZodObject<typeof lifecycleOptionsShape, z.core.$strict> = z.strictObject(lifecycleOptionsShape);
 
 /**
  * Prompt mode: consoles that are not POSIX shells (U-Boot's `=>`, other boot loaders). A
@@ -379,6 +547,13 @@ const hostShape = {
   ftp: ftpOptionsSchema.prefault({}),
   /** netcat transfers: `command` (`nc`), `portRange` ([40000, 40999]), `listenerLifetime` (120000 ms), `verify` (`size`). */
   nc: ncOptionsSchema.prefault({}),
+  /**
+   * Power control: `{ pdu: 'pdu1', outlet: 3 }` (a PDU of the lab's `pdus`, shared with other
+   * hosts and serialised with them) or a driver of the host's own (`{ driver: 'qemu', socket }`).
+   */
+  power: z.unknown().optional(),
+  /** Reboot, wait-until-up and recovery options. */
+  lifecycle: lifecycleOptionsSchema.prefault({}),
   /** The host's serial console, if it has one (`host.console`): `transport` (`tcp`, `telnet`, `serial`), address/port or path, line settings, prompt mode, autoboot. */
   console: consoleOptionsSchema.optional(),
 };
@@ -401,6 +576,7 @@ const defaultsShape: {
   ftp: OptionalGroup<typeof ftpOptionsShape>;
   nc: OptionalGroup<typeof ncOptionsShape>;
   logs: OptionalGroup<typeof logsOptionsShape>;
+  lifecycle: OptionalGroup<typeof lifecycleOptionsShape>;
   /** Lab-wide default per-command timeout, in ms (below the host's own and the `commandTimeout` option fixture). Default 30000. */
   commandTimeout: z.ZodOptional<z.ZodNumber>;
 } = {
@@ -412,13 +588,14 @@ const defaultsShape: {
   ftp: ftpOptionsSchema.partial().optional(),
   nc: ncOptionsSchema.partial().optional(),
   logs: logsOptionsSchema.partial().optional(),
+  lifecycle: lifecycleOptionsSchema.partial().optional(),
   commandTimeout: ms().optional(),
 };
 /** Defaults merged into every host's option groups (host values win). */
 export const defaultsSchema: z.ZodObject<typeof defaultsShape, z.core.$strict> = z.strictObject(defaultsShape);
 
 /** Option groups that `defaults` can fill in. */
-export const optionGroups = ['ssh', 'telnet', 'shell', 'sftp', 'scp', 'ftp', 'nc', 'logs'] as const;
+export const optionGroups = ['ssh', 'telnet', 'shell', 'sftp', 'scp', 'ftp', 'nc', 'logs', 'lifecycle'] as const;
 
 // --- OpenSSH client config import (cli branch) ---
 /** `sshConfig`: `true` for `~/.ssh/config`, a file, or `{ file, hosts }` (see src/config/sshConfig.ts). */
@@ -439,6 +616,8 @@ export const labSchema = z.strictObject({
   defaults: z.unknown().optional(),
   /** Options of the `local` host. */
   local: z.unknown().optional(),
+  /** Power controllers (PDUs, QEMU monitors, relay scripts) by name, shared by the hosts whose `power` names them. */
+  pdus: z.record(z.string(), z.unknown()).default({}),
   // --- leases (device sharing): validated by leasesSchema in ./leases.ts ---
   /** Where device leases are kept and how long they live (see LeasesInput in ./leases.ts). */
   leases: z.unknown().optional(),
@@ -452,6 +631,18 @@ export type SftpOptions = z.output<typeof sftpOptionsSchema>;
 export type ScpOptions = z.output<typeof scpOptionsSchema>;
 export type FtpOptions = z.output<typeof ftpOptionsSchema>;
 export type NcOptions = z.output<typeof ncOptionsSchema>;
+export type LifecycleOptions = z.output<typeof lifecycleOptionsSchema>;
+export type QemuPowerConfig = z.output<typeof qemuPowerSchema>;
+export type CommandPowerConfig = z.output<typeof commandPowerSchema>;
+export type HttpPowerConfig = z.output<typeof httpPowerSchema>;
+/** A power controller after validation: one of the drivers. */
+export type PduConfig = QemuPowerConfig | CommandPowerConfig | HttpPowerConfig;
+/** One HTTP request of the HTTP driver after validation. */
+export type HttpRequestConfig = HttpPowerConfig['on'];
+/** A PDU as written in `lab.config.ts` (`pdus`, or a host's own `power` driver). */
+export type PduInput = z.input<typeof qemuPowerSchema> | z.input<typeof commandPowerSchema> | z.input<typeof httpPowerSchema>;
+/** A host's `power` as written: an outlet of a named PDU, or a driver of its own with an optional outlet. */
+export type HostPowerInput = z.input<typeof powerRefSchema> | (PduInput & { outlet?: string | number });
 export type ConsoleOptions = z.output<typeof consoleOptionsSchema>;
 export type PromptOptions = z.output<typeof promptOptionsSchema>;
 export type AutobootOptions = z.output<typeof autobootOptionsSchema>;
@@ -467,7 +658,10 @@ export type TerminalProtocol = 'ssh' | 'telnet' | 'console';
 /** A secret as written in the config: a literal or an environment variable reference. */
 export type SecretInput = z.input<typeof secretSchema>;
 /** A remote host as written in `lab.config.ts`. */
-export type HostInput = z.input<typeof hostSchema>;
+export type HostInput = Omit<z.input<typeof hostSchema>, 'power'> & {
+  /** Power control: an outlet of a PDU of the lab (`{ pdu, outlet }`) or a driver of the host's own. */
+  power?: HostPowerInput;
+};
 /** The `local` host's options as written in `lab.config.ts`. */
 export type LocalHostInput = z.input<typeof localHostSchema>;
 /** Lab-wide defaults as written in `lab.config.ts`. */

@@ -1,5 +1,5 @@
 /**
- * The SSH executor (after TARDIS's SSHExecutor, its weak points fixed): many concurrent
+ * The SSH executor: many concurrent
  * commands multiplexed over one connection, bounded by the channel budget so that extra
  * commands wait instead of failing; when a command sees the connection broken, the
  * connection is dropped once (only if still current), everyone waits for the single
@@ -10,7 +10,7 @@ import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { ConnectionManager } from '../transport/connectionManager.js';
 import type { HeldChannel, SshConnection } from '../transport/sshConnection.js';
 import { AbortedError, ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
-import { formatDuration } from '../util/time.js';
+import { anySignal, formatDuration } from '../util/time.js';
 import { openExec, runOnChannel, type ChannelExecOptions, type ChannelExecOutcome, type OpenedExec } from './sshExec.js';
 
 /** Options of an executor command. */
@@ -18,6 +18,9 @@ export interface ExecutorOptions extends ChannelExecOptions {
   /** Run through the wrapper program (wrapper mode) when the host configures one. Default true. */
   useWrapper?: boolean;
 }
+
+/** How long after a command's timeout its connection or channel wait is given up. */
+const BOUND_GRACE_MS = 250;
 
 /** Builds the stdin of a wrapper program: the command, and its own stdin through base64 when given. */
 export function wrapperScript(command: string, stdin: string | Buffer | undefined): string {
@@ -50,13 +53,22 @@ export class SshExecutor {
     const { signal } = options;
     let lastLoss: Error | undefined;
 
+    const started = Date.now();
+    // Getting a connection and a channel count against the command's timeout too: on a
+    // frozen device a channel open is never answered (until keepalives give up). The grace
+    // lets a wait for a channel slot end first with its own, more telling error.
+    const bound = AbortSignal.timeout(Math.max(1, options.timeout) + BOUND_GRACE_MS);
+    const waiting = anySignal(signal, bound)!;
+    const timedOut = (): ChannelExecOutcome => ({ stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: null, signal: undefined, timedOut: true, aborted: false, lost: false, durationMs: Date.now() - started });
+
     for (let attempt = 0; attempt <= retries; attempt++) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       let connection: SshConnection;
       try {
-        connection = await this.connections.ssh(signal);
+        connection = await this.connections.ssh(waiting);
       } catch (error) {
+        if (bound.aborted && !signal?.aborted) return timedOut();
         if (lastLoss && error instanceof LabwrightError && !(error instanceof AbortedError)) {
           throw new ConnectionError('closed', `the connection was lost under the command and reconnecting failed: ${messageOf(error)}`, {
             host: this.config.name,
@@ -76,9 +88,10 @@ export class SshExecutor {
           Math.max(1, deadline - Date.now()),
           (client) => openExec(client, program, channelOptions),
           (opened) => opened.channel,
-          signal,
+          waiting,
         );
       } catch (error) {
+        if (bound.aborted && !signal?.aborted) return timedOut();
         // Only a connection that broke is retried; a full budget or a refusal is reported as it is.
         if (!isConnectionBroken(error)) throw error;
         lastLoss = error as Error;

@@ -18,7 +18,7 @@ export function secret(value: string): SecretText {
 }
 
 /**
- * An expect/response pair for interactive prompts: `[pattern, response]` (otto's form) or an
+ * An expect/response pair for interactive prompts: `[pattern, response]` or an
  * object. The response is typed, with a newline, every time the pattern appears.
  */
 export type ExpectInput =

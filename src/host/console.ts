@@ -50,6 +50,15 @@ export interface WaitForOptions {
   signal?: AbortSignal;
 }
 
+/** A watch of the console's output for a pattern, from {@link HostConsole.watch}. */
+export interface ConsoleWatch {
+  /** Whether the pattern appeared. */
+  seen(): boolean;
+  /** Resolves once the pattern appeared; throws when `timeoutMs` passes (or `signal` fires) first. */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  stop(): void;
+}
+
 /** Delay between reconnect attempts while waitFor() waits through a power cycle. */
 const RECONNECT_PAUSE_MS = 250;
 
@@ -68,6 +77,16 @@ export class BootloaderSession extends SessionHandle {
   }
 }
 
+/** The console as {@link HostConsole.interact} lends it. */
+export interface ConsoleTerminal {
+  /** Types bytes on the console as they are (include line ends yourself). */
+  write(data: string | Buffer): void;
+  /** Sends a serial BREAK; false where the carrier has none (raw TCP). */
+  sendBreak(): Promise<boolean>;
+  /** Resolves with the reason when the connection drops or another user takes the console over. */
+  readonly closed: Promise<Error>;
+}
+
 export class HostConsole {
   /** The console's single stream: owner, reconnects, cross-process lock. */
   readonly connection: ConsoleConnection;
@@ -82,6 +101,8 @@ export class HostConsole {
   private shellHandle: SessionHandle | undefined;
   private promptHandle: BootloaderSession | undefined;
   private readonly raw: ConsoleConsumer = { data: () => {}, closed: () => {} };
+  /** Watches of what the console prints from now on (see {@link watch}). */
+  private readonly watches = new Set<(text: string) => void>();
 
   constructor(
     private readonly config: RemoteHostConfig,
@@ -107,8 +128,10 @@ export class HostConsole {
       answerQueries: this.options.answerQueries,
       onBytes: (bytes, time) => {
         if (this.options.log) this.log.push(bytes, time);
-        this.readerText += this.readerCleaner.push(bytes);
+        const text = this.readerCleaner.push(bytes);
+        this.readerText += text;
         if (this.readerText.length > 4 * 1024 * 1024) this.readerText = this.readerText.slice(-2 * 1024 * 1024);
+        for (const watch of this.watches) watch(text);
       },
       onEvent: (event, detail) => {
         if (this.options.log) this.log.note(`console ${event}${detail ? ` (${detail})` : ''}`);
@@ -195,6 +218,32 @@ export class HostConsole {
     this.context.events.emit({ type: 'sent', time: Date.now(), host: this.config.name, session: 'console', text, secret: options.secret ?? false });
   }
 
+  /**
+   * Hands the console to a person or a program (`labwright console`): every byte it prints
+   * goes to `onData` as it arrives, `terminal.write` types, and other users of the console
+   * wait (bounded by `console.claimTimeout`) until `body` settles. `terminal.closed`
+   * resolves with the reason if the connection drops under the session. Shell and prompt
+   * mode find their prompt again afterwards.
+   */
+  interact<T>(onData: (bytes: Buffer) => void, body: (terminal: ConsoleTerminal) => Promise<T>): Promise<T> {
+    return this.connection.exclusive('an interactive session', async () => {
+      await this.connection.ensure();
+      let dropped!: (error: Error) => void;
+      const closed = new Promise<Error>((resolve) => (dropped = resolve));
+      const consumer: ConsoleConsumer = {
+        data: onData,
+        closed: (error) => dropped(error),
+        displaced: (by) => dropped(new Error(`taken over by ${by}`)),
+      };
+      this.connection.use(consumer, 'interactive session');
+      try {
+        return await body({ write: (data) => this.connection.writeNow(data), sendBreak: () => this.connection.sendBreak(), closed });
+      } finally {
+        this.connection.drop(consumer);
+      }
+    });
+  }
+
   /** Sends a serial BREAK (serial devices, RFC 2217 and telnet terminal servers); false where the carrier has none (raw TCP). */
   sendBreak(): Promise<boolean> {
     return this.connection.exclusive('break', () => this.connection.sendBreak());
@@ -217,6 +266,42 @@ export class HostConsole {
    */
   waitFor(pattern: RegExp | string, options: WaitForOptions = {}): Promise<ExpectMatch> {
     return this.read(pattern, options.timeout, true, options.keep ?? false, options.signal);
+  }
+
+  /**
+   * Watches what the console prints from now on for `pattern`, apart from expect() and
+   * waitFor() (their cursor is left alone): how a reboot learns that the board booted to its
+   * login prompt. Only what arrives while the console is connected is seen. `stop()` when done.
+   */
+  watch(pattern: RegExp): ConsoleWatch {
+    let text = '';
+    let seen = false;
+    const listener = (chunk: string) => {
+      if (seen) return;
+      text = (text + chunk).slice(-4096);
+      seen = toRegExp(pattern).test(text);
+      if (seen) this.watches.delete(listener);
+    };
+    this.watches.add(listener);
+    return {
+      seen: () => seen,
+      wait: async (timeoutMs, signal) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!seen) {
+          const left = deadline - Date.now();
+          if (left <= 0 || signal?.aborted) {
+            throw new LabwrightError(`no ${String(pattern)} on the console (${this.endpoint}) yet.`, { host: this.config.name, protocol: 'console' });
+          }
+          if (!this.connection.connected) {
+            // A console that dropped (QEMU restarted, a terminal server hiccup) is reconnected.
+            await this.connection.ensure().catch(() => sleep(Math.min(RECONNECT_PAUSE_MS, left), signal).catch(() => {}));
+            continue;
+          }
+          await this.connection.nextEvent(left, signal);
+        }
+      },
+      stop: () => void this.watches.delete(listener),
+    };
   }
 
   /** Forgets what the console printed so far: the next expect/waitFor looks only at newer output. */
@@ -327,6 +412,11 @@ export class HostConsole {
   /** Shows the open line of the console log (a prompt) now; called at the end of each test. */
   flushLog(): void {
     this.log.flush();
+  }
+
+  /** Closes the console's shell mode, keeping the connection: its next command finds (or logs in to) the shell again. */
+  async closeShell(): Promise<void> {
+    await this.shellSession?.close();
   }
 
   /** Closes the console connection (the board keeps running; a logged-in shell stays logged in). */

@@ -41,7 +41,9 @@ export type LabEvent =
    */
   | (EventBase & { type: 'console'; lineId: number; line: string; partial: boolean })
   /** A kernel message taken out of a console shell command's output. */
-  | (EventBase & { type: 'kernel'; session: string; line: string });
+  | (EventBase & { type: 'kernel'; session: string; line: string })
+  /** Power and lifecycle: a power action, a reboot, waiting until the host is back, a recovery. */
+  | (EventBase & { type: 'power'; event: PowerEventKind; text: string; error?: string });
 
 /**
  * What happened to a lease: `waiting` (behind whom), `acquired` (token, after how long),
@@ -50,6 +52,14 @@ export type LabEvent =
  * (the store answered again in time), `failed`.
  */
 export type LeaseEventKind = 'waiting' | 'acquired' | 'released' | 'lost' | 'renew-failed' | 'renewed' | 'failed';
+
+/**
+ * What a power event reports: `action` (a driver action), `outage` (a reboot or power off
+ * begins), `closed` (what the outage closed), `down` (the device went down), `waiting`
+ * (progress while waiting), `up` (back), `failed` (not back within the bound), `health`
+ * (a health check after a failed test), `recovering`, `recovered`.
+ */
+export type PowerEventKind = 'action' | 'outage' | 'closed' | 'down' | 'waiting' | 'up' | 'failed' | 'health' | 'recovering' | 'recovered';
 
 export type LabEventListener = (event: LabEvent) => void;
 

@@ -1,6 +1,6 @@
 /** What every host offers: persistent shells, stateless exec, sessions, transfers. */
 import type { HostConfig } from '../config/defineLab.js';
-import { ShellSession, type ExpectMatch, type ShellSessionOptions } from '../session/shellSession.js';
+import { ShellSession, type ExpectMatch, type SessionObserver, type ShellSessionOptions } from '../session/shellSession.js';
 import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
 import { cleanText } from '../session/text.js';
@@ -8,6 +8,7 @@ import { anySignal } from '../util/time.js';
 import type { Lease } from '../lease/client.js';
 import { reportCommand, type CommandInput, type RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
+import { HostLifecycle } from './lifecycle.js';
 import { SessionManager, type ExpectOptions, type HostSession, type SendOptions } from './hostSession.js';
 import type { CommandOrigin, CommandResult, RunResult } from './results.js';
 
@@ -47,21 +48,35 @@ export abstract class Host implements AsyncDisposable {
   /** Name of the host in the lab. */
   readonly name: string;
   readonly config: HostConfig;
+  /**
+   * The lab's context, with every call's signal also firing when the host goes away under
+   * it (a reboot, a power off): such calls end with that reason.
+   */
   protected readonly context: HostContext;
   protected readonly sessions: SessionManager;
+  /** Whether the host can be used now (remote hosts reboot and power off; the runner never does). */
+  protected readonly lifecycle: HostLifecycle;
 
   constructor(config: HostConfig, context: HostContext) {
     this.name = config.name;
     this.config = config;
-    // Every step and every send/expect on this host first checks its leases (fencing).
+    const lifecycle = new HostLifecycle(config.name);
+    this.lifecycle = lifecycle;
     this.context = {
       ...context,
+      // Calls on this host also end when the host goes away under them (a reboot, a power off).
+      signal: () => anySignal(context.signal(), lifecycle.signal),
+      // Every step on this host first checks its leases (fencing) ...
       step: (title, body) =>
         context.step(title, async () => {
           this.assertLeaseHeld();
           return body();
         }),
-      fence: () => this.assertLeaseHeld(),
+      // ... and every call, also that the host is not rebooting or powered off (it fails at once).
+      fence: () => {
+        this.assertLeaseHeld();
+        lifecycle.assertUsable();
+      },
     };
     this.sessions = new SessionManager(this.name, (name) => this.createShell(name), {
       host: this.name,
@@ -107,8 +122,11 @@ export abstract class Host implements AsyncDisposable {
   /** Transport carrying shells of this host. */
   protected abstract shellTransport(sessionName: string): ShellTransport;
 
-  /** A shell session on `transport` (default: this host's) reporting to the lab's events; `exclusive` gates it (consoles). */
-  protected createShell(name: string, transport = this.shellTransport(name), exclusive?: ShellSessionOptions['exclusive']): ShellSession {
+  /**
+   * A shell session on `transport` (default: this host's) reporting to the lab's events;
+   * `exclusive` gates it (consoles); `onLifecycle` also hears it open, drop and close.
+   */
+  protected createShell(name: string, transport = this.shellTransport(name), exclusive?: ShellSessionOptions['exclusive'], onLifecycle?: SessionObserver['lifecycle']): ShellSession {
     const { events } = this.context;
     const host = this.name;
     return new ShellSession({
@@ -119,8 +137,10 @@ export abstract class Host implements AsyncDisposable {
       observer: {
         idleLine: (line) => events.emit({ type: 'output', time: Date.now(), host, session: name, line }),
         sent: (text, secret) => events.emit({ type: 'sent', time: Date.now(), host, session: name, text, secret }),
-        lifecycle: (event, detail) =>
-          events.emit({ type: 'session', time: Date.now(), host, session: name, protocol: transport.protocol, event, ...(detail ? { detail } : {}) }),
+        lifecycle: (event, detail) => {
+          events.emit({ type: 'session', time: Date.now(), host, session: name, protocol: transport.protocol, event, ...(detail ? { detail } : {}) });
+          onLifecycle?.(event, detail);
+        },
       },
     });
   }
@@ -158,7 +178,8 @@ export abstract class Host implements AsyncDisposable {
    * Runs a stateless command on its own channel (SSH), pooled shell (telnet) or process
    * (local); concurrent calls run in parallel. Never throws for the command's own failure.
    */
-  exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+  async exec(command: string, options: ExecOptions = {}): Promise<CommandResult> {
+    this.context.fence?.();
     const timeout = options.timeout ?? this.commandTimeout;
     this.context.checkTimeout(this.name, timeout);
     const { signal: _callSignal, timeout: _timeout, ...rest } = options;

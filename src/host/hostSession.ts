@@ -44,7 +44,8 @@ export class SessionHandle {
   }
 
   /** Runs commands one after the other on this session; state (cwd, env) persists between them. */
-  run(commands: CommandInput | readonly CommandInput[], options?: RunOptions): Promise<RunResult> {
+  async run(commands: CommandInput | readonly CommandInput[], options?: RunOptions): Promise<RunResult> {
+    this.binding.context.fence?.();
     return runCommands(
       { host: this.binding.host, session: this.name, shell: this.shell, context: this.binding.context, commandTimeout: this.binding.commandTimeout() },
       commands,
@@ -97,6 +98,11 @@ export class HostSession extends SessionHandle implements AsyncDisposable {
     return this.closed;
   }
 
+  /** Closes the shell but keeps the session: its next command opens a new shell. */
+  async closeShell(): Promise<void> {
+    await this.shellSession.close();
+  }
+
   /** Closes the shell and removes the session from its host. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -132,6 +138,12 @@ export class SessionManager {
       this.defaultSession = new SessionHandle('default', this.defaultShell, this.binding);
     }
     return this.defaultSession;
+  }
+
+  /** Opens the default session's shell now (waiting until it answers), instead of on its first command. */
+  async openDefault(signal?: AbortSignal): Promise<void> {
+    void this.default;
+    await this.defaultShell!.open({ signal });
   }
 
   /** Opens (or returns the open) session called `name`; its shell is running when this resolves. */
@@ -171,6 +183,25 @@ export class SessionManager {
   /** Names of the named sessions currently open. */
   get names(): string[] {
     return [...this.named.keys()];
+  }
+
+  /** Names of the sessions: the default one once used, and the named ones open. */
+  async sessionNames(): Promise<string[]> {
+    return [...(this.defaultSession ? ['default'] : []), ...(await this.namedSessions()).map((session) => session.name)];
+  }
+
+  /**
+   * Closes the shells of the default session and of every named session, keeping the
+   * sessions: each opens a new shell on its next command (after a reboot, say).
+   */
+  async closeShells(): Promise<void> {
+    const named = await this.namedSessions();
+    await Promise.allSettled([...(this.defaultShell ? [this.defaultShell.close()] : []), ...named.map((session) => session.closeShell())]);
+  }
+
+  private async namedSessions(): Promise<HostSession[]> {
+    const sessions = await Promise.all([...this.named.values()].map((pending) => pending.catch(() => undefined)));
+    return sessions.filter((session): session is HostSession => session !== undefined && !session.isClosed);
   }
 
   /** Closes the default session and every named session. */

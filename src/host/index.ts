@@ -10,3 +10,7 @@ export * from './lab.js';
 export { HostLease, LabLeases, LEASES_TRANSCRIPT, type LeaseOptions } from './leases.js';
 export { HostConsole, BootloaderSession, type WaitForOptions, type HostConsoleDeps } from './console.js';
 export type { BootOptions, BootReport } from './consoleBoot.js';
+export type { PowerOptions, RebootOptions, RebootResult, RecoveryReport, WaitUntilUpOptions } from './hostPower.js';
+export type { HostState } from './lifecycle.js';
+export type { UpTimings } from './waitUntilUp.js';
+export type { PowerAction, PowerState } from '../power/types.js';

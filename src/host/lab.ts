@@ -13,6 +13,7 @@ import { DEFAULT_COMMAND_TIMEOUT, type Host } from './host.js';
 import { LabLeases, type HostLease, type LeaseOptions } from './leases.js';
 import type { LeaseSelector } from '../lease/selector.js';
 import { LocalHost } from './localHost.js';
+import { PowerControllers, powerCommandRunner } from './pdus.js';
 import { RemoteHost } from './remoteHost.js';
 
 /** Options of a {@link Lab}. */
@@ -45,6 +46,8 @@ export class Lab implements AsyncDisposable {
   private readonly warnedAboutTime = new WeakSet<AbortSignal>();
   /** What every host shares; exposed for host implementations. */
   readonly context: HostContext;
+  /** The power controllers, shared by the hosts on each PDU. */
+  private readonly power = new PowerControllers((runOn) => powerCommandRunner(runOn, (name) => this.host(name)));
 
   constructor(config: LabConfig, options: LabOptions = {}) {
     this.config = config;
@@ -100,9 +103,11 @@ export class Lab implements AsyncDisposable {
     if (name === LOCAL_HOST) {
       host = new LocalHost(this.config.local, this.context);
     } else if (this.config.hosts[name]) {
-      host = new RemoteHost(this.config.hosts[name]!, this.context, {
+      const config = this.config.hosts[name]!;
+      host = new RemoteHost(config, this.context, {
         path: this.pathTo(name),
         factory: this.options.connectionFactory,
+        pdu: this.power.forHost(config),
       });
     } else {
       const hint = suggest(name, this.hostNames);

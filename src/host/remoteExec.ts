@@ -11,7 +11,7 @@ import type { ChannelExecOutcome } from '../exec/sshExec.js';
 import { LineSplitter, cleanText } from '../session/text.js';
 import type { RemoteRunner } from '../transfer/types.js';
 import { signalTaggedProcesses } from '../util/processTree.js';
-import { formatDuration } from '../util/time.js';
+import { abortReason, formatDuration } from '../util/time.js';
 import { execScript, missingCwdError, type ExecScript } from './execScript.js';
 import type { ExecOptions } from './host.js';
 import { CommandResult, statusOf } from './results.js';
@@ -85,14 +85,14 @@ export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor):
   };
 }
 
-/** The CommandResult of one exec. */
-export function execResult(host: string, protocol: ExecBackend['protocol'], command: string, timeout: number, outcome: ExecOutcome): CommandResult {
+/** The CommandResult of one exec; `signal` is the one it ran under (an abort's reason goes into the error). */
+export function execResult(host: string, protocol: ExecBackend['protocol'], command: string, timeout: number, outcome: ExecOutcome, signal?: AbortSignal): CommandResult {
   const error =
     outcome.error ??
     (outcome.timedOut
       ? `timed out after ${formatDuration(timeout)}; the remote command was interrupted and its channel closed`
       : outcome.aborted
-        ? 'aborted; the remote command was interrupted and its channel closed'
+        ? `aborted${signal?.aborted ? ` (${abortReason(signal)})` : ''}; the remote command was interrupted and its channel closed`
         : outcome.signal
           ? `killed by signal ${outcome.signal}`
           : outcome.exitCode === null

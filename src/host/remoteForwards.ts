@@ -69,6 +69,11 @@ export class RemoteForwards {
     });
   }
 
+  /** How many forwards (shares' own included) and shares are open. */
+  get open(): { forwards: number; shares: number } {
+    return { forwards: this.forwards.size, shares: this.shares.size };
+  }
+
   /** Stops every share, then every forward. */
   async close(): Promise<void> {
     // Shares first: removing their keys needs the connection, and they own forwards.

@@ -19,6 +19,7 @@ import {
   type LeaseProjectOptions,
   type WorkerLeases,
 } from './leases.js';
+import { applyMarks, recoverHosts, testFailed } from './recovery.js';
 
 // --- report steps, failure logs, config error once (cli branch) ---
 import { resolveLabFile } from '../config/load.js';
@@ -102,6 +103,8 @@ interface ActiveTest {
   /** Fires when the test ends, for whatever reason: what runs for it stops. */
   controller: AbortController;
   started: number;
+  /** Set while the hosts are recovered after the test failed: the test's time no longer applies. */
+  recovering?: boolean;
 }
 let active: ActiveTest | undefined;
 
@@ -135,7 +138,7 @@ export const test = base.extend<TestFixtures & LabwrightTestOptions, WorkerFixtu
   // --- end leases ---
 
   lab: [
-    async ({ labFile, commandTimeout }, use) => {
+    async ({ labFile, commandTimeout }, use, workerInfo) => {
       let lab: Lab;
       try {
         lab = await Lab.load(labFile, { commandTimeout });
@@ -148,12 +151,14 @@ export const test = base.extend<TestFixtures & LabwrightTestOptions, WorkerFixtu
         await use(invalidLab(reporter));
         return;
       }
+      // Hosts an earlier worker of this run could not recover fail at once here.
+      applyMarks(lab, workerInfo.project.outputDir);
       workerLab = lab;
       const stopListening = lab.events.on((event) => active?.recorder.record(event));
       lab.bindTest({
         step: (title, body) => (active ? reportingStep(title, body) : body()),
         signal: () => active?.controller.signal,
-        deadline: () => (active && active.testInfo.timeout > 0 ? active.started + active.testInfo.timeout : undefined),
+        deadline: () => (active && !active.recovering && active.testInfo.timeout > 0 ? active.started + active.testInfo.timeout : undefined),
       });
       await use(lab);
       stopListening();
@@ -176,6 +181,12 @@ export const test = base.extend<TestFixtures & LabwrightTestOptions, WorkerFixtu
         // is attached; the next test finds the shells recovered.
         current.controller.abort(new Error(`the test ended (${describeEnd(testInfo)})`));
         await recorder.settled(SETTLE_AFTER_TEST_MS);
+        if (workerLab && testFailed(testInfo)) {
+          // Recovery runs for the failed test (its transcript and console log show it) with a signal of its own.
+          current.controller = new AbortController();
+          current.recovering = true;
+          await recoverHosts(workerLab, [...new Set([...recorder.hosts, ...recorder.consoleHosts])], testInfo);
+        }
         flushConsoleLogs(recorder);
         active = undefined;
         await closeSessionsOpenedIn(recorder);
@@ -188,7 +199,9 @@ export const test = base.extend<TestFixtures & LabwrightTestOptions, WorkerFixtu
         if (workerLab && wantsLogs(testInfo, collectLogs)) await attachFailureLogs(workerLab, recorder.hosts, testInfo);
       }
     },
-    { auto: true, title: 'labwright transcripts' },
+    // No fixture timeout: recovering a device after a failed test may take minutes, and
+    // every wait in it has its own bound (lifecycle.healthTimeout, upTimeout, the PDU's timeout).
+    { auto: true, title: 'labwright transcripts', timeout: 0 },
   ],
 
   host: async ({ lab, defaultHost, _labwrightExclusive }, use) => {

@@ -121,6 +121,9 @@ export class TranscriptRecorder {
       case 'kernel':
         out.push(`${at} [${event.session}] ⚠ kernel: ${redact(event.line)}`);
         break;
+      case 'power':
+        out.push(`${at} [power] · ${redact(event.text)}${event.error ? ` FAILED — ${redact(event.error)}` : ''}`);
+        break;
     }
   }
 

@@ -21,6 +21,9 @@ interface Pending {
   command: string;
 }
 
+/** Pause before connecting again after QEMU reset a connection (its previous client still closing). */
+const RESET_RETRY_MS = 100;
+
 /** A connected QMP monitor. */
 export class QmpClient {
   private buffer = '';
@@ -40,15 +43,44 @@ export class QmpClient {
     socket.on('close', () => this.fail(this.closedError ?? new Error('the QMP socket closed')));
   }
 
-  /** Connects to `socketPath` and negotiates capabilities, within `timeoutMs`. */
+  /**
+   * Connects to `socketPath` and negotiates capabilities, within `timeoutMs`. QEMU serves one
+   * client per monitor socket and resets a connection that arrives while the previous one is
+   * still closing: a reset is tried again, within the same bound.
+   */
   static async connect(socketPath: string, label: string, timeoutMs = 5_000): Promise<QmpClient> {
     const deadline = Date.now() + timeoutMs;
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
+    let socket: net.Socket;
+    for (;;) {
+      try {
+        socket = await QmpClient.open(socketPath, label, timeoutMs, Math.max(1, deadline - Date.now()));
+        break;
+      } catch (error) {
+        const reset = error instanceof ConnectionError && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET';
+        if (!reset || Date.now() + RESET_RETRY_MS >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, RESET_RETRY_MS));
+      }
+    }
+    const client = new QmpClient(socket, label);
+    // The greeting comes first; qmp_capabilities then leaves negotiation mode.
+    try {
+      await client.execute('qmp_capabilities', undefined, Math.max(1, deadline - Date.now()));
+    } catch (error) {
+      // A monitor that never greets (held by another client) must not keep our socket open.
+      client.close();
+      throw error;
+    }
+    return client;
+  }
+
+  /** One connection attempt, bounded by `leftMs` (`timeoutMs` is the whole bound, for the message). */
+  private static open(socketPath: string, label: string, timeoutMs: number, leftMs: number): Promise<net.Socket> {
+    return new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect(socketPath);
       const timer = setTimeout(() => {
         s.destroy();
         reject(new ConnectionError('timeout', `no answer from the QMP socket ${socketPath} within ${formatDuration(timeoutMs)}.`, { host: label, hint: 'Check that QEMU runs with -qmp unix:<path>,server=on,wait=off.' }));
-      }, timeoutMs);
+      }, leftMs);
       s.once('connect', () => {
         clearTimeout(timer);
         resolve(s);
@@ -58,10 +90,6 @@ export class QmpClient {
         reject(new ConnectionError(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? 'refused' : 'closed', `cannot connect to the QMP socket ${socketPath}: ${error.code ?? error.message}.`, { host: label, hint: 'Check that QEMU is running with that -qmp socket.', cause: error }));
       });
     });
-    const client = new QmpClient(socket, label);
-    // The greeting comes first; qmp_capabilities then leaves negotiation mode.
-    await client.execute('qmp_capabilities', undefined, Math.max(1, deadline - Date.now()));
-    return client;
   }
 
   /** Runs a QMP command and resolves with its `return` value; rejects with QEMU's error or after `timeoutMs`. */

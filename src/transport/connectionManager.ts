@@ -49,6 +49,8 @@ export class ConnectionManager {
   private generation = 0;
   private readonly factory: ConnectionFactory;
   readonly user: string;
+  /** How long the last successful connect took (TCP, handshake and login), in ms. */
+  lastConnectMs: number | undefined;
 
   constructor(
     readonly config: RemoteHostConfig,
@@ -76,6 +78,19 @@ export class ConnectionManager {
   }
 
   /**
+   * One connection attempt, without the retries of {@link ssh} and bounded by `timeoutMs`
+   * (at most `ssh.connectTimeout`): for callers that poll on their own schedule (waiting for
+   * a rebooting device, whose network may swallow a connect until it gives up).
+   */
+  async tryConnect(timeoutMs: number, signal?: AbortSignal): Promise<SshConnection> {
+    if (this.current?.alive) return this.current;
+    const connectTimeout = Math.max(1, Math.min(timeoutMs, this.config.ssh.connectTimeout));
+    return abortable(this.connectOnce(connectTimeout), signal, () => new AbortedError('waiting for the SSH connection was aborted.', { host: this.config.name, protocol: 'ssh' }), (late) =>
+      this.invalidate(late, new ConnectionError('closed', 'a connection attempt finished after its caller gave up.', { host: this.config.name, protocol: 'ssh' })),
+    );
+  }
+
+  /**
    * Drops `connection` if it is still the current one (a command saw it broken). Callers
    * holding an older connection do nothing, so one loss leads to one reconnect.
    */
@@ -83,13 +98,16 @@ export class ConnectionManager {
     if (this.current === connection) connection.markLost(reason);
   }
 
-  /** Closes the connection. The manager can connect again afterwards. */
-  async close(): Promise<void> {
+  /**
+   * Closes the connection; whatever still uses it fails with `reason` (default: closed by
+   * labwright). The manager can connect again afterwards.
+   */
+  async close(reason?: Error): Promise<void> {
     const connection = this.current;
     this.current = undefined;
     if (connection) {
       const ended = new Promise<void>((resolve) => connection.client.once('close', () => resolve()));
-      connection.markLost(new ConnectionError('closed', 'the connection was closed by labwright.', { host: this.config.name, protocol: 'ssh' }));
+      connection.markLost(reason ?? new ConnectionError('closed', 'the connection was closed by labwright.', { host: this.config.name, protocol: 'ssh' }));
       await Promise.race([ended, sleep(2_000)]);
       this.options.onEvent?.({ event: 'closed' });
     }
@@ -111,8 +129,11 @@ export class ConnectionManager {
     }
   }
 
-  private async connectOnce(): Promise<SshConnection> {
-    const client = await this.factory.ssh({ config: this.config, user: this.user }, this.options.path);
+  private async connectOnce(connectTimeout = this.config.ssh.connectTimeout): Promise<SshConnection> {
+    const config = connectTimeout === this.config.ssh.connectTimeout ? this.config : { ...this.config, ssh: { ...this.config.ssh, connectTimeout } };
+    const started = Date.now();
+    const client = await this.factory.ssh({ config, user: this.user }, this.options.path);
+    this.lastConnectMs = Date.now() - started;
     const { maxSessions } = this.config.ssh;
     let budget: ChannelBudget;
     if (maxSessions !== undefined) {

@@ -13,7 +13,8 @@ export type ErrorProtocol =
   | 'forward'
   | 'share'
   | 'lease'
-  | 'console';
+  | 'console'
+  | 'power';
 
 /** Where an error happened and what the user can do about it. */
 export interface ErrorContext {
@@ -165,6 +166,38 @@ export class LeaseError extends LabwrightError {
   constructor(kind: LeaseFailure, detail: string, context: ErrorContext = {}) {
     super(detail, { protocol: 'lease', ...context });
     this.kind = kind;
+  }
+}
+
+/** Where a power action went: the PDU (or a host's own driver), its driver kind and the outlet. */
+export interface PowerTarget {
+  /** Name of the PDU in the lab config, or of the host whose own driver it is. */
+  pdu: string;
+  /** Driver kind: `qemu`, `command`, `http`. */
+  driver: string;
+  /** Outlet on the PDU, if the driver has outlets. */
+  outlet: string | undefined;
+}
+
+/** A power action (on, off, cycle, state) failed or timed out. The message names host, driver and outlet. */
+export class PowerError extends LabwrightError {
+  readonly target: PowerTarget;
+  constructor(detail: string, target: PowerTarget, context: ErrorContext) {
+    super(detail, { ...context, protocol: 'power' });
+    this.target = target;
+  }
+}
+
+/**
+ * A host cannot be used right now: it is rebooting, powered off, or did not come back.
+ * Calls made meanwhile fail at once with this error instead of waiting or hanging.
+ */
+export class HostUnavailableError extends LabwrightError {
+  /** Why: `rebooting` (a reboot or power on is under way), `off` (powered off), `down` (did not come back). */
+  readonly state: 'rebooting' | 'off' | 'down';
+  constructor(state: 'rebooting' | 'off' | 'down', detail: string, context: ErrorContext) {
+    super(detail, context);
+    this.state = state;
   }
 }
 

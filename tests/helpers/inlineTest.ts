@@ -1,12 +1,16 @@
 /**
  * Runs inline Playwright test files through the real `playwright test` CLI in a
- * subprocess, the way Playwright tests its own runner, and returns the JSON report.
+ * subprocess, the way Playwright tests its own runner, and returns the JSON report. The
+ * files go into the calling test's own output directory (`inline-N`), kept with its
+ * results; `test` here carries `runInlineTest` and `startInlineTest` as fixtures, as
+ * Playwright's own suite has them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test as base } from '@playwright/test';
 import type { JSONReport, JSONReportSuite, JSONReportTest, JSONReportTestResult, JSONReportTestStep } from '@playwright/test/reporter';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -45,8 +49,7 @@ export interface StartedInlineRun {
 
 /** Like {@link runInlineTest}, but returns once the runner started. */
 export async function startInlineTest(files: Record<string, string>, options: InlineOptions = {}): Promise<StartedInlineRun> {
-  await mkdir(path.join(os.tmpdir(), 'labwright-inline'), { recursive: true });
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'labwright-inline', 'run-'));
+  const dir = await inlineDirectory();
   const all: Record<string, string> = {
     'playwright.config.ts': DEFAULT_CONFIG,
     // Resolve `labwright` to this repository's sources, as its own tsconfig does.
@@ -95,6 +98,34 @@ export async function startInlineTest(files: Record<string, string>, options: In
   })();
   return { dir, child, finished };
 }
+
+/** A fresh directory for one inline run: in the current test's output directory, else (outside a test) under the OS temp directory. */
+async function inlineDirectory(): Promise<string> {
+  let outputDir: string | undefined;
+  try {
+    outputDir = base.info().outputDir;
+  } catch {
+    outputDir = undefined;
+  }
+  const parent = outputDir ?? path.join(os.tmpdir(), 'labwright-inline');
+  await mkdir(parent, { recursive: true });
+  return mkdtemp(path.join(parent, 'inline-'));
+}
+
+/** Fixtures running inline test files in the test's own output directory. */
+export interface InlineTestFixtures {
+  runInlineTest: typeof runInlineTest;
+  startInlineTest: typeof startInlineTest;
+}
+
+/** Playwright's `test` with {@link InlineTestFixtures}; merge it (`mergeTests`) with other fixtures. */
+export const test = base.extend<InlineTestFixtures>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright requires a destructuring pattern
+  runInlineTest: async ({}, use) => use(runInlineTest),
+  // eslint-disable-next-line no-empty-pattern -- Playwright requires a destructuring pattern
+  startInlineTest: async ({}, use) => use(startInlineTest),
+});
+export { expect } from '@playwright/test';
 
 async function symlinkModules(dir: string): Promise<void> {
   const { symlink } = await import('node:fs/promises');

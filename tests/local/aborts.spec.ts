@@ -4,8 +4,7 @@
  * comes before the host's default.
  */
 import { execFileSync } from 'node:child_process';
-import { test, expect } from '@playwright/test';
-import { inlineAttachment, resultOf, runInlineTest } from '../helpers/inlineTest.js';
+import { inlineAttachment, resultOf, test, expect } from '../helpers/inlineTest.js';
 import { testLab } from '../helpers/labs.js';
 import { defineLab } from '../../src/config/defineLab.js';
 import { Lab } from '../../src/host/lab.js';
@@ -16,7 +15,7 @@ function running(marker: string): boolean {
   return out.split('\n').some((line) => line.includes(marker) && !line.includes('ps -eo'));
 }
 
-test("Playwright's test timeout interrupts the command, the transcript ends it, and the next test has the host at once", async () => {
+test("Playwright's test timeout interrupts the command, the transcript ends it, and the next test has the host at once", async ({ runInlineTest }) => {
   // A sleep with an odd duration identifies the command among the runner's processes.
   const marker = 'sleep 97.31';
   const run = await runInlineTest(
@@ -55,7 +54,7 @@ test("Playwright's test timeout interrupts the command, the transcript ends it, 
   expect(running(marker)).toBe(false);
 });
 
-test('an exec that is still running when its test ends is stopped too, and so is an exec left unawaited', async () => {
+test('an exec that is still running when its test ends is stopped too, and so is an exec left unawaited', async ({ runInlineTest }) => {
   const marker = 'sleep 93.17';
   const run = await runInlineTest({
     'lab.config.ts': `import { defineLab } from 'labwright'; export default defineLab({});`,

@@ -2,15 +2,14 @@
  * The Playwright integration, tested the way Playwright tests its runner: inline test
  * files run through the real `playwright test` in a subprocess; assertions on the JSON report.
  */
-import { test, expect } from '@playwright/test';
-import { inlineAttachment, resultOf, runInlineTest, stepTitles } from '../helpers/inlineTest.js';
+import { inlineAttachment, resultOf, stepTitles, test, expect } from '../helpers/inlineTest.js';
 
 const LAB = `
 import { defineLab } from 'labwright';
 export default defineLab({ local: { commandTimeout: 15_000 } });
 `;
 
-test('each command is a step titled with host and command, and the transcript is attached inline', async () => {
+test('each command is a step titled with host and command, and the transcript is attached inline', async ({ runInlineTest }) => {
   const run = await runInlineTest({
     'lab.config.ts': LAB,
     'a.spec.ts': `
@@ -37,7 +36,7 @@ test('each command is a step titled with host and command, and the transcript is
   expect(result.attachments.find((a) => a.name === 'transcript: local')?.contentType).toBe('text/plain');
 });
 
-test('a secret expect response is masked in the transcript, steps and errors', async () => {
+test('a secret expect response is masked in the transcript, steps and errors', async ({ runInlineTest }) => {
   // The secret comes from the environment, as in real suites, so the test source never shows it.
   const run = await runInlineTest(
     {
@@ -70,7 +69,7 @@ test('a secret expect response is masked in the transcript, steps and errors', a
   expect(JSON.stringify(result.errors)).not.toContain('Tr0ub4dor');
 });
 
-test('a failing command fails the test with its exit code, command and output', async () => {
+test('a failing command fails the test with its exit code, command and output', async ({ runInlineTest }) => {
   const run = await runInlineTest({
     'lab.config.ts': LAB,
     'a.spec.ts': `
@@ -94,7 +93,7 @@ test('a failing command fails the test with its exit code, command and output', 
   expect(code.error?.message).toMatch(/expected exit code 5, got 4/);
 });
 
-test('named sessions opened in a test are closed at its end; the host lives on for the worker', async () => {
+test('named sessions opened in a test are closed at its end; the host lives on for the worker', async ({ runInlineTest }) => {
   const run = await runInlineTest({
     'lab.config.ts': LAB,
     'a.spec.ts': `
@@ -123,7 +122,7 @@ test('named sessions opened in a test are closed at its end; the host lives on f
   expect(inlineAttachment(resultOf(run.report!, 'opens'), 'transcript: local')).toContain('[monitor] · local session opened');
 });
 
-test('option fixtures choose the lab file, default host and command timeout per project', async () => {
+test('option fixtures choose the lab file, default host and command timeout per project', async ({ runInlineTest }) => {
   const run = await runInlineTest({
     'labs/other.config.ts': `
       import { defineLab } from 'labwright';
@@ -151,7 +150,7 @@ test('option fixtures choose the lab file, default host and command timeout per 
   expect(run.exitCode, run.output).toBe(0);
 });
 
-test('the lab file can be chosen with LABWRIGHT_LAB', async () => {
+test('the lab file can be chosen with LABWRIGHT_LAB', async ({ runInlineTest }) => {
   const run = await runInlineTest(
     {
       'env.lab.ts': `
@@ -168,7 +167,7 @@ test('the lab file can be chosen with LABWRIGHT_LAB', async () => {
   expect(run.exitCode, run.output).toBe(0);
 });
 
-test('the lab is loaded lazily: tests that use no host do not need it', async () => {
+test('the lab is loaded lazily: tests that use no host do not need it', async ({ runInlineTest }) => {
   const run = await runInlineTest({
     'a.spec.ts': `
       import { test, expect } from 'labwright';
@@ -183,7 +182,7 @@ test('the lab is loaded lazily: tests that use no host do not need it', async ()
   expect(needed.error?.message?.replace(/\s+/g, ' ')).toMatch(/lab file .*lab\.config\.ts does not exist; create it with defineLab\(\) or point LABWRIGHT_LAB/);
 });
 
-test('a bad config fails before any test runs, through the global setup', async () => {
+test('a bad config fails before any test runs, through the global setup', async ({ runInlineTest }) => {
   const run = await runInlineTest({
     'lab.config.ts': `
       import { defineLab } from 'labwright';
@@ -206,7 +205,7 @@ test('a bad config fails before any test runs, through the global setup', async 
   expect(existsSync(`${run.dir}/ran`)).toBe(false);
 });
 
-test('exclusive() gives tests that share a host a Playwright lock', async () => {
+test('exclusive() gives tests that share a host a Playwright lock', async ({ runInlineTest }) => {
   const suite = (details: string) => ({
     'lab.config.ts': LAB,
     'playwright.config.ts': `
@@ -238,7 +237,7 @@ test('exclusive() gives tests that share a host a Playwright lock', async () => 
   expect(events(locked.dir)).toEqual(['start', 'end', 'start', 'end', 'start', 'end', 'start', 'end']);
 });
 
-test('the remote() fixture refuses the runner with a clear message', async () => {
+test('the remote() fixture refuses the runner with a clear message', async ({ runInlineTest }) => {
   const run = await runInlineTest({
     'lab.config.ts': LAB,
     'a.spec.ts': `

@@ -4,10 +4,9 @@
  * labwright error is readable without horizontal scrolling.
  */
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+import { resultOf, test, expect } from '../helpers/inlineTest.js';
 import type { Browser } from 'playwright-core';
 import { launchChromium, serveFolder } from '../helpers/chromium.js';
-import { resultOf, runInlineTest } from '../helpers/inlineTest.js';
 import { closedPort } from '../helpers/net.js';
 
 let browser: Browser;
@@ -19,7 +18,7 @@ test.afterAll(async () => {
   await browser?.close();
 });
 
-test('the failing command is marked in the steps tree and shows its output; errors need no horizontal scrolling', async () => {
+test('the failing command is marked in the steps tree and shows its output; errors need no horizontal scrolling', async ({ runInlineTest }) => {
   const port = await closedPort();
   const run = await runInlineTest({
     'lab.config.ts': `

@@ -176,7 +176,7 @@ test('the labwright bin runs from the installed package', () => {
   const bin = path.join(root, 'node_modules/.bin/labwright');
   const help = spawnSync(bin, ['--help'], { encoding: 'utf8', timeout: 30_000 });
   expect(help.status).toBe(0);
-  expect(help.stdout).toMatch(/Commands:\n {2}check .*\n {2}run .*\n {2}shell .*\n {2}put .*\n {2}get .*\n {2}trust /);
+  expect(help.stdout).toMatch(/Commands:\n {2}check .*\n {2}run .*\n {2}shell .*\n {2}console .*\n {2}put .*\n {2}get .*\n {2}power .*\n {2}leases .*\n {2}trust /);
   const run = spawnSync(bin, ['-l', path.join(root, 'esm/lab.config.ts'), 'run', 'local', '--', 'echo', 'from-the-bin'], {
     encoding: 'utf8',
     timeout: 60_000,

@@ -4,9 +4,8 @@
  * cause and what to do within 100 columns; logs are collected on a failing test only;
  * a lab config error is reported once per run. Inline Playwright runs, JSON report.
  */
-import { test, expect } from '@playwright/test';
+import { allTests, inlineAttachment, resultOf, test, expect } from '../helpers/inlineTest.js';
 import type { JSONReportTestStep } from '@playwright/test/reporter';
-import { allTests, inlineAttachment, resultOf, runInlineTest } from '../helpers/inlineTest.js';
 import { closedPort } from '../helpers/net.js';
 
 function findStep(steps: readonly JSONReportTestStep[] | undefined, title: string): JSONReportTestStep | undefined {
@@ -23,7 +22,7 @@ import { defineLab } from 'labwright';
 export default defineLab({ local: { commandTimeout: 15_000 } });
 `;
 
-test('a command step holds its outcome and output; failed and timed-out commands are marked, the test goes on', async () => {
+test('a command step holds its outcome and output; failed and timed-out commands are marked, the test goes on', async ({ runInlineTest }) => {
   const run = await runInlineTest({
     'lab.config.ts': LAB,
     'a.spec.ts': `
@@ -76,7 +75,7 @@ test('a command step holds its outcome and output; failed and timed-out commands
   expect(exec.steps!.map((s) => s.title)).toEqual([expect.stringMatching(/^→ exit 4/), '│ out', '! err']);
 });
 
-test('concurrent exec output is attributed to its call in the transcript', async () => {
+test('concurrent exec output is attributed to its call in the transcript', async ({ runInlineTest }) => {
   const run = await runInlineTest({
     'lab.config.ts': LAB,
     'a.spec.ts': `
@@ -97,7 +96,7 @@ test('concurrent exec output is attributed to its call in the transcript', async
   for (const [, id, call] of lines) expect(id).toBe(starts.get(call!));
 });
 
-test('labwright errors are laid out as cause and what to do, every line within 100 columns', async () => {
+test('labwright errors are laid out as cause and what to do, every line within 100 columns', async ({ runInlineTest }) => {
   const port = await closedPort();
   const run = await runInlineTest({
     'lab.config.ts': `
@@ -120,7 +119,7 @@ test('labwright errors are laid out as cause and what to do, every line within 1
   }
 });
 
-test('logs are collected from the hosts a failing test used, bounded and masked, never failing it twice; not on a pass or an opt-out', async () => {
+test('logs are collected from the hosts a failing test used, bounded and masked, never failing it twice; not on a pass or an opt-out', async ({ runInlineTest }) => {
   const port = await closedPort();
   const run = await runInlineTest(
     {
@@ -179,7 +178,7 @@ test('logs are collected from the hosts a failing test used, bounded and masked,
   expect(JSON.stringify(run.report)).not.toContain('Log-S3cret-value');
 });
 
-test('without the global setup a lab config error is reported once, the other tests are skipped naming it', async () => {
+test('without the global setup a lab config error is reported once, the other tests are skipped naming it', async ({ runInlineTest }) => {
   const run = await runInlineTest(
     {
       'lab.config.ts': `import { defineLab } from 'labwright'; export default defineLab({ hosts: { dut: { adress: '10.0.0.1' } } } as never);`,

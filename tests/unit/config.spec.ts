@@ -7,16 +7,9 @@ import { defineLab, env, type LabInput } from '../../src/config/defineLab.js';
 import { hopChain } from '../../src/config/hops.js';
 import { loadLab } from '../../src/config/load.js';
 import { redact } from '../../src/util/secrets.js';
+import { configProblem as problem } from '../helpers/configProblem.js';
 
 const user = { root: { password: 'unit-test-password' } };
-function problem(input: unknown): string {
-  try {
-    defineLab(input as LabInput);
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error('the config was accepted');
-}
 
 test('a valid lab gets defaults, a default user and a default transfer method', () => {
   const lab = defineLab({

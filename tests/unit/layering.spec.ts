@@ -1,4 +1,4 @@
-/** The layering rule of DESIGN.md is enforced by ESLint; prove the rule bites. */
+/** The layering rule of docs/ARCHITECTURE.md is enforced by ESLint; prove the rule bites. */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
