@@ -2,8 +2,9 @@
 // docs/ARCHITECTURE.md: a folder under src/ may import only its own layer and the layers below it,
 // and only src/playwright/ may import Playwright.
 import js from '@eslint/js';
-import tseslint from 'typescript-eslint';
+import simpleImportSort from 'eslint-plugin-simple-import-sort';
 import globals from 'globals';
+import tseslint from 'typescript-eslint';
 
 /** Layers from the bottom up; each may import the ones before it. */
 // share: the reverse SFTP share; power: power drivers; lease: device leases and their stores;
@@ -18,9 +19,7 @@ const playwrightImports = [
 /** One config block per layer forbidding imports of every layer above it. */
 const layerRules = layers.map((layer, index) => {
   const above = layers.slice(index + 1);
-  const patterns = [
-    { regex: '^labwright(/|$)', message: 'Inside src/ import modules relatively, never through the package name.' },
-  ];
+  const patterns = [{ regex: '^labwright(/|$)', message: 'Inside src/ import modules relatively, never through the package name.' }];
   if (above.length > 0) {
     patterns.push({
       regex: `(^|/)(${above.join('|')})(/|$)`,
@@ -30,10 +29,7 @@ const layerRules = layers.map((layer, index) => {
   return {
     files: [`src/${layer}/**/*.ts`],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        { paths: layer === 'playwright' ? [] : playwrightImports, patterns },
-      ],
+      'no-restricted-imports': ['error', { paths: layer === 'playwright' ? [] : playwrightImports, patterns }],
     },
   };
 });
@@ -44,7 +40,11 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: { globals: { ...globals.node } },
+    // Import order is checked (and fixed by `npm run format`); layout is Prettier's (.prettierrc.json).
+    plugins: { 'simple-import-sort': simpleImportSort },
     rules: {
+      'simple-import-sort/imports': 'error',
+      'simple-import-sort/exports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-control-regex': 'off',

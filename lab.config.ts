@@ -47,7 +47,14 @@ export default defineLab({
     }),
     ...(bastion && { bastion: { address: bastion.address, ssh: { port: bastion.port }, users } }),
     ...(hidden && {
-      'hidden-board': { address: hidden.address, hop: 'bastion', ssh: { port: hidden.port }, ftp: { port: Number(process.env.LAB_HIDDEN_BOARD_FTP) }, users, tags: ['behind-bastion'] },
+      'hidden-board': {
+        address: hidden.address,
+        hop: 'bastion',
+        ssh: { port: hidden.port },
+        ftp: { port: Number(process.env.LAB_HIDDEN_BOARD_FTP) },
+        users,
+        tags: ['behind-bastion'],
+      },
     }),
     // Dropbear, BusyBox ash as the login shell, SFTP through OpenSSH's sftp-server.
     ...(embedded && {

@@ -13,6 +13,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+
 import type { RemoteHostConfig } from '../src/config/defineLab.js';
 import { FtpTransfer } from '../src/transfer/ftp.js';
 import { directPath, type NetworkPath } from '../src/transport/network.js';
@@ -115,7 +116,9 @@ function runCurl(args: string[], user: string, password: string, ftp: RemoteHost
   const tls = ftp.secure === 'explicit' ? ['--ssl-reqd', ...(ftp.allowUnauthorizedTls ? ['--insecure'] : [])] : [];
   const quote = (text: string) => `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
   return new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-sS', '--fail', '--ftp-pasv', '--ftp-create-dirs', '--max-time', '600', '-K', '-', ...tls, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn('curl', ['-sS', '--fail', '--ftp-pasv', '--ftp-create-dirs', '--max-time', '600', '-K', '-', ...tls, ...args], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', reject);
@@ -143,7 +146,9 @@ async function main(): Promise<void> {
       if (result.curl) {
         console.log(line('curl put', result.curl.put));
         console.log(line('curl get', result.curl.get));
-        console.log(`ratio labwright/curl: put ${(result.put.mbps / result.curl.put.mbps).toFixed(2)}, get ${(result.get.mbps / result.curl.get.mbps).toFixed(2)}`);
+        console.log(
+          `ratio labwright/curl: put ${(result.put.mbps / result.curl.put.mbps).toFixed(2)}, get ${(result.get.mbps / result.curl.get.mbps).toFixed(2)}`,
+        );
       }
     }
   } finally {

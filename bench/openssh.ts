@@ -38,7 +38,20 @@ export class OpenSshMaster {
   /** Options shared by ssh, sftp and scp. */
   options(): string[] {
     const t = this.target;
-    return ['-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-i', t.key, '-o', `UserKnownHostsFile=${t.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', `ControlPath=${this.socket}`];
+    return [
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-i',
+      t.key,
+      '-o',
+      `UserKnownHostsFile=${t.knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `ControlPath=${this.socket}`,
+    ];
   }
 
   get destination(): string {

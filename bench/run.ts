@@ -9,21 +9,22 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { defineLab } from '../src/config/defineLab.js';
-import { Lab } from '../src/host/lab.js';
+
 import { labInput } from '../fixtures/lab/labConfig.js';
 import { startLab } from '../fixtures/lab/startLab.js';
+import { startPoweredBoard } from '../fixtures/qemu/poweredBoard.js';
+import { defineLab } from '../src/config/defineLab.js';
+import { Lab } from '../src/host/lab.js';
 import { OpenSshMaster, run } from './openssh.js';
-import { failedRow, formatTable, type Row } from './stats.js';
 import { consoleSection } from './sections/console.js';
 import { executorSection } from './sections/executor.js';
 import { hopsSection } from './sections/hops.js';
-import { leasesSection } from './sections/leases.js';
 import { latencySection } from './sections/latency.js';
+import { leasesSection } from './sections/leases.js';
 import { keyLogin, powerSection, qemuSsh } from './sections/power.js';
-import { startPoweredBoard } from '../fixtures/qemu/poweredBoard.js';
 import { shareSection } from './sections/share.js';
 import { transferSection } from './sections/transfer.js';
+import { failedRow, formatTable, type Row } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +43,9 @@ const target = started.host('target');
 /** The power section's PDU: the container's power is `docker restart`. */
 const POWER_POLL_MS = 250;
 const input = labInput(started, { target: { power: { pdu: 'docker', outlet: target.name }, lifecycle: { pollInterval: POWER_POLL_MS } } });
-input.pdus = { docker: { driver: 'command', on: 'docker start {outlet}', off: 'docker stop -t 0 {outlet}', cycle: 'docker restart -t 0 {outlet}', timeout: 60_000 } };
+input.pdus = {
+  docker: { driver: 'command', on: 'docker start {outlet}', off: 'docker stop -t 0 {outlet}', cycle: 'docker restart -t 0 {outlet}', timeout: 60_000 },
+};
 const lab = new Lab(defineLab(input));
 const knownHosts = (input.hosts!.target!.ssh as { knownHosts: string[] }).knownHosts[0]!;
 const master = new OpenSshMaster({
@@ -62,7 +65,7 @@ try {
     try {
       rows.push(...(await body()));
     } catch (error) {
-      console.error(`section ${name} failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+      console.error(`section ${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       rows.push(failedRow(name, error));
     }
   };
@@ -77,7 +80,10 @@ try {
   await section('power', async () => {
     const qemu = await startPoweredBoard({ name: 'bench', host: { lifecycle: { pollInterval: POWER_POLL_MS } } });
     try {
-      return await powerSection({ label: 'QEMU', host: qemu.host, ssh: qemuSsh(qemu), cycle: () => qemu.board.reset(), pollMs: POWER_POLL_MS, timeoutMs: 180_000 }, 3);
+      return await powerSection(
+        { label: 'QEMU', host: qemu.host, ssh: qemuSsh(qemu), cycle: () => qemu.board.reset(), pollMs: POWER_POLL_MS, timeoutMs: 180_000 },
+        3,
+      );
     } finally {
       await qemu.close();
     }

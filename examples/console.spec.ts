@@ -5,7 +5,7 @@
  * shell examples then run over this console (project
  * `qemu-board`). The console log of each test is attached as `console: qemu-board`.
  */
-import { test, expect } from 'labwright';
+import { expect, test } from 'labwright';
 
 test.describe.configure({ mode: 'serial' });
 

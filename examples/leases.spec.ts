@@ -3,7 +3,7 @@
  * machine sharing the lab's lease store uses it meanwhile. The lease (and any wait for it)
  * shows in the device's transcript; `exclusive('name')` does the same for a named host.
  */
-import { test, expect } from 'labwright';
+import { expect, test } from 'labwright';
 
 test('a test leases its device and works on it alone', async ({ dut, lease, lab }) => {
   const device = await lease(dut.name);

@@ -1,6 +1,7 @@
 /** Things only remote devices do: sudo with a secret password, a REPL, port forwarding. */
 import net from 'node:net';
-import { test, expect, secret } from 'labwright';
+
+import { expect, secret, test } from 'labwright';
 
 test.beforeEach(async ({ dut }) => {
   test.skip(dut.kind === 'local', 'needs a remote device');
@@ -48,5 +49,8 @@ test('devices are described in lab.config.ts and reached the way it says', async
   const { config } = board;
   const r = await board.run('hostname');
   expect(r).toSucceed();
-  test.info().annotations.push({ type: 'device', description: `${board.name}: ${config.term}${config.hop ? ` via ${config.hop}` : ''}, transfers by ${config.transfer}, hostname ${r.only.output.trim()}` });
+  test.info().annotations.push({
+    type: 'device',
+    description: `${board.name}: ${config.term}${config.hop ? ` via ${config.hop}` : ''}, transfers by ${config.transfer}, hostname ${r.only.output.trim()}`,
+  });
 });

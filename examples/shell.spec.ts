@@ -3,7 +3,7 @@
  * state between commands, exit codes, interactive prompts, timeouts that recover the
  * shell, parallel named sessions and stateless exec.
  */
-import { test, expect, secret } from 'labwright';
+import { expect, secret, test } from 'labwright';
 
 test('the default shell keeps state between commands', async ({ dut }) => {
   const setup = await dut.run(['cd /tmp', 'export GREETING="hello from labwright"']);

@@ -2,7 +2,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from 'labwright';
+
+import { expect, test } from 'labwright';
 
 test('a directory goes to the device and comes back identical', async ({ dut }) => {
   const local = mkdtempSync(path.join(os.tmpdir(), 'labwright-example-'));

@@ -3,9 +3,10 @@
  * checks that a test's transcript is shown inline: `npx tsx scripts/check-report.ts`.
  * Writes a screenshot to playwright-report/transcript-check.png.
  */
-import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import path from 'node:path';
+
 import { chromium } from 'playwright-core';
 
 const reportDir = path.resolve(process.argv[2] ?? 'playwright-report');
@@ -13,7 +14,10 @@ const testTitle = process.argv[3] ?? 'the default shell keeps state between comm
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const server = createServer(async (request, response) => {
-  const file = path.join(reportDir, decodeURIComponent((request.url ?? '/').split('?')[0]!) === '/' ? 'index.html' : decodeURIComponent(request.url!.split('?')[0]!));
+  const file = path.join(
+    reportDir,
+    decodeURIComponent((request.url ?? '/').split('?')[0]!) === '/' ? 'index.html' : decodeURIComponent(request.url!.split('?')[0]!),
+  );
   try {
     response.end(await readFile(file));
   } catch {
@@ -26,7 +30,15 @@ const port = (server.address() as { port: number }).port;
 
 const browser = await chromium.launch({
   executablePath,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1600 } });

@@ -4,42 +4,42 @@
  */
 export * from './config/index.js';
 export * from './host/index.js';
-export type { ExpectRule, ExpectMatch, SessionCommandOutcome, SessionLifecycle } from './session/shellSession.js';
-export type { TransferOptions, TransferResult } from './transfer/types.js';
 export {
-  Lease,
-  LeaseClient,
-  listLeases,
-  openLeaseStore,
   describeHolder,
   describeHolding,
-  describeWaiter,
   describeSelector,
-  type LeaseSelector,
-  type LeaseSnapshot,
+  describeWaiter,
   type HolderInfo,
   type HolderRecord,
-  type WaiterRecord,
+  Lease,
+  LeaseClient,
+  type LeaseSelector,
+  type LeaseSnapshot,
   type LeaseStore,
+  listLeases,
+  openLeaseStore,
+  type WaiterRecord,
 } from './lease/index.js';
+export { QmpClient, type QmpEvent } from './power/qmp.js';
+export type { ExpectMatch, ExpectRule, SessionCommandOutcome, SessionLifecycle } from './session/shellSession.js';
+export type { TransferOptions, TransferResult } from './transfer/types.js';
 export {
-  LabwrightError,
+  AbortedError,
   ConfigError,
+  type ConnectFailure,
   ConnectionError,
-  SessionClosedError,
+  ConsoleBusyError,
+  type ErrorProtocol,
   ExpectTimeoutError,
-  TransferError,
-  TimeoutError,
+  HostUnavailableError,
+  LabwrightError,
   LeaseError,
   type LeaseFailure,
-  ConsoleBusyError,
-  AbortedError,
   PowerError,
-  HostUnavailableError,
   type PowerTarget,
-  type ConnectFailure,
-  type ErrorProtocol,
+  SessionClosedError,
+  TimeoutError,
+  TransferError,
   type TransferFailure,
 } from './util/errors.js';
-export { registerSecret, redact, MASK } from './util/secrets.js';
-export { QmpClient, type QmpEvent } from './power/qmp.js';
+export { MASK, redact, registerSecret } from './util/secrets.js';

@@ -9,7 +9,8 @@
  * - qemu: real U-Boot and Linux in QEMU boards (fixtures/qemu/board.ts)
  */
 import { defineConfig } from '@playwright/test';
-import { USERLANDS, type UserlandName, type UserlandOptions } from './helpers/userlands.js';
+
+import { type UserlandName, type UserlandOptions, USERLANDS } from './helpers/userlands.js';
 
 export default defineConfig<UserlandOptions>({
   testDir: '.',

@@ -3,13 +3,14 @@
  * U-Boot's prompt and shell mode on the Linux console, over raw TCP directly and through
  * the bastion, beside SSH on the same board (labwright's SSH shell over its Dropbear).
  */
+import { writeFileSync } from 'node:fs';
+
 import { labInput } from '../../fixtures/lab/labConfig.js';
 import type { Lab as StartedLab } from '../../fixtures/lab/startLab.js';
-import { BOARD_PASSWORD, QemuBoard, ensureQemuArtifacts } from '../../fixtures/qemu/board.js';
-import { writeFileSync } from 'node:fs';
+import { BOARD_PASSWORD, ensureQemuArtifacts, QemuBoard } from '../../fixtures/qemu/board.js';
 import { defineLab } from '../../src/config/defineLab.js';
 import { Lab } from '../../src/host/lab.js';
-import { median, row, timeRuns, type Row } from '../stats.js';
+import { median, type Row, row, timeRuns } from '../stats.js';
 
 export async function consoleSection(started: StartedLab): Promise<Row[]> {
   const gateway = started.networks.front!.gateway;

@@ -1,8 +1,9 @@
 /** Executor throughput: 1000 trivial commands at concurrency 1, 10 and 100, against ssh -S with the same parallelism. */
 import { performance } from 'node:perf_hooks';
+
 import type { Lab } from '../../src/host/lab.js';
 import type { OpenSshMaster } from '../openssh.js';
-import { row, type Row } from '../stats.js';
+import { type Row, row } from '../stats.js';
 
 /** Runs `total` jobs with at most `concurrency` at once; returns commands per second. */
 async function throughput(total: number, concurrency: number, job: () => Promise<unknown>): Promise<number> {
@@ -29,7 +30,17 @@ export async function executorSection(lab: Lab, master: OpenSshMaster, total = 1
       if (r.exitCode !== 0) throw new Error(`exec failed: ${r.error ?? r.exitCode}`);
     });
     const theirs = await throughput(total, concurrency, () => master.ssh('true'));
-    rows.push(row('executor', `${total} commands at concurrency ${concurrency}`, 'cmd/s', ours, theirs, 'ssh -S cm, same parallelism', concurrency === 10 ? '>= 5x' : undefined));
+    rows.push(
+      row(
+        'executor',
+        `${total} commands at concurrency ${concurrency}`,
+        'cmd/s',
+        ours,
+        theirs,
+        'ssh -S cm, same parallelism',
+        concurrency === 10 ? '>= 5x' : undefined,
+      ),
+    );
     console.log(`executor: concurrency ${concurrency}: labwright ${ours.toFixed(0)} cmd/s, OpenSSH ${theirs.toFixed(0)} cmd/s`);
   }
   return rows;

@@ -2,8 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import type { Lab } from '../../src/host/lab.js';
-import { mbps, median, row, timeRuns, type Row } from '../stats.js';
+import { mbps, median, type Row, row, timeRuns } from '../stats.js';
 import { randomFile } from './transfer.js';
 
 const MiB = 1024 * 1024;

@@ -1,7 +1,7 @@
 /** Command latency: the persistent shell and exec over SSH and telnet, against `ssh host true` over a ControlMaster socket. */
 import type { Lab } from '../../src/host/lab.js';
 import type { OpenSshMaster } from '../openssh.js';
-import { median, row, timeRuns, type Row } from '../stats.js';
+import { median, type Row, row, timeRuns } from '../stats.js';
 
 export async function latencySection(lab: Lab, master: OpenSshMaster): Promise<Row[]> {
   const target = lab.remote('target');
@@ -11,7 +11,9 @@ export async function latencySection(lab: Lab, master: OpenSshMaster): Promise<R
   const telnetShell = median(await timeRuns(300, () => telnet.run('true')));
   const telnetExec = median(await timeRuns(100, () => telnet.exec('true')));
   const ssh = median(await timeRuns(50, () => master.ssh('true')));
-  console.log(`latency: ssh shell ${shell.toFixed(2)} ms, ssh exec ${exec.toFixed(2)} ms, telnet shell ${telnetShell.toFixed(2)} ms, telnet exec ${telnetExec.toFixed(2)} ms, OpenSSH ssh -S ${ssh.toFixed(2)} ms (medians)`);
+  console.log(
+    `latency: ssh shell ${shell.toFixed(2)} ms, ssh exec ${exec.toFixed(2)} ms, telnet shell ${telnetShell.toFixed(2)} ms, telnet exec ${telnetExec.toFixed(2)} ms, OpenSSH ssh -S ${ssh.toFixed(2)} ms (medians)`,
+  );
   return [
     row('latency', 'command on the persistent SSH shell', 'ms', shell, ssh, 'ssh -S cm host true', '>= 10x'),
     row('latency', 'exec on its own SSH channel', 'ms', exec, ssh, 'ssh -S cm host true', '>= 1x'),

@@ -10,11 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+
 import pg from 'pg';
+
+import { startPostgres } from '../../fixtures/lab/postgres.js';
 import { defineLab } from '../../src/config/defineLab.js';
 import { Lab } from '../../src/host/lab.js';
-import { startPostgres } from '../../fixtures/lab/postgres.js';
-import { median, row, timeRuns, type Row } from '../stats.js';
+import { median, type Row, row, timeRuns } from '../stats.js';
 
 const DEVICES = ['d1', 'd2', 'd3', 'd4', 'd5'];
 const TTL = 3_000;

@@ -8,11 +8,12 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+
 import { BOARD_PASSWORD, ensureQemuArtifacts } from '../../fixtures/qemu/board.js';
 import type { PoweredBoard } from '../../fixtures/qemu/poweredBoard.js';
 import type { RemoteHost } from '../../src/host/remoteHost.js';
-import { run, type OpenSshTarget } from '../openssh.js';
-import { median, row, type Row } from '../stats.js';
+import { type OpenSshTarget, run } from '../openssh.js';
+import { median, type Row, row } from '../stats.js';
 
 /** A board to reboot: the lab host (with power control) and the same board for the reference. */
 export interface PowerBoard {
@@ -31,7 +32,24 @@ export interface PowerBoard {
 
 /** OpenSSH logging in with a key, a new connection each time (no master). */
 export function keyLogin(t: OpenSshTarget): PowerBoard['ssh'] {
-  return { args: ['-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-i', t.key, '-o', `UserKnownHostsFile=${t.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-p', String(t.port), `${t.user}@${t.address}`, 'true'] };
+  return {
+    args: [
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-i',
+      t.key,
+      '-o',
+      `UserKnownHostsFile=${t.knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-p',
+      String(t.port),
+      `${t.user}@${t.address}`,
+      'true',
+    ],
+  };
 }
 
 /** OpenSSH logging in to a QEMU board as root with its password (given by an askpass script, as sshpass would). */
@@ -42,7 +60,20 @@ export function qemuSsh(board: PoweredBoard): PowerBoard['ssh'] {
   const knownHosts = path.join(board.board.stateDir, 'known_hosts.openssh');
   writeFileSync(knownHosts, `[127.0.0.1]:${board.board.sshPort} ${ensureQemuArtifacts().hostKey}\n`);
   return {
-    args: ['-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-p', String(board.board.sshPort), 'root@127.0.0.1', 'true'],
+    args: [
+      '-o',
+      'PreferredAuthentications=password',
+      '-o',
+      'PubkeyAuthentication=no',
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-p',
+      String(board.board.sshPort),
+      'root@127.0.0.1',
+      'true',
+    ],
     env: { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
   };
 }
@@ -50,7 +81,10 @@ export function qemuSsh(board: PoweredBoard): PowerBoard['ssh'] {
 /** `ssh host true` until it succeeds; resolves with the time it took. */
 async function pollOpenSsh(board: PowerBoard, started: number): Promise<number> {
   for (;;) {
-    const ok = await run('ssh', ['-o', 'ConnectTimeout=2', ...board.ssh.args], undefined, board.ssh.env).then(() => true, () => false);
+    const ok = await run('ssh', ['-o', 'ConnectTimeout=2', ...board.ssh.args], undefined, board.ssh.env).then(
+      () => true,
+      () => false,
+    );
     if (ok) return performance.now() - started;
     if (performance.now() - started > board.timeoutMs) throw new Error(`${board.label}: OpenSSH did not get in within ${board.timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, board.pollMs));

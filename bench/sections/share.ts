@@ -6,8 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import type { Lab } from '../../src/host/lab.js';
-import { mbps, median, row, timeRuns, type Row } from '../stats.js';
+import { mbps, median, type Row, row, timeRuns } from '../stats.js';
 
 const MiB = 1024 * 1024;
 

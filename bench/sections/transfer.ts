@@ -1,11 +1,12 @@
 /** Throughput: labwright SFTP, SCP and FTP against OpenSSH's sftp and scp over the same master. */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import type { Lab } from '../../src/host/lab.js';
 import type { OpenSshMaster } from '../openssh.js';
-import { mbps, median, row, timeRuns, type Row } from '../stats.js';
+import { mbps, median, type Row, row, timeRuns } from '../stats.js';
 
 const MiB = 1024 * 1024;
 
@@ -41,11 +42,17 @@ export async function transferSection(lab: Lab, master: OpenSshMaster, sizeMiB: 
   const rate = (key: string) => mbps(bytes, results[key]!);
   const rows: Row[] = [];
   for (const direction of ['put', 'get'] as const) {
-    rows.push(row('transfer', `sftp ${direction} ${sizeMiB} MiB`, 'MB/s', rate(`sftp ${direction}`), rate(`openssh sftp ${direction}`), 'OpenSSH sftp', '>= 1x'));
+    rows.push(
+      row('transfer', `sftp ${direction} ${sizeMiB} MiB`, 'MB/s', rate(`sftp ${direction}`), rate(`openssh sftp ${direction}`), 'OpenSSH sftp', '>= 1x'),
+    );
     rows.push(row('transfer', `scp ${direction} ${sizeMiB} MiB`, 'MB/s', rate(`scp ${direction}`), rate(`openssh scp ${direction}`), 'OpenSSH scp -O'));
     rows.push(row('transfer', `ftp ${direction} ${sizeMiB} MiB`, 'MB/s', rate(`ftp ${direction}`), rate(`sftp ${direction}`), 'labwright sftp'));
     rows.push(row('transfer', `nc ${direction} ${sizeMiB} MiB`, 'MB/s', rate(`nc ${direction}`), rate(`sftp ${direction}`), 'labwright sftp'));
   }
-  console.log(`transfer: ${Object.entries(results).map(([k, v]) => `${k} ${mbps(bytes, v).toFixed(0)} MB/s`).join(', ')}`);
+  console.log(
+    `transfer: ${Object.entries(results)
+      .map(([k, v]) => `${k} ${mbps(bytes, v).toFixed(0)} MB/s`)
+      .join(', ')}`,
+  );
   return rows;
 }

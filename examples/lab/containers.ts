@@ -7,6 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { startLab } from '../../fixtures/lab/startLab.js';
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
@@ -14,7 +15,12 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const dir = path.resolve('test-results', 'example-lab');
   mkdirSync(dir, { recursive: true });
   const knownHosts = path.join(dir, 'known_hosts');
-  writeFileSync(knownHosts, `${Object.values(lab.hosts).flatMap((host) => host?.knownHostsLines ?? []).join('\n')}\n`);
+  writeFileSync(
+    knownHosts,
+    `${Object.values(lab.hosts)
+      .flatMap((host) => host?.knownHostsLines ?? [])
+      .join('\n')}\n`,
+  );
 
   const target = lab.host('target').endpoints.runner!;
   const telnet = lab.host('telnetOnly').endpoints.runner!;

@@ -6,7 +6,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BOARD_PASSWORD, QemuBoard, ensureQemuArtifacts } from '../../fixtures/qemu/board.js';
+
+import { BOARD_PASSWORD, ensureQemuArtifacts, QemuBoard } from '../../fixtures/qemu/board.js';
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const board = await QemuBoard.create({ name: 'example', firmware: 'u-boot', ssh: true, lifetimeMs: 30 * 60_000 });

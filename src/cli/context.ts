@@ -4,6 +4,7 @@
  * the closing of every connection when the command ends.
  */
 import { existsSync } from 'node:fs';
+
 import type { Host } from '../host/host.js';
 import type { Lab } from '../host/lab.js';
 import type { RemoteHost } from '../host/remoteHost.js';
@@ -81,7 +82,9 @@ export class CliContext {
     const { suggest } = await import('../config/problems.js');
     const names = await this.hostNames();
     const hint = suggest(name, names);
-    throw new UsageError(`no host named "${name}"${hint ? `; did you mean "${hint}"?` : ''} Known hosts: ${names.join(', ')}. Add it to ${labs[0]?.config.source ?? 'the lab file'} (or to your SSH config with --ssh-config).`);
+    throw new UsageError(
+      `no host named "${name}"${hint ? `; did you mean "${hint}"?` : ''} Known hosts: ${names.join(', ')}. Add it to ${labs[0]?.config.source ?? 'the lab file'} (or to your SSH config with --ssh-config).`,
+    );
   }
 
   async host(name: string): Promise<Host> {

@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+
 import type { Host } from '../host/host.js';
 import type { Lab } from '../host/lab.js';
 import type { RemoteHost } from '../host/remoteHost.js';
@@ -106,7 +107,9 @@ export async function checkHost(lab: Lab, name: string, boundMs: number): Promis
     try {
       const banner = config.term === 'ssh' ? await firstLine(socket, connectTimeout) : undefined;
       if (config.term === 'ssh' && !banner?.startsWith('SSH-')) {
-        throw new CheckFailed(`${config.address}:${port} accepted the connection but sent no SSH banner${banner ? ` (it sent "${banner.slice(0, 60)}")` : ''}; check the port and that sshd runs`);
+        throw new CheckFailed(
+          `${config.address}:${port} accepted the connection but sent no SSH banner${banner ? ` (it sent "${banner.slice(0, 60)}")` : ''}; check the port and that sshd runs`,
+        );
       }
       return { detail: `${config.address}:${port}${via}, connected in ${formatDuration(connected)}${banner ? `, ${banner}` : ''}` };
     } finally {
@@ -135,17 +138,23 @@ export async function checkHost(lab: Lab, name: string, boundMs: number): Promis
         case 'revoked':
           throw new CheckFailed(`${presented} is @revoked in ${verdict.entry.file}:${verdict.entry.line}`);
         case 'mismatch':
-          throw new CheckFailed(`HOST KEY MISMATCH: presented ${presented}, known ${verdict.known.map((entry) => `${fingerprint(entry.key)} (${entry.file}:${entry.line})`).join(', ')}`);
+          throw new CheckFailed(
+            `HOST KEY MISMATCH: presented ${presented}, known ${verdict.known.map((entry) => `${fingerprint(entry.key)} (${entry.file}:${entry.line})`).join(', ')}`,
+          );
       }
     });
     await step('auth', async () => {
       await remote.connections.ssh();
       return { detail: `as ${remote.connections.user}` };
     });
-    await step('MaxSessions', async () => {
-      const connection = await remote.connections.ssh();
-      return { detail: `${connection.budget.capacity} (${connection.budget.source})` };
-    }, false);
+    await step(
+      'MaxSessions',
+      async () => {
+        const connection = await remote.connections.ssh();
+        return { detail: `${connection.budget.capacity} (${connection.budget.source})` };
+      },
+      false,
+    );
   }
   await shellCheck(host, step, config.term === 'telnet' ? `logged in as ${config.user}, ` : '');
   await step(`transfer (${config.transfer})`, () => transferCheck(remote), false);
@@ -164,16 +173,20 @@ async function shellCheck(host: Host, step: Step, prefix = ''): Promise<void> {
 }
 
 async function roundTripCheck(host: Host, step: Step): Promise<void> {
-  await step('round trip', async () => {
-    const times: number[] = [];
-    for (let i = 0; i < ROUND_TRIPS; i++) {
-      const started = performance.now();
-      const result = await host.exec('true');
-      if (!result.ok) throw new CheckFailed(`\`true\` ended with ${result.error ?? `exit ${result.exitCode}`}`);
-      times.push(performance.now() - started);
-    }
-    return { detail: `${median(times).toFixed(1)} ms (median of ${ROUND_TRIPS} exec)` };
-  }, false);
+  await step(
+    'round trip',
+    async () => {
+      const times: number[] = [];
+      for (let i = 0; i < ROUND_TRIPS; i++) {
+        const started = performance.now();
+        const result = await host.exec('true');
+        if (!result.ok) throw new CheckFailed(`\`true\` ended with ${result.error ?? `exit ${result.exitCode}`}`);
+        times.push(performance.now() - started);
+      }
+      return { detail: `${median(times).toFixed(1)} ms (median of ${ROUND_TRIPS} exec)` };
+    },
+    false,
+  );
 }
 
 /** Puts a small random file, gets it back, compares, removes the remote copy. */

@@ -4,10 +4,12 @@
  * as their message, exit code returned).
  */
 import { readFileSync } from 'node:fs';
+
 import { Command, Option } from 'commander';
+
 import { redact } from '../util/secrets.js';
-import { CliContext, UsageError, describeFailure, type CliIo, type GlobalOptions } from './context.js';
 import { commands } from './commands/index.js';
+import { CliContext, type CliIo, describeFailure, type GlobalOptions, UsageError } from './context.js';
 
 /** Runs a command's action with a context; resolves to the exit code. */
 export type ActionRunner = (action: (context: CliContext) => Promise<number>) => Promise<void>;

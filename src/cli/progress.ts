@@ -45,7 +45,7 @@ export class ProgressReporter {
     this.total = total;
     const { mode } = this.options;
     if (mode === 'none') return;
-    const interval = mode === 'bar' ? this.options.barInterval ?? 100 : this.options.plainInterval ?? 2_000;
+    const interval = mode === 'bar' ? (this.options.barInterval ?? 100) : (this.options.plainInterval ?? 2_000);
     const now = this.now();
     if (now - this.lastDraw < interval) return;
     this.lastDraw = now;

@@ -4,40 +4,41 @@
  * naming the host, the field, what was given and what is expected.
  */
 import type { z } from 'zod';
+
 import { ConfigError } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
+import { findHopCycle } from './hops.js';
+import { type HostPowerConfig, parseHostPower, parsePdu } from './power.js';
 import { fieldsAt, formatIssues, isCredentialPath, suggest } from './problems.js';
 import {
+  type ConsoleOptions,
+  type DefaultsInput,
   defaultsSchema,
+  type FtpOptions,
+  type HostInput,
   hostSchema,
   labSchema,
-  localHostSchema,
-  optionGroups,
-  type DefaultsInput,
-  type FtpOptions,
-  type LogsOptions,
-  type HostInput,
   type LifecycleOptions,
+  type LocalHostInput,
+  localHostSchema,
+  type LogsOptions,
+  type NcOptions,
+  optionGroups,
   type PduConfig,
   type PduInput,
-  type LocalHostInput,
-  type NcOptions,
   type ScpOptions,
   type SftpOptions,
   type ShellOptions,
-  type ConsoleOptions,
   type SshOptions,
   type TelnetOptions,
   type TerminalProtocol,
   type TransferMethod,
   type UserCredentials,
 } from './schema.js';
-import { findHopCycle } from './hops.js';
-import { parseHostPower, parsePdu, type HostPowerConfig } from './power.js';
 
 export type { HostPowerConfig } from './power.js';
-import { leasesSchema, resolveLeaseConfig, type LeaseConfig, type LeasesInput } from './leases.js';
-import { withSshConfig, type SshConfigInput } from './sshConfig.js';
+import { type LeaseConfig, type LeasesInput, leasesSchema, resolveLeaseConfig } from './leases.js';
+import { type SshConfigInput, withSshConfig } from './sshConfig.js';
 
 /** Name of the always-present host that runs commands on the test runner itself. */
 export const LOCAL_HOST = 'local';
@@ -155,7 +156,7 @@ function withDefaults(raw: unknown, defaults: Record<string, unknown>): unknown 
     const fromDefaults = defaults[group];
     if (fromDefaults === undefined) continue;
     const own = merged[group];
-    merged[group] = typeof own === 'object' && own !== null ? { ...fromDefaults, ...own } : own ?? { ...fromDefaults };
+    merged[group] = typeof own === 'object' && own !== null ? { ...fromDefaults, ...own } : (own ?? { ...fromDefaults });
   }
   // defaults.commandTimeout stays lab-wide (LabConfig.commandTimeout) so that a runtime
   // option can sit between it and a host's own value.
@@ -208,7 +209,10 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
   const problems: string[] = [];
   const top = labSchema.safeParse(input, { reportInput: true });
   if (!top.success) {
-    throw new ConfigError(formatIssues('lab', top.error.issues, (p) => fieldsAt(labSchema, p)), source);
+    throw new ConfigError(
+      formatIssues('lab', top.error.issues, (p) => fieldsAt(labSchema, p)),
+      source,
+    );
   }
 
   const defaultsResult = defaultsSchema.safeParse(top.data.defaults ?? {}, { reportInput: true });
@@ -216,7 +220,7 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
     problems.push(...formatIssues('lab defaults', defaultsResult.error.issues, (p) => fieldsAt(defaultsSchema, p)));
   }
   // Invalid defaults are reported once, as defaults, rather than again under every host.
-  const rawDefaults = (defaultsResult.success ? top.data.defaults ?? {} : {}) as Record<string, unknown>;
+  const rawDefaults = (defaultsResult.success ? (top.data.defaults ?? {}) : {}) as Record<string, unknown>;
 
   let rawHosts = top.data.hosts;
   if (top.data.sshConfig !== undefined) {
@@ -265,7 +269,9 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
       problems.push(`${where} → console.user: "${host.console.user}" is not one of its users (${userNames.join(', ')})`);
     }
     if (host.console?.transport === 'serial' && host.hop !== undefined) {
-      problems.push(`${where} → console.transport: a serial device is local to the runner and cannot be reached through hop "${host.hop}"; put the device behind ser2net or a terminal server (transport "tcp" or "telnet")`);
+      problems.push(
+        `${where} → console.transport: a serial device is local to the runner and cannot be reached through hop "${host.hop}"; put the device behind ser2net or a terminal server (transport "tcp" or "telnet")`,
+      );
     }
     if (host.ftp.user !== undefined && !host.users[host.ftp.user]) {
       const hint = suggest(host.ftp.user, userNames);
@@ -310,7 +316,9 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
     else if (!hosts[host.hop]) {
       if (names.includes(host.hop)) continue; // the hop itself is invalid and already reported
       const hint = suggest(host.hop, names);
-      problems.push(`${where}: names "${host.hop}", which is not a host of this lab${hint ? ` (did you mean "${hint}"?)` : ''}; known hosts: ${names.join(', ') || 'none'}`);
+      problems.push(
+        `${where}: names "${host.hop}", which is not a host of this lab${hint ? ` (did you mean "${hint}"?)` : ''}; known hosts: ${names.join(', ') || 'none'}`,
+      );
     } else if (hosts[host.hop]!.term !== 'ssh') {
       problems.push(`${where}: "${host.hop}" is a ${hosts[host.hop]!.term} host; a hop must speak SSH`);
     }
@@ -329,19 +337,27 @@ export function defineLab(input: LabInput | SshConfigLabInput, source?: string):
   for (const [where, pdu] of drivers) {
     if (pdu.driver !== 'command' || pdu.runOn === undefined || pdu.runOn === LOCAL_HOST || hosts[pdu.runOn] || names.includes(pdu.runOn)) continue;
     const hint = suggest(pdu.runOn, names);
-    problems.push(`${where} → runOn: names "${pdu.runOn}", which is not a host of this lab${hint ? ` (did you mean "${hint}"?)` : ''}; leave it out to run on the runner`);
+    problems.push(
+      `${where} → runOn: names "${pdu.runOn}", which is not a host of this lab${hint ? ` (did you mean "${hint}"?)` : ''}; leave it out to run on the runner`,
+    );
   }
 
   const cycle = findHopCycle(hosts);
   if (cycle) problems.push(`hop chain loops: ${cycle.join(' → ')}; break the loop by removing one "hop"`);
 
-  const localParsed = localHostSchema.safeParse(withDefaults(top.data.local ?? {}, { shell: rawDefaults.shell, logs: rawDefaults.logs }), { reportInput: true });
+  const localParsed = localHostSchema.safeParse(withDefaults(top.data.local ?? {}, { shell: rawDefaults.shell, logs: rawDefaults.logs }), {
+    reportInput: true,
+  });
   if (!localParsed.success) {
     problems.push(...formatIssues('local host', localParsed.error.issues, (p) => fieldsAt(localHostSchema, p)));
   }
 
   const leases = resolveLeaseConfig(top.data.leases, (issues) =>
-    formatIssues('lab', issues.map((issue) => ({ ...issue, path: ['leases', ...issue.path] })), (p) => fieldsAt(leasesSchema, p.slice(1))),
+    formatIssues(
+      'lab',
+      issues.map((issue) => ({ ...issue, path: ['leases', ...issue.path] })),
+      (p) => fieldsAt(leasesSchema, p.slice(1)),
+    ),
   );
   problems.push(...leases.problems);
 

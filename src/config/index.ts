@@ -1,6 +1,6 @@
-export * from './schema.js';
 export * from './defineLab.js';
-export { LEASES_ENV, defaultLeaseDirectory, parseLeaseStore, type LeaseConfig, type LeaseStoreLocation, type LeasesInput } from './leases.js';
-export { hopChain, findHopCycle } from './hops.js';
-export { loadLab, resolveLabFile, LAB_FILE_ENV, DEFAULT_LAB_FILE } from './load.js';
-export { OpenSshConfig, withSshConfig, DEFAULT_SSH_CONFIG, type SshConfigInput, type SshConfigOptions } from './sshConfig.js';
+export { findHopCycle, hopChain } from './hops.js';
+export { defaultLeaseDirectory, type LeaseConfig, LEASES_ENV, type LeasesInput, type LeaseStoreLocation, parseLeaseStore } from './leases.js';
+export { DEFAULT_LAB_FILE, LAB_FILE_ENV, loadLab, resolveLabFile } from './load.js';
+export * from './schema.js';
+export { DEFAULT_SSH_CONFIG, OpenSshConfig, type SshConfigInput, type SshConfigOptions, withSshConfig } from './sshConfig.js';

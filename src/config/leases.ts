@@ -7,7 +7,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { z } from 'zod';
+
 import { MASK, registerSecret } from '../util/secrets.js';
 import { secretSchema } from './schema.js';
 
@@ -20,9 +22,7 @@ export function defaultLeaseDirectory(): string {
 }
 
 /** Where leases are kept, resolved. `description` is safe to print (no password). */
-export type LeaseStoreLocation =
-  | { kind: 'embedded'; directory: string; description: string }
-  | { kind: 'postgres'; url: string; description: string };
+export type LeaseStoreLocation = { kind: 'embedded'; directory: string; description: string } | { kind: 'postgres'; url: string; description: string };
 
 const ms = () => z.number().int().nonnegative();
 

@@ -4,8 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+
 import { ConfigError, messageOf } from '../util/errors.js';
-import { defineLab, isLabConfig, withLabSource, type LabConfig, type LabInput } from './defineLab.js';
+import { defineLab, isLabConfig, type LabConfig, type LabInput, withLabSource } from './defineLab.js';
 
 /** Environment variable naming the lab file when no option says otherwise. */
 export const LAB_FILE_ENV = 'LABWRIGHT_LAB';

@@ -5,7 +5,7 @@
  */
 import { registerSecret } from '../util/secrets.js';
 import { fieldsAt, formatIssues, suggest } from './problems.js';
-import { outletFieldSchema, powerDriverSchemas, powerRefSchema, type HttpPowerConfig, type PduConfig } from './schema.js';
+import { type HttpPowerConfig, outletFieldSchema, type PduConfig, powerDriverSchemas, powerRefSchema } from './schema.js';
 
 /** A host's power control after validation. */
 export interface HostPowerConfig {
@@ -52,17 +52,30 @@ export function parsePdu(raw: unknown, where: string): Parsed<{ pdu: PduConfig }
  * Validates a host's `power`: `{ pdu, outlet }` naming one of `pdus`, or a driver of its own
  * (any driver's fields plus `outlet`).
  */
-export function parseHostPower(raw: unknown, where: string, host: string, pdus: Readonly<Record<string, PduConfig>>, pduNames: readonly string[]): Parsed<{ power: HostPowerConfig }> {
+export function parseHostPower(
+  raw: unknown,
+  where: string,
+  host: string,
+  pdus: Readonly<Record<string, PduConfig>>,
+  pduNames: readonly string[],
+): Parsed<{ power: HostPowerConfig }> {
   if (typeof raw === 'object' && raw !== null && 'driver' in raw) {
     const { outlet, ...driverFields } = raw as Record<string, unknown>;
     const outletParsed = outletFieldSchema.safeParse({ outlet }, { reportInput: true });
     const driver = parsePdu(driverFields, where);
-    const problems = [...(outletParsed.success ? [] : formatIssues(where, outletParsed.error.issues, () => [])), ...('problems' in driver ? driver.problems : [])];
+    const problems = [
+      ...(outletParsed.success ? [] : formatIssues(where, outletParsed.error.issues, () => [])),
+      ...('problems' in driver ? driver.problems : []),
+    ];
     if (problems.length > 0 || 'problems' in driver || !outletParsed.success) return { problems };
     return { power: { pdu: host, own: true, outlet: outletParsed.data.outlet, driver: driver.pdu } };
   }
   if (typeof raw !== 'object' || raw === null || !('pdu' in raw)) {
-    return { problems: [`${where}: expected { pdu, outlet } naming a PDU of the lab's pdus, or a driver of its own ({ driver: ${DRIVERS.map((d) => `"${d}"`).join(' | ')}, ... })`] };
+    return {
+      problems: [
+        `${where}: expected { pdu, outlet } naming a PDU of the lab's pdus, or a driver of its own ({ driver: ${DRIVERS.map((d) => `"${d}"`).join(' | ')}, ... })`,
+      ],
+    };
   }
   const parsed = powerRefSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) return { problems: formatIssues(where, parsed.error.issues, (path) => fieldsAt(powerRefSchema, path)) };

@@ -7,7 +7,10 @@ const CREDENTIAL_SUBTREE = /^users$/;
 
 /** Field path as written in the config: `ssh.port`, `users.root.password`. */
 export function fieldPath(path: readonly PropertyKey[]): string {
-  return path.map((part) => (typeof part === 'number' ? `[${part}]` : String(part))).join('.').replace(/\.\[/g, '[');
+  return path
+    .map((part) => (typeof part === 'number' ? `[${part}]` : String(part)))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }
 
 /** Whether a value at `path` may be a credential: under `users`, a secret-looking field, an MFA answer. */
@@ -107,9 +110,7 @@ export function formatIssues(where: string, issues: readonly z.core.$ZodIssue[],
       for (const key of issue.keys) {
         const field = fieldPath([...issue.path, key]);
         const hint = suggest(key, known);
-        problems.push(
-          `${where} → ${field}: unknown field${hint ? ` (did you mean "${hint}"?)` : ''}; known fields here: ${known.join(', ')}`,
-        );
+        problems.push(`${where} → ${field}: unknown field${hint ? ` (did you mean "${hint}"?)` : ''}; known fields here: ${known.join(', ')}`);
       }
       continue;
     }

@@ -21,28 +21,22 @@ export const patternSchema = z.union([z.string(), z.instanceof(RegExp)]).transfo
 });
 
 /** A secret: a literal string, or `{ env: 'NAME' }` read from the environment when the lab is defined. */
-export const secretSchema = z
-  .union([z.string(), z.strictObject({ env: z.string().min(1) })])
-  .transform((value, ctx) => {
-    if (typeof value === 'string') return value;
-    const resolved = process.env[value.env];
-    if (resolved === undefined || resolved === '') {
-      ctx.issues.push({
-        code: 'custom',
-        input: value,
-        message: `environment variable ${value.env} is not set; export it before running the tests`,
-      });
-      return z.NEVER;
-    }
-    return resolved;
-  });
+export const secretSchema = z.union([z.string(), z.strictObject({ env: z.string().min(1) })]).transform((value, ctx) => {
+  if (typeof value === 'string') return value;
+  const resolved = process.env[value.env];
+  if (resolved === undefined || resolved === '') {
+    ctx.issues.push({
+      code: 'custom',
+      input: value,
+      message: `environment variable ${value.env} is not set; export it before running the tests`,
+    });
+    return z.NEVER;
+  }
+  return resolved;
+});
 
 /** What a keyboard-interactive prompt is answered with. */
-const kbdAnswerSchema = z.union([
-  z.literal('password'),
-  z.literal('totp'),
-  z.strictObject({ secret: secretSchema }),
-]);
+const kbdAnswerSchema = z.union([z.literal('password'), z.literal('totp'), z.strictObject({ secret: secretSchema })]);
 
 /** Fields of {@link kbdRuleSchema}; documented here so editors show them on hover. */
 const kbdRuleShape = {
@@ -166,7 +160,12 @@ export const verifySchema = z.enum(['size', 'sha256', 'none']);
 /** Fields of {@link sftpOptionsSchema}; documented here so editors show them on hover. */
 const sftpOptionsShape = {
   /** Bytes per SFTP read/write request (OpenSSH accepts up to 255 KiB). Default 261120 (255 KiB). */
-  chunkSize: z.number().int().min(1024).max(4 * 1024 * 1024).default(255 * 1024),
+  chunkSize: z
+    .number()
+    .int()
+    .min(1024)
+    .max(4 * 1024 * 1024)
+    .default(255 * 1024),
   /** Requests in flight per file (32 × 255 KiB measured best against OpenSSH's sftp-server). Default 32. */
   concurrency: z.number().int().min(1).max(1024).default(32),
   /** Verification after a transfer: `size`, `sha256` (hashes both sides) or `none`. Default `size`. */
@@ -288,7 +287,10 @@ export const commandPowerSchema = z.strictObject({
 /** One HTTP request of the HTTP power driver; `{outlet}` and `{host}` are filled in (URL-encoded in the URL). */
 const httpRequestSchema = (method: string) =>
   z.union([
-    z.string().min(1).transform((url) => ({ method, url, body: undefined, headers: {} as Record<string, string> })),
+    z
+      .string()
+      .min(1)
+      .transform((url) => ({ method, url, body: undefined, headers: {} as Record<string, string> })),
     z.strictObject({
       /** HTTP method. */
       method: z.string().min(1).default(method),
@@ -311,9 +313,12 @@ const httpAuthSchema = z
     /** Token sent as `Authorization: Bearer <token>`. */
     bearer: secretSchema.optional(),
   })
-  .refine((auth) => (auth.bearer !== undefined ? auth.user === undefined && auth.password === undefined : auth.user !== undefined && auth.password !== undefined), {
-    message: 'give either user and password (basic auth) or bearer (a token)',
-  });
+  .refine(
+    (auth) => (auth.bearer !== undefined ? auth.user === undefined && auth.password === undefined : auth.user !== undefined && auth.password !== undefined),
+    {
+      message: 'give either user and password (basic auth) or bearer (a token)',
+    },
+  );
 
 /**
  * A REST PDU: one request per action (method, URL and body templates). A 2xx answer is
@@ -478,7 +483,8 @@ export const consoleOptionsSchema = z
     autoboot: autobootOptionsSchema.prefault({}),
   })
   .superRefine((value, ctx) => {
-    if (value.transport === 'serial' && !value.path) ctx.issues.push({ code: 'custom', input: value, path: ['path'], message: 'a serial console needs the device path (path: "/dev/ttyUSB0")' });
+    if (value.transport === 'serial' && !value.path)
+      ctx.issues.push({ code: 'custom', input: value, path: ['path'], message: 'a serial console needs the device path (path: "/dev/ttyUSB0")' });
     if (value.transport !== 'serial' && value.port === undefined) {
       ctx.issues.push({ code: 'custom', input: value, path: ['port'], message: `a ${value.transport} console needs the terminal server's port` });
     }
@@ -493,7 +499,11 @@ const logsOptionsShape = {
   /** Bound on each command or file, in ms. Default 10000. */
   timeout: ms().default(10_000),
   /** Bytes kept of each command's output or file (the end). Default 262144 (256 KiB). */
-  maxBytes: z.number().int().min(1024).default(256 * 1024),
+  maxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024),
 };
 /**
  * What to collect from a host when a test that used it fails: command output and the end

@@ -4,10 +4,12 @@
  * ProxyJump chains (as hops), UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout
  * and ServerAlive*. What the lab config says about a host wins over what the SSH config says.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import SSHConfig, { glob } from 'ssh-config';
+
 import type { HostInput } from './schema.js';
 
 /** Where to read an OpenSSH client config and which of its hosts to add to the lab. */
@@ -73,7 +75,12 @@ function includedFiles(pattern: string): string[] {
   const absolute = path.resolve(path.join(os.homedir(), '.ssh'), expandTilde(pattern));
   const base = path.basename(absolute);
   if (!/[*?]/.test(base)) return existsSync(absolute) ? [absolute] : [];
-  const matcher = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const matcher = new RegExp(
+    `^${base
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   try {
     return readdirSync(path.dirname(absolute))
       .filter((name) => matcher.test(name))
@@ -176,10 +183,19 @@ export class OpenSshConfig {
     if (Number.isInteger(countMax) && countMax >= 1) ssh.keepaliveCountMax = countMax;
 
     const login = user ?? os.userInfo().username;
-    const identities = list(s.identityfile).filter((file) => file.toLowerCase() !== 'none').map((file) => expandTokens(file, name, login));
+    const identities = list(s.identityfile)
+      .filter((file) => file.toLowerCase() !== 'none')
+      .map((file) => expandTokens(file, name, login));
     const privateKey = (identities.length > 0 ? identities : DEFAULT_IDENTITIES).find((file) => existsSync(expandTilde(file)));
     const identityAgent = first(s.identityagent);
-    const agent = identityAgent?.toLowerCase() === 'none' ? undefined : identityAgent && identityAgent !== 'SSH_AUTH_SOCK' ? expandTilde(identityAgent) : process.env.SSH_AUTH_SOCK ? true : undefined;
+    const agent =
+      identityAgent?.toLowerCase() === 'none'
+        ? undefined
+        : identityAgent && identityAgent !== 'SSH_AUTH_SOCK'
+          ? expandTilde(identityAgent)
+          : process.env.SSH_AUTH_SOCK
+            ? true
+            : undefined;
     return {
       address,
       ssh,
@@ -193,7 +209,10 @@ export class OpenSshConfig {
   jumps(name: string): string[] {
     const value = first(this.settings(name).proxyjump);
     if (!value || value.toLowerCase() === 'none') return [];
-    return value.split(',').map((jump) => jump.trim()).filter(Boolean);
+    return value
+      .split(',')
+      .map((jump) => jump.trim())
+      .filter(Boolean);
   }
 }
 
@@ -206,7 +225,12 @@ function parseJump(spec: string): { user?: string; host: string; port?: number }
 
 /** A lab host name for a jump spec that is not a plain alias. */
 function jumpName(spec: string): string {
-  return spec.replace(/^ssh:\/\//, '').replace(/@/g, '-at-').replace(/[:[\]]/g, '-').replace(/[^A-Za-z0-9_.-]/g, '_').replace(/-+$/, '');
+  return spec
+    .replace(/^ssh:\/\//, '')
+    .replace(/@/g, '-at-')
+    .replace(/[:[\]]/g, '-')
+    .replace(/[^A-Za-z0-9_.-]/g, '_')
+    .replace(/-+$/, '');
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -316,7 +340,8 @@ export function withSshConfig(labHosts: Record<string, unknown>, input: SshConfi
 
   const aliases = wanted ?? config.aliases.filter((alias) => HOST_NAME.test(alias) && alias !== 'local');
   for (const alias of wanted ?? []) {
-    if (!config.aliases.includes(alias)) problems.push(`sshConfig.hosts: "${alias}" is not a Host alias of ${config.file}; its aliases: ${config.aliases.join(', ') || 'none'}`);
+    if (!config.aliases.includes(alias))
+      problems.push(`sshConfig.hosts: "${alias}" is not a Host alias of ${config.file}; its aliases: ${config.aliases.join(', ') || 'none'}`);
   }
   for (const alias of aliases) if (config.aliases.includes(alias)) resolve(alias, []);
   // Lab hosts the config describes by pattern (Host *.lab) take its settings too.

@@ -11,7 +11,7 @@ import type { ConnectionManager } from '../transport/connectionManager.js';
 import type { HeldChannel, SshConnection } from '../transport/sshConnection.js';
 import { AbortedError, ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { anySignal, formatDuration } from '../util/time.js';
-import { openExec, runOnChannel, type ChannelExecOptions, type ChannelExecOutcome, type OpenedExec } from './sshExec.js';
+import { type ChannelExecOptions, type ChannelExecOutcome, type OpenedExec, openExec, runOnChannel } from './sshExec.js';
 
 /** Options of an executor command. */
 export interface ExecutorOptions extends ChannelExecOptions {
@@ -59,7 +59,16 @@ export class SshExecutor {
     // lets a wait for a channel slot end first with its own, more telling error.
     const bound = AbortSignal.timeout(Math.max(1, options.timeout) + BOUND_GRACE_MS);
     const waiting = anySignal(signal, bound)!;
-    const timedOut = (): ChannelExecOutcome => ({ stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: null, signal: undefined, timedOut: true, aborted: false, lost: false, durationMs: Date.now() - started });
+    const timedOut = (): ChannelExecOutcome => ({
+      stdout: Buffer.alloc(0),
+      stderr: Buffer.alloc(0),
+      exitCode: null,
+      signal: undefined,
+      timedOut: true,
+      aborted: false,
+      lost: false,
+      durationMs: Date.now() - started,
+    });
 
     for (let attempt = 0; attempt <= retries; attempt++) {
       const left = deadline - Date.now();

@@ -3,7 +3,7 @@
  * signal, env, optional pty, stdin, and a timeout that ends the remote process (signal
  * without a pty, Ctrl+C with one) and returns what was received.
  */
-import type { ClientChannel, Client as SshClient } from 'ssh2';
+import type { Client as SshClient, ClientChannel } from 'ssh2';
 
 /** Options of one exec. */
 export interface ChannelExecOptions {
@@ -183,11 +183,14 @@ export function runOnChannel({ channel, recorder }: OpenedExec, options: Channel
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     timers.push(
-      setTimeout(() => {
-        if (aborted) return;
-        timedOut = true;
-        stop();
-      }, Math.max(1, options.timeout)),
+      setTimeout(
+        () => {
+          if (aborted) return;
+          timedOut = true;
+          stop();
+        },
+        Math.max(1, options.timeout),
+      ),
     );
   });
 }

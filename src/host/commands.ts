@@ -4,7 +4,7 @@ import { messageOf } from '../util/errors.js';
 import { redact } from '../util/secrets.js';
 import { abortReason, anySignal, formatDuration } from '../util/time.js';
 import type { HostContext } from './events.js';
-import { CommandResult, RunResult, statusOf, type CommandOrigin } from './results.js';
+import { type CommandOrigin, CommandResult, RunResult, statusOf } from './results.js';
 
 /** A response typed when an expect pattern appears; `secret()` masks it everywhere. */
 export interface SecretText {
@@ -22,8 +22,7 @@ export function secret(value: string): SecretText {
  * object. The response is typed, with a newline, every time the pattern appears.
  */
 export type ExpectInput =
-  | readonly [pattern: RegExp | string, response: string | SecretText]
-  | { pattern: RegExp | string; response: string | SecretText; secret?: boolean };
+  readonly [pattern: RegExp | string, response: string | SecretText] | { pattern: RegExp | string; response: string | SecretText; secret?: boolean };
 
 /** A command with its own options. */
 export interface CommandSpec {
@@ -60,7 +59,11 @@ export function toExpectRules(inputs: readonly ExpectInput[] | undefined): Expec
   return (inputs ?? []).map((input) => {
     const [pattern, response, secretFlag] = Array.isArray(input)
       ? [input[0], input[1], false]
-      : [(input as { pattern: RegExp | string }).pattern, (input as { response: string | SecretText }).response, (input as { secret?: boolean }).secret ?? false];
+      : [
+          (input as { pattern: RegExp | string }).pattern,
+          (input as { response: string | SecretText }).response,
+          (input as { secret?: boolean }).secret ?? false,
+        ];
     if (typeof response === 'string') return { pattern, response, secret: secretFlag };
     return { pattern, response: response.value, secret: true };
   });
@@ -89,11 +92,7 @@ export interface CommandTarget {
 }
 
 /** Runs commands one after the other on a shell session. */
-export async function runCommands(
-  target: CommandTarget,
-  commands: CommandInput | readonly CommandInput[],
-  options: RunOptions = {},
-): Promise<RunResult> {
+export async function runCommands(target: CommandTarget, commands: CommandInput | readonly CommandInput[], options: RunOptions = {}): Promise<RunResult> {
   const specs = normalise(commands);
   // The call's timeout comes first: without one of their own, commands get the rest of it
   // (never the host's shorter default).
@@ -149,7 +148,13 @@ function emitSkipped(target: CommandTarget, result: CommandResult): void {
   events.emit({ ...base, type: 'command-end', time: Date.now(), result });
 }
 
-async function runOne(target: CommandTarget, spec: CommandSpec, timeout: number, expects: readonly ExpectInput[], signal: AbortSignal | undefined): Promise<CommandResult> {
+async function runOne(
+  target: CommandTarget,
+  spec: CommandSpec,
+  timeout: number,
+  expects: readonly ExpectInput[],
+  signal: AbortSignal | undefined,
+): Promise<CommandResult> {
   const where = { host: target.host, session: target.session, protocol: target.shell.protocol };
   return reportCommand(target.context, where, spec.cmd, async (onLine) => {
     const outcome = await target.shell.run(spec.cmd, { timeout, expects: toExpectRules(expects), onLine, signal });

@@ -14,7 +14,7 @@ import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { ConsoleOptions, PromptOptions } from '../config/schema.js';
 import { ConsoleShellTransport } from '../session/consoleShell.js';
 import { PromptSession } from '../session/promptSession.js';
-import { toRegExp, type ExpectMatch, type ShellSession, type ShellSessionOptions } from '../session/shellSession.js';
+import { type ExpectMatch, type ShellSession, type ShellSessionOptions, toRegExp } from '../session/shellSession.js';
 import { TextCleaner } from '../session/text.js';
 import type { ShellTransport } from '../session/transport.js';
 import { ConsoleConnection, type ConsoleConsumer } from '../transport/consoleConnection.js';
@@ -24,10 +24,10 @@ import { AbortedError, ConnectionError, ExpectTimeoutError, LabwrightError, mess
 import { quoteForMessage, redact, registerSecret } from '../util/secrets.js';
 import { abortReason, anySignal, formatDuration, sleep, withTimeout } from '../util/time.js';
 import type { CommandInput, RunOptions } from './commands.js';
-import { bootSequence, type BootOptions, type BootReport } from './consoleBoot.js';
+import { type BootOptions, type BootReport, bootSequence } from './consoleBoot.js';
 import { ConsoleLog } from './consoleLog.js';
 import type { HostContext } from './events.js';
-import { SessionHandle, type ExpectOptions, type SendOptions } from './hostSession.js';
+import { type ExpectOptions, type SendOptions, SessionHandle } from './hostSession.js';
 import type { RunResult } from './results.js';
 
 /** What a {@link HostConsole} needs from its host. */
@@ -192,7 +192,15 @@ export class HostConsole {
         observer: {
           sent: (text, secret) => this.context.events.emit({ type: 'sent', time: Date.now(), host: this.config.name, session: name, text, secret }),
           lifecycle: (event, detail) =>
-            this.context.events.emit({ type: 'session', time: Date.now(), host: this.config.name, session: name, protocol: 'console', event, ...(detail ? { detail } : {}) }),
+            this.context.events.emit({
+              type: 'session',
+              time: Date.now(),
+              host: this.config.name,
+              session: name,
+              protocol: 'console',
+              event,
+              ...(detail ? { detail } : {}),
+            }),
         },
       }),
       this.binding,
@@ -309,7 +317,13 @@ export class HostConsole {
     this.readerText = '';
   }
 
-  private async read(pattern: RegExp | string, timeoutMs: number | undefined, reconnect: boolean, keep: boolean, callSignal?: AbortSignal): Promise<ExpectMatch> {
+  private async read(
+    pattern: RegExp | string,
+    timeoutMs: number | undefined,
+    reconnect: boolean,
+    keep: boolean,
+    callSignal?: AbortSignal,
+  ): Promise<ExpectMatch> {
     const timeout = timeoutMs ?? this.binding.commandTimeout();
     this.context.checkTimeout(this.config.name, timeout);
     const signal = anySignal(callSignal, this.context.signal());
@@ -331,7 +345,10 @@ export class HostConsole {
         const left = deadline - Date.now();
         if (left <= 0) break;
         if (signal?.aborted) {
-          throw new AbortedError(`waiting for ${String(regex)} on the console (${this.endpoint}) was aborted: ${abortReason(signal)}.`, { host: this.config.name, protocol: 'console' });
+          throw new AbortedError(`waiting for ${String(regex)} on the console (${this.endpoint}) was aborted: ${abortReason(signal)}.`, {
+            host: this.config.name,
+            protocol: 'console',
+          });
         }
         if (!this.connection.connected) {
           if (!reconnect) {
@@ -354,7 +371,11 @@ export class HostConsole {
       throw new ExpectTimeoutError(
         `${String(regex)} did not appear on the console (${this.endpoint}) within ${formatDuration(timeout)}${lastError ? ` (the console was unreachable: ${lastError.message})` : ''}; last output: ${quoteForMessage(this.readerText, 400)}`,
         this.readerText,
-        { host: this.config.name, protocol: 'console', hint: 'Check the pattern against the console log, that the board is powered and booting, or raise the timeout.' },
+        {
+          host: this.config.name,
+          protocol: 'console',
+          hint: 'Check the pattern against the console log, that the board is powered and booting, or raise the timeout.',
+        },
       );
     } catch (error) {
       this.context.events.emit({ ...base, type: 'expect', time: Date.now(), error: error instanceof Error ? error.message : String(error) });
@@ -375,7 +396,10 @@ export class HostConsole {
       this.context.step(`${this.config.name}: interrupt autoboot`, async () => {
         // The countdown, or the prompt as the last thing printed (the board already waits there).
         const prompt = this.options.prompt.pattern;
-        const either = new RegExp(`(?:${autoboot.pattern.source})|(?:${prompt.source.endsWith('$') ? prompt.source : `${prompt.source}$`})`, autoboot.pattern.flags.replace(/[gym]/g, ''));
+        const either = new RegExp(
+          `(?:${autoboot.pattern.source})|(?:${prompt.source.endsWith('$') ? prompt.source : `${prompt.source}$`})`,
+          autoboot.pattern.flags.replace(/[gym]/g, ''),
+        );
         const found = await this.waitFor(either, { timeout });
         if (autoboot.pattern.test(found.match[0])) {
           // Boot loaders drain their input before the countdown: type the key a few times.
@@ -427,7 +451,11 @@ export class HostConsole {
 }
 
 /** Polls until SSH runs `true` on the host, within `timeoutMs` (the boot stage's last step). */
-export async function waitForSsh(host: string, executor: { exec(command: string, options: { timeout: number }): Promise<{ exitCode: number | null }> }, timeoutMs: number): Promise<void> {
+export async function waitForSsh(
+  host: string,
+  executor: { exec(command: string, options: { timeout: number }): Promise<{ exitCode: number | null }> },
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no attempt finished';
   for (;;) {

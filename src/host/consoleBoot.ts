@@ -90,10 +90,13 @@ export async function bootSequence(console: HostConsole, options: BootOptions, d
           const result = (await bootloader.run(command, options.commandTimeout === undefined ? {} : { timeout: options.commandTimeout })).only;
           commands.push(result);
           if (result.status !== 'success' && result.status !== 'unknown') {
-            throw new LabwrightError(`boot-loader command ${quoteForMessage(command, 200, 'start')} ${result.error ?? `exited with ${result.exitCode}`}; output: ${quoteForMessage(result.output, 300)}`, {
-              host,
-              protocol: 'console',
-            });
+            throw new LabwrightError(
+              `boot-loader command ${quoteForMessage(command, 200, 'start')} ${result.error ?? `exited with ${result.exitCode}`}; output: ${quoteForMessage(result.output, 300)}`,
+              {
+                host,
+                protocol: 'console',
+              },
+            );
           }
         }
       });
@@ -109,7 +112,11 @@ export async function bootSequence(console: HostConsole, options: BootOptions, d
   const ssh = options.ssh ?? deps.sshByDefault;
   if (ssh && options.login !== false) {
     if (!deps.sshReady) {
-      throw new LabwrightError('boot({ ssh }) was asked to wait for SSH, but the host is a telnet host.', { host, protocol: 'console', hint: 'Leave ssh out.' });
+      throw new LabwrightError('boot({ ssh }) was asked to wait for SSH, but the host is a telnet host.', {
+        host,
+        protocol: 'console',
+        hint: 'Leave ssh out.',
+      });
     }
     const timeout = typeof ssh === 'object' && ssh.timeout !== undefined ? ssh.timeout : 60_000;
     await timed('ssh', () => context.step(`${host}: wait for SSH`, () => deps.sshReady!(timeout)));

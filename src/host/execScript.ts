@@ -6,8 +6,9 @@
  * failure is told apart from the command's own exit code by a marker on stderr.
  */
 import { randomBytes } from 'node:crypto';
-import { LabwrightError } from '../util/errors.js';
+
 import { GUARDED_COMMAND } from '../session/wire.js';
+import { LabwrightError } from '../util/errors.js';
 import { shellQuote } from '../util/shellQuote.js';
 
 /** Options applied inside the command text. */

@@ -1,15 +1,15 @@
 /** What every host offers: persistent shells, stateless exec, sessions, transfers. */
 import type { HostConfig } from '../config/defineLab.js';
-import { ShellSession, type ExpectMatch, type SessionObserver, type ShellSessionOptions } from '../session/shellSession.js';
+import type { Lease } from '../lease/client.js';
+import { type ExpectMatch, type SessionObserver, ShellSession, type ShellSessionOptions } from '../session/shellSession.js';
+import { cleanText } from '../session/text.js';
 import type { ShellTransport } from '../session/transport.js';
 import type { TransferOptions, TransferResult } from '../transfer/types.js';
-import { cleanText } from '../session/text.js';
 import { anySignal } from '../util/time.js';
-import type { Lease } from '../lease/client.js';
-import { reportCommand, type CommandInput, type RunOptions } from './commands.js';
+import { type CommandInput, reportCommand, type RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
+import { type ExpectOptions, type HostSession, type SendOptions, SessionManager } from './hostSession.js';
 import { HostLifecycle } from './lifecycle.js';
-import { SessionManager, type ExpectOptions, type HostSession, type SendOptions } from './hostSession.js';
 import type { CommandOrigin, CommandResult, RunResult } from './results.js';
 
 /** Options of `exec()`: a stateless command on its own channel or process. */
@@ -126,7 +126,12 @@ export abstract class Host implements AsyncDisposable {
    * A shell session on `transport` (default: this host's) reporting to the lab's events;
    * `exclusive` gates it (consoles); `onLifecycle` also hears it open, drop and close.
    */
-  protected createShell(name: string, transport = this.shellTransport(name), exclusive?: ShellSessionOptions['exclusive'], onLifecycle?: SessionObserver['lifecycle']): ShellSession {
+  protected createShell(
+    name: string,
+    transport = this.shellTransport(name),
+    exclusive?: ShellSessionOptions['exclusive'],
+    onLifecycle?: SessionObserver['lifecycle'],
+  ): ShellSession {
     const { events } = this.context;
     const host = this.name;
     return new ShellSession({
@@ -185,7 +190,9 @@ export abstract class Host implements AsyncDisposable {
     const { signal: _callSignal, timeout: _timeout, ...rest } = options;
     const signal = anySignal(options.signal, this.context.signal());
     const where = { host: this.name, session: 'exec', protocol: this.execProtocol };
-    return reportCommand(this.context, where, command, (onLine) => this.execute(command, { ...rest, timeout, signal, onLine: (line) => onLine(cleanText(line)) }));
+    return reportCommand(this.context, where, command, (onLine) =>
+      this.execute(command, { ...rest, timeout, signal, onLine: (line) => onLine(cleanText(line)) }),
+    );
   }
 
   /** Protocol that carries `exec` on this host. */

@@ -18,7 +18,7 @@ import { HostUnavailableError, LabwrightError, messageOf } from '../util/errors.
 import { anySignal, formatDuration, sleep } from '../util/time.js';
 import type { HostContext, PowerEventKind } from './events.js';
 import type { HostLifecycle } from './lifecycle.js';
-import { waitUntilUp, type UpCheck, type UpTimings } from './waitUntilUp.js';
+import { type UpCheck, type UpTimings, waitUntilUp } from './waitUntilUp.js';
 
 /** Options of `host.power()`. */
 export interface PowerOptions {
@@ -70,9 +70,7 @@ export type ReleaseStep = 'connection' | 'device' | 'rest';
 
 /** What recovery after a failed test found and did. */
 export type RecoveryReport =
-  | { outcome: 'not-configured' }
-  | { outcome: 'healthy' }
-  | { outcome: 'recovered'; method: string; failure: string; durationMs: number };
+  { outcome: 'not-configured' } | { outcome: 'healthy' } | { outcome: 'recovered'; method: string; failure: string; durationMs: number };
 
 /** What the host gives its power control. */
 export interface HostPowerDeps {
@@ -225,7 +223,10 @@ export class HostPower {
   /** Runs `body` unless another outage operation is under way (then fails at once). */
   private async exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {
     if (this.operation) {
-      throw new HostUnavailableError('rebooting', `cannot start a ${what} of ${this.host}: a ${this.operation} is under way.`, { host: this.host, hint: 'Await the first one.' });
+      throw new HostUnavailableError('rebooting', `cannot start a ${what} of ${this.host}: a ${this.operation} is under way.`, {
+        host: this.host,
+        hint: 'Await the first one.',
+      });
     }
     this.operation = what;
     try {
@@ -287,7 +288,7 @@ export class HostPower {
     throw new LabwrightError(`${this.host} has no power control, so it cannot be ${what}.`, {
       host: this.host,
       protocol: 'power',
-      hint: 'Add power: { pdu, outlet } (a PDU of the lab\'s pdus) or a driver of its own to the host in the lab config; reboot() without hard: true uses the device\'s own reboot command.',
+      hint: "Add power: { pdu, outlet } (a PDU of the lab's pdus) or a driver of its own to the host in the lab config; reboot() without hard: true uses the device's own reboot command.",
     });
   }
 
@@ -316,10 +317,13 @@ export class HostPower {
       if (outcome.exitCode !== null && outcome.exitCode !== 0) {
         lifecycle.end();
         this.deps.bootWatch.stop();
-        throw new LabwrightError(`the reboot command ${JSON.stringify(rebootCommand)} failed with exit status ${outcome.exitCode}: ${JSON.stringify(outcome.output.trim().slice(-300))}.`, {
-          host: this.host,
-          hint: 'Check lifecycle.rebootCommand (it may need root: "sudo reboot"), or use reboot({ hard: true }).',
-        });
+        throw new LabwrightError(
+          `the reboot command ${JSON.stringify(rebootCommand)} failed with exit status ${outcome.exitCode}: ${JSON.stringify(outcome.output.trim().slice(-300))}.`,
+          {
+            host: this.host,
+            hint: 'Check lifecycle.rebootCommand (it may need root: "sudo reboot"), or use reboot({ hard: true }).',
+          },
+        );
       }
       if (outcome.timedOut || outcome.aborted) throw new Error(outcome.error ?? 'the reboot command did not return');
       if (drops) {
@@ -328,10 +332,13 @@ export class HostPower {
         if (detail === undefined) {
           lifecycle.end();
           this.deps.bootWatch.stop();
-          throw new LabwrightError(`${this.host} did not go down within ${formatDuration(downTimeout)} of ${JSON.stringify(rebootCommand)}: its shell still answers.`, {
-            host: this.host,
-            hint: 'Check that the reboot command reboots this device (lifecycle.rebootCommand), or raise lifecycle.downTimeout.',
-          });
+          throw new LabwrightError(
+            `${this.host} did not go down within ${formatDuration(downTimeout)} of ${JSON.stringify(rebootCommand)}: its shell still answers.`,
+            {
+              host: this.host,
+              hint: 'Check that the reboot command reboots this device (lifecycle.rebootCommand), or raise lifecycle.downTimeout.',
+            },
+          );
         }
         this.emit('down', `${this.host} went down after ${formatDuration(Date.now() - started)} (${detail})`);
       } else {
@@ -370,7 +377,12 @@ export class HostPower {
       });
       lifecycle.end();
       this.deps.bootWatch.stop();
-      this.emit('up', `${this.host} is up after ${formatDuration(timings.durationMs)} (${Object.entries(timings.passedAt).map(([name, at]) => `${name} at ${formatDuration(at)}`).join(', ')})`);
+      this.emit(
+        'up',
+        `${this.host} is up after ${formatDuration(timings.durationMs)} (${Object.entries(timings.passedAt)
+          .map(([name, at]) => `${name} at ${formatDuration(at)}`)
+          .join(', ')})`,
+      );
       return timings;
     } catch (error) {
       lifecycle.enter('down', messageOf(error));

@@ -1,9 +1,9 @@
 /** Named shell sessions: parallel persistent shells on one host, and their registry. */
-import { LabwrightError } from '../util/errors.js';
 import type { CommandSession, ExpectMatch, ShellSession } from '../session/shellSession.js';
+import { LabwrightError } from '../util/errors.js';
 import { redact } from '../util/secrets.js';
 import { anySignal } from '../util/time.js';
-import { runCommands, type CommandInput, type RunOptions } from './commands.js';
+import { type CommandInput, runCommands, type RunOptions } from './commands.js';
 import type { HostContext } from './events.js';
 import type { RunResult } from './results.js';
 

@@ -1,19 +1,19 @@
 /** A running lab: hosts by name, created on first use, sharing events and step reporting. */
-import { LOCAL_HOST, type LabConfig } from '../config/defineLab.js';
+import { type LabConfig, LOCAL_HOST } from '../config/defineLab.js';
 import { hopChain } from '../config/hops.js';
 import { loadLab, resolveLabFile } from '../config/load.js';
 import { suggest } from '../config/problems.js';
+import type { LeaseSelector } from '../lease/selector.js';
 import type { ConnectionFactory } from '../transport/connectionManager.js';
 import { HopPath } from '../transport/hopPath.js';
 import { directPath, type NetworkPath } from '../transport/network.js';
 import { LabwrightError } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
-import { LabEvents, plainStep, type HostContext, type TestBinding } from './events.js';
+import { type HostContext, LabEvents, plainStep, type TestBinding } from './events.js';
 import { DEFAULT_COMMAND_TIMEOUT, type Host } from './host.js';
-import { LabLeases, type HostLease, type LeaseOptions } from './leases.js';
-import type { LeaseSelector } from '../lease/selector.js';
+import { type HostLease, LabLeases, type LeaseOptions } from './leases.js';
 import { LocalHost } from './localHost.js';
-import { PowerControllers, powerCommandRunner } from './pdus.js';
+import { powerCommandRunner, PowerControllers } from './pdus.js';
 import { RemoteHost } from './remoteHost.js';
 
 /** Options of a {@link Lab}. */

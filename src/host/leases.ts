@@ -6,10 +6,11 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { LOCAL_HOST, type LabConfig } from '../config/defineLab.js';
-import { LeaseClient, type Lease, type LeaseClientEvent } from '../lease/client.js';
+
+import { type LabConfig, LOCAL_HOST } from '../config/defineLab.js';
+import { type Lease, LeaseClient, type LeaseClientEvent } from '../lease/client.js';
 import { openLeaseStore } from '../lease/open.js';
-import { resolveSelectors, type LeaseSelector } from '../lease/selector.js';
+import { type LeaseSelector, resolveSelectors } from '../lease/selector.js';
 import type { HolderInfo, LeaseSnapshot } from '../lease/types.js';
 import { messageOf } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
@@ -106,9 +107,11 @@ export class LabLeases {
       const { leases } = this.config;
       const client = new LeaseClient(await openLeaseStore(leases), leases);
       client.onEvent((event: LeaseClientEvent) => {
-        if (event.type === 'lost') this.emit(event.devices, 'lost', `${event.devices.join(', ')} (token ${event.token}): ${event.reason}; further calls on this host fail`);
+        if (event.type === 'lost')
+          this.emit(event.devices, 'lost', `${event.devices.join(', ')} (token ${event.token}): ${event.reason}; further calls on this host fail`);
         else if (event.type === 'renew-failed') this.emit(event.devices, 'renew-failed', `(${event.error}); retrying, the lease holds until its TTL runs out`);
-        else this.emit(event.devices, 'renewed', `after ${formatDuration(event.afterMs)} of failed renewals: the store answered in time, the lease is still held`);
+        else
+          this.emit(event.devices, 'renewed', `after ${formatDuration(event.afterMs)} of failed renewals: the store answered in time, the lease is still held`);
       });
       return client;
     })();
@@ -161,18 +164,25 @@ export class LabLeases {
       const hosts = lease.devices.map((device) => this.hostOf(device));
       const detach = hosts.map((host) => host.attachLease(lease));
       let releasing: Promise<void> | undefined;
-      const handle: HostLease = new HostLease(lease, hosts, () =>
-        (releasing ??= (async () => {
-          this.open.delete(handle);
-          detach.forEach((undo) => undo());
-          const lost = lease.lost;
-          try {
-            await lease.release();
-            this.emit(lease.devices, 'released', `${lease.devices.join(', ')} (token ${lease.token})${lost ? `, which had been lost: ${lost}` : ''}`);
-          } catch (error) {
-            this.emit(lease.devices, 'failed', `the release did not reach the store (${messageOf(error)}); the lease expires by itself within ${formatDuration(config.leases.ttl)}`);
-          }
-        })()),
+      const handle: HostLease = new HostLease(
+        lease,
+        hosts,
+        () =>
+          (releasing ??= (async () => {
+            this.open.delete(handle);
+            detach.forEach((undo) => undo());
+            const lost = lease.lost;
+            try {
+              await lease.release();
+              this.emit(lease.devices, 'released', `${lease.devices.join(', ')} (token ${lease.token})${lost ? `, which had been lost: ${lost}` : ''}`);
+            } catch (error) {
+              this.emit(
+                lease.devices,
+                'failed',
+                `the release did not reach the store (${messageOf(error)}); the lease expires by itself within ${formatDuration(config.leases.ttl)}`,
+              );
+            }
+          })()),
       );
       this.open.add(handle);
       return handle;

@@ -6,6 +6,7 @@
  * connection (clean-up code would otherwise reconnect to a device that is going away).
  */
 import { setMaxListeners } from 'node:events';
+
 import type { ConnectContext, LocalEndpoint, NetworkPath } from '../transport/network.js';
 import { HostUnavailableError } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
@@ -54,7 +55,11 @@ export class HostLifecycle {
     const { state, why, since } = this.current;
     const ago = formatDuration(Date.now() - since);
     const detail =
-      state === 'rebooting' ? `${this.host} is rebooting (${why}, ${ago} ago).` : state === 'off' ? `${this.host} is powered off (${why}, ${ago} ago).` : `${this.host} did not come back: ${why}.`;
+      state === 'rebooting'
+        ? `${this.host} is rebooting (${why}, ${ago} ago).`
+        : state === 'off'
+          ? `${this.host} is powered off (${why}, ${ago} ago).`
+          : `${this.host} did not come back: ${why}.`;
     return new HostUnavailableError(state === 'up' ? 'down' : state, detail, { host: this.host, hint: state === 'up' ? undefined : HINTS[state] });
   }
 
@@ -88,7 +93,8 @@ export class HostLifecycle {
   /** `path` refusing new connections while they are blocked; every argument passes through as given. */
   gate(path: NetworkPath): NetworkPath {
     const check = (context: ConnectContext) => {
-      if (this.blocked !== undefined) throw new HostUnavailableError('rebooting', `no new connection to ${this.host}: ${this.blocked}.`, { host: context.host, protocol: context.protocol });
+      if (this.blocked !== undefined)
+        throw new HostUnavailableError('rebooting', `no new connection to ${this.host}: ${this.blocked}.`, { host: context.host, protocol: context.protocol });
     };
     return {
       get description() {

@@ -7,7 +7,8 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
-import { LineSplitter, cleanText } from '../session/text.js';
+
+import { cleanText, LineSplitter } from '../session/text.js';
 import { abortReason, formatDuration } from '../util/time.js';
 import { missingCwdError } from './execScript.js';
 import type { ExecRequest } from './host.js';

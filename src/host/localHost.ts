@@ -7,7 +7,7 @@ import type { TransferOptions, TransferResult } from '../transfer/types.js';
 import { TransferError } from '../util/errors.js';
 import { anySignal } from '../util/time.js';
 import type { HostContext } from './events.js';
-import { Host, type ExecRequest } from './host.js';
+import { type ExecRequest, Host } from './host.js';
 import { runLocalProcess } from './localExec.js';
 import type { CommandResult } from './results.js';
 import { reportTransfer } from './transfers.js';
@@ -50,12 +50,15 @@ export class LocalHost extends Host {
     const [local, remote] = direction === 'put' ? [source, destination] : [destination, source];
     return reportTransfer(this.context, { host: this.name, direction, method: 'copy', local, remote }, async () => {
       if (options.method !== undefined) {
-        throw new TransferError(`${direction} with method "${options.method}": the local host copies files on the runner; transfer methods are for remote hosts.`, {
-          host: this.name,
-          protocol: 'local',
-          hint: 'Leave `method` out for the local host.',
-          kind: 'unsupported',
-        });
+        throw new TransferError(
+          `${direction} with method "${options.method}": the local host copies files on the runner; transfer methods are for remote hosts.`,
+          {
+            host: this.name,
+            protocol: 'local',
+            hint: 'Leave `method` out for the local host.',
+            kind: 'unsupported',
+          },
+        );
       }
       // The test's own signal stops a copy too.
       const withSignal = { ...options, signal: anySignal(options.signal, this.context.signal()) };

@@ -5,14 +5,15 @@
  * and {@link commandRunner} gives transfer methods the same backend for helper commands.
  */
 import { StringDecoder } from 'node:string_decoder';
+
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { SshExecutor } from '../exec/executor.js';
 import type { ChannelExecOutcome } from '../exec/sshExec.js';
-import { LineSplitter, cleanText } from '../session/text.js';
+import { cleanText, LineSplitter } from '../session/text.js';
 import type { RemoteRunner } from '../transfer/types.js';
 import { signalTaggedProcesses } from '../util/processTree.js';
 import { abortReason, formatDuration } from '../util/time.js';
-import { execScript, missingCwdError, type ExecScript } from './execScript.js';
+import { type ExecScript, execScript, missingCwdError } from './execScript.js';
 import type { ExecOptions } from './host.js';
 import { CommandResult, statusOf } from './results.js';
 
@@ -86,7 +87,14 @@ export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor):
 }
 
 /** The CommandResult of one exec; `signal` is the one it ran under (an abort's reason goes into the error). */
-export function execResult(host: string, protocol: ExecBackend['protocol'], command: string, timeout: number, outcome: ExecOutcome, signal?: AbortSignal): CommandResult {
+export function execResult(
+  host: string,
+  protocol: ExecBackend['protocol'],
+  command: string,
+  timeout: number,
+  outcome: ExecOutcome,
+  signal?: AbortSignal,
+): CommandResult {
   const error =
     outcome.error ??
     (outcome.timedOut

@@ -5,7 +5,7 @@
 import { Share, type ShareOptions } from '../share/share.js';
 import type { RemoteRunner } from '../transfer/types.js';
 import type { ConnectionManager } from '../transport/connectionManager.js';
-import { pipeToLocal, startLocalForward, startRemoteForward, type Forward, type IncomingHandler } from '../transport/forwarding.js';
+import { type Forward, type IncomingHandler, pipeToLocal, startLocalForward, startRemoteForward } from '../transport/forwarding.js';
 import type { HostContext } from './events.js';
 
 /** Options of a local forward. */

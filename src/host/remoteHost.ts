@@ -6,29 +6,37 @@
  */
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import { SshExecutor } from '../exec/executor.js';
-import type { ShellTransport } from '../session/transport.js';
-import type { TransferOptions, TransferResult } from '../transfer/types.js';
-import type { Share, ShareOptions } from '../share/share.js';
-import { ConnectionManager, type ConnectionFactory } from '../transport/connectionManager.js';
-import type { Forward, IncomingHandler } from '../transport/forwarding.js';
-import type { NetworkPath } from '../transport/network.js';
 import type { Pdu } from '../power/pdu.js';
 import type { PowerAction, PowerState } from '../power/types.js';
+import type { SessionObserver, ShellSession, ShellSessionOptions } from '../session/shellSession.js';
+import type { ShellTransport } from '../session/transport.js';
+import type { Share, ShareOptions } from '../share/share.js';
+import type { TransferOptions, TransferResult } from '../transfer/types.js';
+import { type ConnectionFactory, ConnectionManager } from '../transport/connectionManager.js';
+import type { Forward, IncomingHandler } from '../transport/forwarding.js';
+import type { NetworkPath } from '../transport/network.js';
 import { ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { anySignal, formatDuration } from '../util/time.js';
+import { type ConsoleWatch, HostConsole, waitForSsh } from './console.js';
 import type { HostContext } from './events.js';
-import { Host, type ExecRequest } from './host.js';
-import { HostPower, type PowerOptions, type RebootOptions, type RebootResult, type RecoveryReport, type ReleaseStep, type WaitUntilUpOptions } from './hostPower.js';
+import { type ExecRequest, Host } from './host.js';
+import {
+  HostPower,
+  type PowerOptions,
+  type RebootOptions,
+  type RebootResult,
+  type RecoveryReport,
+  type ReleaseStep,
+  type WaitUntilUpOptions,
+} from './hostPower.js';
 import type { HostState } from './lifecycle.js';
-import type { UpCheck, UpTimings } from './waitUntilUp.js';
-import { RemoteForwards, type LocalForwardOptions, type RemoteForwardOptions } from './remoteForwards.js';
-import { commandRunner, execResult, sshExecBackend, type ExecBackend } from './remoteExec.js';
+import { commandRunner, type ExecBackend, execResult, sshExecBackend } from './remoteExec.js';
+import { type LocalForwardOptions, type RemoteForwardOptions, RemoteForwards } from './remoteForwards.js';
 import { remoteShellTransport, telnetShellTransport } from './remoteShells.js';
 import { RemoteTransfers } from './remoteTransfers.js';
 import type { CommandResult } from './results.js';
-import { ShellExecBackend, pooledShells } from './telnetExec.js';
-import { HostConsole, waitForSsh, type ConsoleWatch } from './console.js';
-import type { SessionObserver, ShellSession, ShellSessionOptions } from '../session/shellSession.js';
+import { pooledShells, ShellExecBackend } from './telnetExec.js';
+import type { UpCheck, UpTimings } from './waitUntilUp.js';
 
 export type { LocalForwardOptions, RemoteForwardOptions } from './remoteForwards.js';
 
@@ -249,7 +257,8 @@ export class RemoteHost extends Host {
       if (this.config.term === 'console') return await onConsole();
       const outcome = await this.backend.run(healthCheck, { timeout: healthTimeout, signal: both });
       if (bound.aborted || outcome.timedOut) return `${what}: ${silent}`;
-      if (outcome.exitCode !== 0) return `${what}: ${execResult(this.name, this.backend.protocol, healthCheck, healthTimeout, outcome, signal).error ?? `exit status ${outcome.exitCode}`}`;
+      if (outcome.exitCode !== 0)
+        return `${what}: ${execResult(this.name, this.backend.protocol, healthCheck, healthTimeout, outcome, signal).error ?? `exit status ${outcome.exitCode}`}`;
       return this.config.console ? await onConsole() : undefined;
     } catch (error) {
       return `${what}: ${bound.aborted ? silent : messageOf(error)}`;
@@ -279,7 +288,8 @@ export class RemoteHost extends Host {
     await this.consoleInstance?.closeShell().catch(() => {});
     await this.transfers.close();
     await this.backend.close();
-    if (sessions.length > 0) closed.push(`the shells of ${sessions.map((name) => `"${name}"`).join(', ')} (each session opens a new shell on its next command)`);
+    if (sessions.length > 0)
+      closed.push(`the shells of ${sessions.map((name) => `"${name}"`).join(', ')} (each session opens a new shell on its next command)`);
     return closed;
   }
 
@@ -299,7 +309,15 @@ export class RemoteHost extends Host {
           size: config.telnet.execPoolSize,
           observer: (name) => ({
             lifecycle: (event, detail) =>
-              context.events.emit({ type: 'session', time: Date.now(), host: config.name, session: name, protocol: 'telnet', event, ...(detail ? { detail } : {}) }),
+              context.events.emit({
+                type: 'session',
+                time: Date.now(),
+                host: config.name,
+                session: name,
+                protocol: 'telnet',
+                event,
+                ...(detail ? { detail } : {}),
+              }),
           }),
         }),
       );
@@ -331,7 +349,12 @@ export class RemoteHost extends Host {
   }
 
   /** On term: 'console' hosts the default shell is the console's shell mode (one per console). */
-  protected override createShell(name: string, transport?: ShellTransport, exclusive?: ShellSessionOptions['exclusive'], onLifecycle?: SessionObserver['lifecycle']): ShellSession {
+  protected override createShell(
+    name: string,
+    transport?: ShellTransport,
+    exclusive?: ShellSessionOptions['exclusive'],
+    onLifecycle?: SessionObserver['lifecycle'],
+  ): ShellSession {
     if (this.config.term !== 'console' || transport) return super.createShell(name, transport, exclusive, onLifecycle);
     if (name !== 'default') {
       throw new LabwrightError(`a serial console has one shell, so session "${name}" cannot be opened on it.`, {

@@ -5,7 +5,9 @@
  * {@link reportTransfer}, the one place for every host kind.
  */
 import type { EventEmitter } from 'node:events';
+
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
+
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { TransferMethod } from '../config/schema.js';
 import { FtpTransfer } from '../transfer/ftp.js';
@@ -84,10 +86,13 @@ export class RemoteTransfers {
           options: config.sftp,
           runner,
           open: async (slotWaitMs) => {
-            const { opened, onLost, alive, slot } = await this.transferChannel({ kind: 'sftp', name: 'sftp' }, slotWaitMs, (client) =>
-              new Promise<{ channel: SFTPWrapper }>((resolve, reject) =>
-                client.sftp((error, sftp) => (error ? reject(sftpRefused(this.name, error)) : resolve({ channel: sftp }))),
-              ),
+            const { opened, onLost, alive, slot } = await this.transferChannel(
+              { kind: 'sftp', name: 'sftp' },
+              slotWaitMs,
+              (client) =>
+                new Promise<{ channel: SFTPWrapper }>((resolve, reject) =>
+                  client.sftp((error, sftp) => (error ? reject(sftpRefused(this.name, error)) : resolve({ channel: sftp }))),
+                ),
             );
             return { sftp: opened.channel, onLost, alive, idle: slot.idle };
           },
@@ -98,8 +103,13 @@ export class RemoteTransfers {
           options: config.scp,
           runner,
           open: async (command, slotWaitMs) => {
-            const { opened, onLost } = await this.transferChannel({ kind: 'exec', name: 'scp' }, slotWaitMs, (client) =>
-              new Promise<{ channel: ClientChannel }>((resolve, reject) => client.exec(command, (error, channel) => (error ? reject(error) : resolve({ channel })))),
+            const { opened, onLost } = await this.transferChannel(
+              { kind: 'exec', name: 'scp' },
+              slotWaitMs,
+              (client) =>
+                new Promise<{ channel: ClientChannel }>((resolve, reject) =>
+                  client.exec(command, (error, channel) => (error ? reject(error) : resolve({ channel }))),
+                ),
             );
             return { channel: opened.channel, onLost };
           },
@@ -107,12 +117,17 @@ export class RemoteTransfers {
       case 'ftp':
         return FtpTransfer.fromConfig(config, path, {
           runner,
-          onConnection: (event, detail) => context.events.emit({ type: 'connection', time: Date.now(), host: this.name, protocol: 'ftp', event, ...(detail ? { detail } : {}) }),
+          onConnection: (event, detail) =>
+            context.events.emit({ type: 'connection', time: Date.now(), host: this.name, protocol: 'ftp', event, ...(detail ? { detail } : {}) }),
         });
       case 'nc':
         return new NcTransfer({ host: this.name, address: config.address, options: config.nc, runner, path: async () => path });
       default:
-        throw new TransferError(`unknown transfer method ${JSON.stringify(method)}.`, { host: this.name, hint: 'Use one of sftp, scp, ftp, nc.', kind: 'unsupported' });
+        throw new TransferError(`unknown transfer method ${JSON.stringify(method)}.`, {
+          host: this.name,
+          hint: 'Use one of sftp, scp, ftp, nc.',
+          kind: 'unsupported',
+        });
     }
   }
 
@@ -133,8 +148,15 @@ export class RemoteTransfers {
     const bound = slotWaitMs + connectTimeout;
     const opened = await withTimeout(opening, bound, () => {
       // A channel that opens after all is nobody's: end it so that its slot comes back.
-      opening.then((late) => late.channel.end(), () => undefined);
-      return new ConnectionError('timeout', `no ${label.kind} channel opened within ${formatDuration(bound)}.`, { host: this.name, protocol: 'ssh', hint: 'Check that the device is up.' });
+      opening.then(
+        (late) => late.channel.end(),
+        () => undefined,
+      );
+      return new ConnectionError('timeout', `no ${label.kind} channel opened within ${formatDuration(bound)}.`, {
+        host: this.name,
+        protocol: 'ssh',
+        hint: 'Check that the device is up.',
+      });
     });
     return { opened, onLost: (listener) => connection.onLost(listener), alive: () => connection.alive, slot: opened.slot };
   }
@@ -143,13 +165,16 @@ export class RemoteTransfers {
   private telnetWithoutSsh(method: TransferMethod, error: unknown): unknown {
     const { config } = this.deps;
     if (config.term !== 'telnet' || (method !== 'sftp' && method !== 'scp') || !(error instanceof ConnectionError)) return error;
-    return new TransferError(`${method} needs an SSH server on the device, and "${this.name}" is a telnet host whose SSH at ${config.address}:${config.ssh.port} cannot be used: ${error.detail}`, {
-      host: this.name,
-      protocol: method,
-      hint: 'Use method "ftp" or "nc" on this host, or set its ssh options if the device also runs an SSH server.',
-      cause: error,
-      kind: 'unsupported',
-    });
+    return new TransferError(
+      `${method} needs an SSH server on the device, and "${this.name}" is a telnet host whose SSH at ${config.address}:${config.ssh.port} cannot be used: ${error.detail}`,
+      {
+        host: this.name,
+        protocol: method,
+        hint: 'Use method "ftp" or "nc" on this host, or set its ssh options if the device also runs an SSH server.',
+        cause: error,
+        kind: 'unsupported',
+      },
+    );
   }
 }
 

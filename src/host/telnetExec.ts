@@ -5,6 +5,7 @@
  * separator line that only printf assembles.
  */
 import { randomBytes } from 'node:crypto';
+
 import { ShellPool, type ShellPoolOptions } from '../session/shellPool.js';
 import type { SessionCommandOptions, SessionCommandOutcome } from '../session/shellSession.js';
 import { GUARDED_COMMAND } from '../session/wire.js';

@@ -5,6 +5,7 @@
  * connection (so through hops) and holds one of its session slots while open.
  */
 import type { ClientChannel } from 'ssh2';
+
 import { LabwrightError } from '../util/errors.js';
 import type { RemoteHost } from './remoteHost.js';
 

@@ -4,7 +4,7 @@
  * Strategies below only move and verify files.
  */
 import type { TransferResult } from '../transfer/types.js';
-import { LabwrightError, TransferError, messageOf, type ErrorProtocol } from '../util/errors.js';
+import { type ErrorProtocol, LabwrightError, messageOf, TransferError } from '../util/errors.js';
 import type { HostContext } from './events.js';
 
 /** One transfer as the host layer reports it. */

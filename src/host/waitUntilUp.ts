@@ -65,7 +65,11 @@ export async function waitUntilUp(options: WaitOptions): Promise<UpTimings> {
         passed.add(check);
       } catch (error) {
         if (options.signal?.aborted) {
-          throw new HostUnavailableError('down', `waiting for ${options.host} was abandoned (${abortReason(options.signal)}); last: ${last || 'no check ran'}.`, { host: options.host });
+          throw new HostUnavailableError(
+            'down',
+            `waiting for ${options.host} was abandoned (${abortReason(options.signal)}); last: ${last || 'no check ran'}.`,
+            { host: options.host },
+          );
         }
         // A check cut by the end of the wait says only that; one that failed says why.
         failure = bound.aborted && error instanceof AbortedError ? `${check.name}: no answer` : shortReason(check.name, error);

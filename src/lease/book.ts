@@ -11,9 +11,9 @@
  * cannot starve it. A request for one device never overtakes an earlier request that could use
  * the device freed.
  */
+import { formatClock, formatDuration } from '../util/time.js';
 import { describeHolding } from './describe.js';
 import type { HolderRecord, LeaseKey, LeaseSnapshot, LeaseState, NewRequest, RenewOutcome, RequestOutcome, WaiterRecord } from './types.js';
-import { formatClock, formatDuration } from '../util/time.js';
 
 /** Serving order: higher priority first, then earlier arrival, then lower id. */
 function servingOrder(a: WaiterRecord, b: WaiterRecord): number {
@@ -112,7 +112,10 @@ export class LeaseBook {
         return { device: key.device, token: key.token, ok: true, remainingMs: ttlMs };
       }
       this.holders.delete(key.device);
-      return { ...base, reason: `the lease expired at ${formatClock(current.expiresAt)} (store clock), ${formatDuration(this.now - current.expiresAt)} before this renewal` };
+      return {
+        ...base,
+        reason: `the lease expired at ${formatClock(current.expiresAt)} (store clock), ${formatDuration(this.now - current.expiresAt)} before this renewal`,
+      };
     }
     if (current) {
       return { ...base, reason: `the lease expired and the device was leased again: ${describeHolding(current, this.now)}` };
@@ -177,7 +180,12 @@ export class LeaseBook {
       state: 'waiting',
       position: queue.findIndex((w) => w.id === id) + 1,
       queueLength: queue.length,
-      ahead: queue.slice(0, queue.findIndex((w) => w.id === id)).filter((w) => w.slots.flat().some((device) => wanted.has(device))),
+      ahead: queue
+        .slice(
+          0,
+          queue.findIndex((w) => w.id === id),
+        )
+        .filter((w) => w.slots.flat().some((device) => wanted.has(device))),
       blockers,
       nextExpiryMs: Number.isFinite(nextExpiry) ? nextExpiry - this.now : undefined,
       now: this.now,
@@ -223,6 +231,8 @@ export class LeaseBook {
   /** Whether anything differs from the loaded state. */
   get changed(): boolean {
     const changes = this.changes();
-    return changes.seq !== undefined || changes.upsertHolders.length + changes.deleteHolders.length + changes.upsertWaiters.length + changes.deleteWaiters.length > 0;
+    return (
+      changes.seq !== undefined || changes.upsertHolders.length + changes.deleteHolders.length + changes.upsertWaiters.length + changes.deleteWaiters.length > 0
+    );
   }
 }

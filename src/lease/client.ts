@@ -9,6 +9,7 @@
  * off from the store and hears nothing.
  */
 import { performance } from 'node:perf_hooks';
+
 import { LeaseError, messageOf } from '../util/errors.js';
 import { formatClock, formatDuration, sleep } from '../util/time.js';
 import { describeHolding, describeWaiter, listSome } from './describe.js';
@@ -121,7 +122,10 @@ export class Lease implements AsyncDisposable {
     throw new LeaseError(
       'lost',
       `the lease on ${this.devices.join(', ')} (token ${this.token}) is no longer held: ${reason}. Another holder may be using the device now, so this call was not made.`,
-      { host: device, hint: `Nothing more runs on it under this lease; check the runner's connection to the ${this.store}, or raise leases.ttl if this process stalls for long.` },
+      {
+        host: device,
+        hint: `Nothing more runs on it under this lease; check the runner's connection to the ${this.store}, or raise leases.ttl if this process stalls for long.`,
+      },
     );
   }
 
@@ -252,7 +256,13 @@ export class LeaseClient {
     try {
       for (;;) {
         if (outcome.state === 'granted') {
-          return new Grant(outcome.devices, outcome.token, sentAt + outcome.remainingMs, outcome.since, waitedSince === undefined ? 0 : performance.now() - waitedSince);
+          return new Grant(
+            outcome.devices,
+            outcome.token,
+            sentAt + outcome.remainingMs,
+            outcome.since,
+            waitedSince === undefined ? 0 : performance.now() - waitedSince,
+          );
         }
         if (outcome.state === 'gone') {
           // The request left the queue without us (check-ins missed during a store outage): queue it again in its old place.
@@ -310,7 +320,10 @@ export class LeaseClient {
   /** Marks a grant lost once its local validity has passed without a renewal. */
   checkDeadline(grant: Grant): void {
     if (grant.lostReason || performance.now() <= grant.validUntil) return;
-    this.markLost(grant, `no renewal reached the ${this.store.description} within the lease's ${formatDuration(this.settings.ttl)}${this.lastRenewError ? ` (last error: ${this.lastRenewError})` : ''}`);
+    this.markLost(
+      grant,
+      `no renewal reached the ${this.store.description} within the lease's ${formatDuration(this.settings.ttl)}${this.lastRenewError ? ` (last error: ${this.lastRenewError})` : ''}`,
+    );
   }
 
   private markLost(grant: Grant, reason: string): void {
@@ -348,7 +361,10 @@ export class LeaseClient {
   private async renew(grants: Grant[]): Promise<void> {
     const sentAt = performance.now();
     try {
-      const outcomes = await this.store.renew(grants.flatMap((grant) => grant.keys), this.settings.ttl);
+      const outcomes = await this.store.renew(
+        grants.flatMap((grant) => grant.keys),
+        this.settings.ttl,
+      );
       if (this.failingSince !== undefined) {
         this.emit({ type: 'renewed', devices: grants.flatMap((grant) => grant.devices), afterMs: sentAt - this.failingSince });
       }
@@ -396,7 +412,8 @@ export class LeaseClient {
 
 /** Where a waiting request stands, and behind whom. */
 function waitText(outcome: Extract<RequestOutcome, { state: 'waiting' }>): string {
-  const held = outcome.blockers.length > 0 ? listSome(outcome.blockers, (record) => describeHolding(record, outcome.now)) : 'no holder (reserved for a request ahead)';
+  const held =
+    outcome.blockers.length > 0 ? listSome(outcome.blockers, (record) => describeHolding(record, outcome.now)) : 'no holder (reserved for a request ahead)';
   const ahead = outcome.ahead.length > 0 ? `; ${outcome.ahead.length} request(s) ahead: ${listSome(outcome.ahead, describeWaiter, 2)}` : '';
   return `number ${outcome.position} of ${outcome.queueLength} in the queue; ${held}${ahead}`;
 }

@@ -8,11 +8,13 @@
  * machine's clock, which every process here shares.
  */
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, watch } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+
 import { Mutex } from 'async-mutex';
 import lockfile from 'proper-lockfile';
+
 import { LeaseError, messageOf } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 import { LeaseBook } from './book.js';
@@ -83,7 +85,12 @@ export class EmbeddedStore extends BookStore {
       if (info.uid === process.getuid?.()) await chmod(directory, 0o777).catch(() => {});
     } catch (error) {
       if (error instanceof LeaseError) throw error;
-      throw this.fail('unreachable', `cannot create or use the directory: ${messageOf(error)}`, 'Check its permissions, or point leases.store at another directory.', error);
+      throw this.fail(
+        'unreachable',
+        `cannot create or use the directory: ${messageOf(error)}`,
+        'Check its permissions, or point leases.store at another directory.',
+        error,
+      );
     }
   }
 
@@ -99,13 +106,22 @@ export class EmbeddedStore extends BookStore {
     try {
       parsed = JSON.parse(text) as Partial<StateFile>;
     } catch (error) {
-      throw this.fail('store', `${this.file} is not valid JSON (${messageOf(error)})`, 'Remove it when no test runs: every lease of this machine is dropped with it.', error);
+      throw this.fail(
+        'store',
+        `${this.file} is not valid JSON (${messageOf(error)})`,
+        'Remove it when no test runs: every lease of this machine is dropped with it.',
+        error,
+      );
     }
     if (parsed.format !== FORMAT || typeof parsed.version !== 'number') {
       throw this.fail('store', `${this.file} is not a labwright lease file`, 'Point leases.store at a directory of its own.');
     }
     if (parsed.version > EMBEDDED_FORMAT_VERSION) {
-      throw this.fail('store', `${this.file} has format version ${parsed.version}, written by a newer labwright (this one knows ${EMBEDDED_FORMAT_VERSION})`, 'Use the same labwright version on every runner of this machine.');
+      throw this.fail(
+        'store',
+        `${this.file} has format version ${parsed.version}, written by a newer labwright (this one knows ${EMBEDDED_FORMAT_VERSION})`,
+        'Use the same labwright version on every runner of this machine.',
+      );
     }
     return { state: { seq: parsed.seq ?? 0, holders: parsed.holders ?? [], waiters: parsed.waiters ?? [] }, generation: parsed.generation ?? 0 };
   }
@@ -173,7 +189,11 @@ export class EmbeddedStore extends BookStore {
           const result = operation(book);
           if (!book.changed || (await this.save(book.state(), loaded.generation))) return result;
           if (attempt === 3) {
-            throw this.fail('unreachable', `${this.file} kept changing under this process's lock`, 'A process on this machine stalls for seconds while it holds the store lock: look for one.');
+            throw this.fail(
+              'unreachable',
+              `${this.file} kept changing under this process's lock`,
+              'A process on this machine stalls for seconds while it holds the store lock: look for one.',
+            );
           }
         } finally {
           await unlock().catch(() => {});

@@ -7,7 +7,11 @@ import type { LeaseStore } from './store.js';
 
 /** Where the store setting came from, for hints. */
 export function storeOrigin(config: LeaseConfig): string {
-  return config.origin === 'default' ? 'the default (no leases.store, no LABWRIGHT_LEASES)' : config.origin === 'leases.store' ? 'leases.store in the lab config' : 'LABWRIGHT_LEASES';
+  return config.origin === 'default'
+    ? 'the default (no leases.store, no LABWRIGHT_LEASES)'
+    : config.origin === 'leases.store'
+      ? 'leases.store in the lab config'
+      : 'LABWRIGHT_LEASES';
 }
 
 /**

@@ -16,8 +16,9 @@
  */
 import type PgModule from 'pg';
 import type { Client, ClientConfig, Pool, PoolClient, QueryResult } from 'pg';
+
 import { LeaseError, messageOf } from '../util/errors.js';
-import { LeaseBook, type BookChanges } from './book.js';
+import { type BookChanges, LeaseBook } from './book.js';
 import { BookStore } from './store.js';
 import type { HolderRecord, LeaseState, WaiterRecord } from './types.js';
 
@@ -178,10 +179,12 @@ export class PostgresStore extends BookStore {
     const client = await this.connect();
     let broken = false;
     try {
-      const current = await client.query<{ value: string }>(`SELECT value FROM labwright_lease_meta WHERE key = 'schema_version'`).catch((error: { code?: string }) => {
-        if (error.code === '42P01') return undefined; // no table yet
-        throw error;
-      });
+      const current = await client
+        .query<{ value: string }>(`SELECT value FROM labwright_lease_meta WHERE key = 'schema_version'`)
+        .catch((error: { code?: string }) => {
+          if (error.code === '42P01') return undefined; // no table yet
+          throw error;
+        });
       if (Number(current?.rows[0]?.value ?? 0) === POSTGRES_SCHEMA_VERSION) return;
       await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${MIGRATE_LOCK});
         CREATE TABLE IF NOT EXISTS labwright_lease_meta (key text PRIMARY KEY, value bigint NOT NULL)`);
@@ -339,7 +342,15 @@ function writes(changes: BookChanges, granted: readonly number[], literal: (text
     statements.push(`DELETE FROM labwright_lease_holders WHERE device IN (SELECT jsonb_array_elements_text(${json(changes.deleteHolders)}))`);
   }
   if (changes.upsertHolders.length > 0) {
-    const rows = changes.upsertHolders.map((h) => ({ device: h.device, token: h.token, request_id: h.requestId, holder: h.holder, since: h.since, expires_at: h.expiresAt, ttl_ms: h.ttlMs }));
+    const rows = changes.upsertHolders.map((h) => ({
+      device: h.device,
+      token: h.token,
+      request_id: h.requestId,
+      holder: h.holder,
+      since: h.since,
+      expires_at: h.expiresAt,
+      ttl_ms: h.ttlMs,
+    }));
     statements.push(
       `INSERT INTO labwright_lease_holders (device, token, request_id, holder, since, expires_at, ttl_ms)
        SELECT device, token, request_id, holder, ${time('since')}, ${time('expires_at')}, ttl_ms

@@ -46,9 +46,13 @@ export function resolveSelectors(selectors: readonly LeaseSelector[], devices: r
     });
   });
   if (!assignSlots(slots, () => true)) {
-    throw new LeaseError('no-match', `${text} can never be served at once: it wants ${slots.length} distinct devices and ${lab} cannot provide them (${slots.map((slot) => slot.join('|')).join(', ')}).`, {
-      hint: 'Ask for fewer devices, or name each one once.',
-    });
+    throw new LeaseError(
+      'no-match',
+      `${text} can never be served at once: it wants ${slots.length} distinct devices and ${lab} cannot provide them (${slots.map((slot) => slot.join('|')).join(', ')}).`,
+      {
+        hint: 'Ask for fewer devices, or name each one once.',
+      },
+    );
   }
   return { slots, text };
 }

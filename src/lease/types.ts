@@ -107,9 +107,7 @@ export type RequestOutcome =
     };
 
 /** The answer to renewing one held device. */
-export type RenewOutcome =
-  | { device: string; token: number; ok: true; remainingMs: number }
-  | { device: string; token: number; ok: false; reason: string };
+export type RenewOutcome = { device: string; token: number; ok: true; remainingMs: number } | { device: string; token: number; ok: false; reason: string };
 
 /** Who holds what and who waits, as one consistent picture. */
 export interface LeaseSnapshot {

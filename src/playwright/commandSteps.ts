@@ -10,11 +10,12 @@
  * attachment link and its child steps: child steps are what can show text inside a step.
  */
 import { test as base } from '@playwright/test';
+
 import type { StepRunner } from '../host/events.js';
 import { CommandResult } from '../host/results.js';
 import { redact } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
-import { userCallSite, type Location } from './callSite.js';
+import { type Location, userCallSite } from './callSite.js';
 import { layOutForReport } from './reportLayout.js';
 
 /**
@@ -69,9 +70,13 @@ async function showResult(result: CommandResult, location: Location | undefined)
   const failed = result.status === 'failed' || result.status === 'error';
   const options = location ? { location } : { box: true };
   await base
-    .step(outcomeTitle(result), async () => {
-      if (failed) throw new CommandStepFailure(result);
-    }, options)
+    .step(
+      outcomeTitle(result),
+      async () => {
+        if (failed) throw new CommandStepFailure(result);
+      },
+      options,
+    )
     .catch((error: unknown) => {
       if (!(error instanceof CommandStepFailure)) throw error;
     });

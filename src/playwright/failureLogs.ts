@@ -6,11 +6,12 @@
  * test a second time: what could not be collected is said in the attachment.
  */
 import type { TestInfo } from '@playwright/test';
+
 import type { Host } from '../host/host.js';
 import type { Lab } from '../host/lab.js';
-import { shellQuote } from '../util/shellQuote.js';
 import { messageOf } from '../util/errors.js';
 import { redact } from '../util/secrets.js';
+import { shellQuote } from '../util/shellQuote.js';
 import { formatDuration, withTimeout } from '../util/time.js';
 
 /** Annotation type that keeps a failing test from collecting logs. */
@@ -45,7 +46,11 @@ export async function collectHostLogs(host: Host): Promise<string | undefined> {
       try {
         const result = await host.exec(item.command, { timeout });
         let output = result.output;
-        let outcome = result.timedOut ? `TIMED OUT after ${formatDuration(timeout)}` : result.exitCode !== null ? `exit ${result.exitCode}` : `error: ${result.error ?? 'no exit status'}`;
+        let outcome = result.timedOut
+          ? `TIMED OUT after ${formatDuration(timeout)}`
+          : result.exitCode !== null
+            ? `exit ${result.exitCode}`
+            : `error: ${result.error ?? 'no exit status'}`;
         const size = item.file && result.exitCode === 0 ? /^\s*(\d+)\n/.exec(output) : null;
         if (size) {
           output = output.slice(size[0].length);

@@ -3,31 +3,31 @@
  * project's default host), steps and transcripts for every command, named sessions closed
  * at the end of each test, and option fixtures that point a suite at a lab and a device.
  */
-import { test as base, expect as baseExpect, type TestInfo } from '@playwright/test';
-import type { Host } from '../host/host.js';
-import { Lab } from '../host/lab.js';
-import type { RemoteHost } from '../host/remoteHost.js';
-import { TranscriptRecorder } from './transcript.js';
-import { labwrightMatchers } from './matchers.js';
-import {
-  EXCLUSIVE_ANNOTATION,
-  exclusiveFixture,
-  leaseFixture,
-  poolFixture,
-  workerLeasesFixture,
-  type LeaseFixture,
-  type LeaseProjectOptions,
-  type WorkerLeases,
-} from './leases.js';
-import { applyMarks, recoverHosts, testFailed } from './recovery.js';
+import { expect as baseExpect, test as base, type TestInfo } from '@playwright/test';
 
 // --- report steps, failure logs, config error once (cli branch) ---
 import { resolveLabFile } from '../config/load.js';
+import type { Host } from '../host/host.js';
+import { Lab } from '../host/lab.js';
+import type { RemoteHost } from '../host/remoteHost.js';
 import { ConfigError, LabwrightError } from '../util/errors.js';
 import { reportingStep } from './commandSteps.js';
 import { claimConfigErrorReport } from './configErrorOnce.js';
 import { attachFailureLogs, wantsLogs } from './failureLogs.js';
+import {
+  EXCLUSIVE_ANNOTATION,
+  exclusiveFixture,
+  type LeaseFixture,
+  leaseFixture,
+  type LeaseProjectOptions,
+  poolFixture,
+  type WorkerLeases,
+  workerLeasesFixture,
+} from './leases.js';
+import { labwrightMatchers } from './matchers.js';
+import { applyMarks, recoverHosts, testFailed } from './recovery.js';
 import { layOutForReport } from './reportLayout.js';
+import { TranscriptRecorder } from './transcript.js';
 // --- end ---
 
 /** Options a project can set in `use: {...}` of playwright.config.ts (worker scope; `pool`: see leases.ts). */
@@ -91,7 +91,10 @@ function skipIfConfigReported(): void {
 function invalidLab(reporter: string): Lab {
   return new Proxy({} as Lab, {
     get() {
-      throw new LabwrightError(`the lab configuration is invalid; the test "${reporter}" reports the problems.`, { protocol: 'config', hint: 'Fix the lab file.' });
+      throw new LabwrightError(`the lab configuration is invalid; the test "${reporter}" reports the problems.`, {
+        protocol: 'config',
+        hint: 'Fix the lab file.',
+      });
     },
   });
 }

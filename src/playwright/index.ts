@@ -1,6 +1,16 @@
-export { test, expect, exclusive, hostLock, type LabwrightOptions, type LabwrightWorkerOptions, type LabwrightTestOptions, type HostFixture, type RemoteHostFixture } from './fixtures.js';
-export type { LeaseFixture, LeaseFixtureOptions, LeaseScope, PoolOption } from './leases.js';
-export { TranscriptRecorder } from './transcript.js';
-export { labwrightMatchers } from './matchers.js';
+export { NO_LOGS, noLogs } from './failureLogs.js';
+export {
+  exclusive,
+  expect,
+  type HostFixture,
+  hostLock,
+  type LabwrightOptions,
+  type LabwrightTestOptions,
+  type LabwrightWorkerOptions,
+  type RemoteHostFixture,
+  test,
+} from './fixtures.js';
 export { globalSetup } from './globalSetup.js';
-export { noLogs, NO_LOGS } from './failureLogs.js';
+export type { LeaseFixture, LeaseFixtureOptions, LeaseScope, PoolOption } from './leases.js';
+export { labwrightMatchers } from './matchers.js';
+export { TranscriptRecorder } from './transcript.js';

@@ -5,6 +5,7 @@
  * share a store. Waiting shows up as a `lease` step and in the transcripts.
  */
 import type { TestInfo } from '@playwright/test';
+
 import type { Host } from '../host/host.js';
 import type { Lab } from '../host/lab.js';
 import type { HostLease, LeaseOptions } from '../host/leases.js';
@@ -134,7 +135,11 @@ export async function poolFixture(
   }
   const selector: LeaseSelector = pool.tags ? { tags: pool.tags } : pool.host!;
   const scope = pool.scope ?? 'test';
-  const request = (): LeaseOptions => ({ priority: pool.priority, timeout: waitBound(testInfo, lab, pool.timeout, scope), purpose: purposeOf(testInfo, scope) });
+  const request = (): LeaseOptions => ({
+    priority: pool.priority,
+    timeout: waitBound(testInfo, lab, pool.timeout, scope),
+    purpose: purposeOf(testInfo, scope),
+  });
   if (scope === 'worker') {
     const held = await _labwrightWorkerLeases.once('pool', () => lab.lease(selector, request()));
     return use(held.host);

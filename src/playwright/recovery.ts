@@ -6,9 +6,11 @@
  * directory: Playwright restarts the worker after a failure, and the next worker's lab
  * marks the host down, so every later test that uses it fails at once with the reason.
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+
 import type { TestInfo } from '@playwright/test';
+
 import type { Lab } from '../host/lab.js';
 import { messageOf } from '../util/errors.js';
 
@@ -57,7 +59,8 @@ export function applyMarks(lab: Lab, outputDir: string): void {
   for (const file of files) {
     try {
       const entry = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Mark;
-      if (lab.config.hosts[entry.host]) lab.remote(entry.host).markDown(`it could not be recovered after test "${entry.test}" failed earlier in this run (${entry.reason})`);
+      if (lab.config.hosts[entry.host])
+        lab.remote(entry.host).markDown(`it could not be recovered after test "${entry.test}" failed earlier in this run (${entry.reason})`);
     } catch {
       // A mark being written right now is read by the next worker.
     }

@@ -75,13 +75,15 @@ export class TranscriptRecorder {
             : result.status === 'unknown'
               ? 'done, no exit status'
               : result.exitCode !== null
-              ? `exit ${result.exitCode}${result.signal ? ` (signal ${result.signal})` : ''}`
-              : result.timedOut
-                ? 'TIMED OUT'
-                : result.aborted
-                  ? 'ABORTED'
-                  : 'ERROR';
-        out.push(`${clock(event.time)} ${label(event.session, event.id)} → ${outcome} · ${formatDuration(result.durationMs)}${result.error ? ` · ${redact(result.error)}` : ''}`);
+                ? `exit ${result.exitCode}${result.signal ? ` (signal ${result.signal})` : ''}`
+                : result.timedOut
+                  ? 'TIMED OUT'
+                  : result.aborted
+                    ? 'ABORTED'
+                    : 'ERROR';
+        out.push(
+          `${clock(event.time)} ${label(event.session, event.id)} → ${outcome} · ${formatDuration(result.durationMs)}${result.error ? ` · ${redact(result.error)}` : ''}`,
+        );
         if (result.stderr) {
           for (const line of redact(result.stderr).replace(/\n$/, '').split('\n')) out.push(`${gutter(event.session, event.id, '!')}${line}`);
         }

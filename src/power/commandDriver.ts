@@ -20,8 +20,11 @@ export function commandDriver(config: CommandPowerConfig, runner: PowerCommandRu
     if (outcome.exitCode === 0 && outcome.error === undefined) return outcome.stdout;
     const why = outcome.error ?? `exit status ${outcome.exitCode ?? 'unknown'}`;
     const said = (outcome.stderr.trim() || outcome.stdout.trim()).slice(-500);
-    throw new LabwrightError(`the command ${quoteForMessage(command, 300, 'start')} on ${runner.where} failed: ${why}${said ? `; it said ${quoteForMessage(said, 500)}` : ''}.`, {
-      hint: 'Run the command by hand to check it, and the PDU it talks to.',
-    });
+    throw new LabwrightError(
+      `the command ${quoteForMessage(command, 300, 'start')} on ${runner.where} failed: ${why}${said ? `; it said ${quoteForMessage(said, 500)}` : ''}.`,
+      {
+        hint: 'Run the command by hand to check it, and the PDU it talks to.',
+      },
+    );
   });
 }

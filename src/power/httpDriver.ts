@@ -36,16 +36,20 @@ async function send(config: HttpPowerConfig, template: HttpRequestConfig, ref: O
     response = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body, signal, redirect: 'follow' });
     body = await response.text();
   } catch (error) {
-    if (signal.aborted) throw new LabwrightError(`${what} was abandoned (${abortReason(signal)}).`, { hint: 'Check that the PDU answers, or raise the driver\'s timeout.' });
+    if (signal.aborted)
+      throw new LabwrightError(`${what} was abandoned (${abortReason(signal)}).`, { hint: "Check that the PDU answers, or raise the driver's timeout." });
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     throw new LabwrightError(`${what} failed: ${cause?.code ?? cause?.message ?? messageOf(error)}.`, {
-      hint: 'Check the PDU\'s address in the lab config and that it answers from the runner.',
+      hint: "Check the PDU's address in the lab config and that it answers from the runner.",
       cause: error,
     });
   }
   if (!response.ok) {
     const said = body.trim() ? `: ${quoteForMessage(body.trim(), 300)}` : '';
-    const hint = response.status === 401 || response.status === 403 ? 'Check the credentials of the PDU (auth, headers) in the lab config.' : 'Check the request templates against the PDU\'s API.';
+    const hint =
+      response.status === 401 || response.status === 403
+        ? 'Check the credentials of the PDU (auth, headers) in the lab config.'
+        : "Check the request templates against the PDU's API.";
     throw new LabwrightError(`${what} answered HTTP ${response.status} ${response.statusText}${said}.`, { hint });
   }
   return body;
@@ -54,12 +58,15 @@ async function send(config: HttpPowerConfig, template: HttpRequestConfig, ref: O
 function prepare(config: HttpPowerConfig, template: HttpRequestConfig, ref: OutletRef): PreparedRequest {
   const filled = fillTemplate(template.url, ref, encodeURIComponent);
   const absolute = /^[a-z][a-z0-9+.-]*:\/\//i.test(filled);
-  if (!absolute && !config.baseUrl) throw new LabwrightError(`the URL ${JSON.stringify(filled)} is relative and the driver has no baseUrl.`, { hint: 'Give an absolute URL or set baseUrl.' });
+  if (!absolute && !config.baseUrl)
+    throw new LabwrightError(`the URL ${JSON.stringify(filled)} is relative and the driver has no baseUrl.`, { hint: 'Give an absolute URL or set baseUrl.' });
   let url: URL;
   try {
     url = new URL(absolute ? filled : `${config.baseUrl!.replace(/\/+$/, '')}/${filled.replace(/^\/+/, '')}`);
   } catch (error) {
-    throw new LabwrightError(`the URL ${JSON.stringify(filled)} is not valid (${messageOf(error)}).`, { hint: 'Fix the URL template of the PDU in the lab config.' });
+    throw new LabwrightError(`the URL ${JSON.stringify(filled)} is not valid (${messageOf(error)}).`, {
+      hint: 'Fix the URL template of the PDU in the lab config.',
+    });
   }
   const headers: Record<string, string> = { ...config.headers, ...template.headers };
   // fetch refuses URLs with credentials: they become basic auth.

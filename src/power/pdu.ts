@@ -6,9 +6,10 @@
  * host, the driver and the outlet.
  */
 import { Mutex } from 'async-mutex';
+
 import type { PduConfig } from '../config/schema.js';
-import { AbortedError, LabwrightError, PowerError, messageOf, type PowerTarget } from '../util/errors.js';
-import { abortReason, abortable, anySignal, formatDuration, sleep } from '../util/time.js';
+import { AbortedError, LabwrightError, messageOf, PowerError, type PowerTarget } from '../util/errors.js';
+import { abortable, abortReason, anySignal, formatDuration, sleep } from '../util/time.js';
 import { acquirePduLock } from './pduLock.js';
 import type { OutletRef, PowerAction, PowerDriver, PowerState } from './types.js';
 
@@ -74,20 +75,31 @@ export class Pdu {
     const timer = setTimeout(() => bound.abort(new Error(`the PDU's ${formatDuration(timeout)} timeout was exceeded`)), timeout);
     const all = anySignal(signal, bound.signal)!;
     const target: PowerTarget = { pdu: this.name, driver: this.kind, outlet: ref.outlet };
-    const fail = (detail: string, hint: string, cause?: unknown) => new PowerError(`${action} of ${this.describe(ref)} ${detail}`, target, { host: ref.host, hint, cause });
+    const fail = (detail: string, hint: string, cause?: unknown) =>
+      new PowerError(`${action} of ${this.describe(ref)} ${detail}`, target, { host: ref.host, hint, cause });
     try {
       return await this.serialised(action, ref, all);
     } catch (error) {
       if (error instanceof Waiting) {
-        const by = error.holder ? `; it was busy with ${error.holder.action} for ${error.holder.host} for ${formatDuration(Date.now() - error.holder.since)}` : `; ${error.where}`;
-        throw fail(`did not start: ${abortReason(all)}${by}.`, 'Power actions to one PDU run one at a time (across workers too): raise the PDU\'s timeout, or find what holds it.');
+        const by = error.holder
+          ? `; it was busy with ${error.holder.action} for ${error.holder.host} for ${formatDuration(Date.now() - error.holder.since)}`
+          : `; ${error.where}`;
+        throw fail(
+          `did not start: ${abortReason(all)}${by}.`,
+          "Power actions to one PDU run one at a time (across workers too): raise the PDU's timeout, or find what holds it.",
+        );
       }
       if (signal?.aborted) {
-        throw new AbortedError(`${action} of ${this.describe(ref)} was abandoned: ${abortReason(signal)}.`, { host: ref.host, protocol: 'power', cause: error });
+        throw new AbortedError(`${action} of ${this.describe(ref)} was abandoned: ${abortReason(signal)}.`, {
+          host: ref.host,
+          protocol: 'power',
+          cause: error,
+        });
       }
       const detail = (error instanceof LabwrightError ? error.detail : messageOf(error)).replace(/\.$/, '');
       const hint = error instanceof LabwrightError && error.hint ? error.hint : 'Check the PDU and its settings in the lab config.';
-      if (bound.signal.aborted && detail === abortReason(bound.signal)) throw fail(`did not finish: ${detail}.`, 'Check that the PDU answers, or raise its timeout in the lab config.', error);
+      if (bound.signal.aborted && detail === abortReason(bound.signal))
+        throw fail(`did not finish: ${detail}.`, 'Check that the PDU answers, or raise its timeout in the lab config.', error);
       throw fail(`failed: ${detail}${bound.signal.aborted ? ` (${abortReason(bound.signal)})` : ''}.`, hint, error);
     } finally {
       clearTimeout(timer);
@@ -96,7 +108,12 @@ export class Pdu {
 
   /** Waits for the PDU (this process's queue, then the machine-wide lock) and runs the action holding it. */
   private async serialised(action: PowerAction, ref: OutletRef, signal: AbortSignal): Promise<PowerState | undefined> {
-    const release = await abortable(this.queue.acquire(), signal, () => new Waiting(this.holder, 'in this process'), (late) => late());
+    const release = await abortable(
+      this.queue.acquire(),
+      signal,
+      () => new Waiting(this.holder, 'in this process'),
+      (late) => late(),
+    );
     let unlock: () => Promise<void>;
     try {
       unlock = await acquirePduLock(this.own ? `host-${this.name}` : `pdu-${this.name}`, signal);

@@ -7,7 +7,9 @@
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+
 import lockfile from 'proper-lockfile';
+
 import { sleep } from '../util/time.js';
 
 /** Shared by every labwright process on this machine. */

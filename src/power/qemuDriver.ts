@@ -22,7 +22,7 @@
  */
 import type { QemuPowerConfig } from '../config/schema.js';
 import { ConnectionError, LabwrightError } from '../util/errors.js';
-import { abortReason, abortable, formatDuration } from '../util/time.js';
+import { abortable, abortReason, formatDuration } from '../util/time.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
 import type { OutletRef, PowerDriver, PowerState } from './types.js';
 

@@ -5,6 +5,7 @@
  * The QEMU power driver and the lab's QEMU board launcher use it.
  */
 import net from 'node:net';
+
 import { ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
 
@@ -79,7 +80,12 @@ export class QmpClient {
       const s = net.connect(socketPath);
       const timer = setTimeout(() => {
         s.destroy();
-        reject(new ConnectionError('timeout', `no answer from the QMP socket ${socketPath} within ${formatDuration(timeoutMs)}.`, { host: label, hint: 'Check that QEMU runs with -qmp unix:<path>,server=on,wait=off.' }));
+        reject(
+          new ConnectionError('timeout', `no answer from the QMP socket ${socketPath} within ${formatDuration(timeoutMs)}.`, {
+            host: label,
+            hint: 'Check that QEMU runs with -qmp unix:<path>,server=on,wait=off.',
+          }),
+        );
       }, leftMs);
       s.once('connect', () => {
         clearTimeout(timer);
@@ -87,7 +93,13 @@ export class QmpClient {
       });
       s.once('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new ConnectionError(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? 'refused' : 'closed', `cannot connect to the QMP socket ${socketPath}: ${error.code ?? error.message}.`, { host: label, hint: 'Check that QEMU is running with that -qmp socket.', cause: error }));
+        reject(
+          new ConnectionError(
+            error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? 'refused' : 'closed',
+            `cannot connect to the QMP socket ${socketPath}: ${error.code ?? error.message}.`,
+            { host: label, hint: 'Check that QEMU is running with that -qmp socket.', cause: error },
+          ),
+        );
       });
     });
   }
@@ -99,7 +111,12 @@ export class QmpClient {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new LabwrightError(`QMP command ${command} got no answer within ${formatDuration(timeoutMs)}.`, { host: this.label, hint: 'QEMU may be hung; kill its process.' }));
+        reject(
+          new LabwrightError(`QMP command ${command} got no answer within ${formatDuration(timeoutMs)}.`, {
+            host: this.label,
+            hint: 'QEMU may be hung; kill its process.',
+          }),
+        );
       }, timeoutMs);
       this.pending.set(id, { resolve: (value) => resolve(value as T), reject, timer, command });
       this.socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
@@ -138,7 +155,10 @@ export class QmpClient {
   }
 
   private closed(command: string): Error {
-    return new ConnectionError('closed', `QMP command ${command}: the monitor connection is closed (${messageOf(this.closedError ?? 'closed')}).`, { host: this.label, hint: 'QEMU has exited, or the socket was closed.' });
+    return new ConnectionError('closed', `QMP command ${command}: the monitor connection is closed (${messageOf(this.closedError ?? 'closed')}).`, {
+      host: this.label,
+      hint: 'QEMU has exited, or the socket was closed.',
+    });
   }
 
   private receive(text: string): void {
@@ -162,7 +182,8 @@ export class QmpClient {
       if (!pending) continue;
       this.pending.delete(String(message.id));
       clearTimeout(pending.timer);
-      if (message.error) pending.reject(new LabwrightError(`QMP command ${pending.command} failed: ${message.error.class}: ${message.error.desc}.`, { host: this.label }));
+      if (message.error)
+        pending.reject(new LabwrightError(`QMP command ${pending.command} failed: ${message.error.class}: ${message.error.desc}.`, { host: this.label }));
       else pending.resolve(message.return);
     }
   }

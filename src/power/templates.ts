@@ -14,7 +14,8 @@ const PLACEHOLDER = /\{(outlet|host)\}/g;
 export function fillTemplate(template: string, ref: OutletRef, escape: (value: string) => string = (value) => value): string {
   return template.replace(PLACEHOLDER, (_, name: 'outlet' | 'host') => {
     const value = name === 'host' ? ref.host : ref.outlet;
-    if (value === undefined) throw new Error(`the template ${JSON.stringify(template)} needs {outlet}, and host "${ref.host}" has no outlet (add outlet to its power config)`);
+    if (value === undefined)
+      throw new Error(`the template ${JSON.stringify(template)} needs {outlet}, and host "${ref.host}" has no outlet (add outlet to its power config)`);
     return escape(value);
   });
 }

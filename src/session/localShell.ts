@@ -3,7 +3,8 @@
  * group. Interactive mode gives terminal semantics without a pty: SIGINT to the group
  * aborts the whole command line, loops included, and the shell survives with its state.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+
 import { SessionClosedError } from '../util/errors.js';
 import { descendants, signalAll } from './processTree.js';
 import type { ShellChannel, ShellSink, ShellTransport } from './transport.js';
@@ -44,7 +45,13 @@ export class LocalShellTransport implements ShellTransport {
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (error) =>
-        reject(new SessionClosedError(`could not start ${JSON.stringify(command)}: ${error.message}`, { host: this.host, protocol: 'local', hint: 'Check shell.command of the local host.' })),
+        reject(
+          new SessionClosedError(`could not start ${JSON.stringify(command)}: ${error.message}`, {
+            host: this.host,
+            protocol: 'local',
+            hint: 'Check shell.command of the local host.',
+          }),
+        ),
       );
     });
     child.stdout.on('data', (chunk: Buffer) => sink.data(chunk));

@@ -13,10 +13,18 @@
  */
 import type { PromptOptions } from '../config/schema.js';
 import type { ConsoleConnection, ConsoleConsumer } from '../transport/consoleConnection.js';
-import { AbortedError, ExpectTimeoutError, SessionClosedError, messageOf } from '../util/errors.js';
+import { AbortedError, ExpectTimeoutError, messageOf, SessionClosedError } from '../util/errors.js';
 import { quoteForMessage, registerSecret } from '../util/secrets.js';
 import { abortReason, formatDuration } from '../util/time.js';
-import { notStarted, toRegExp, type CommandSession, type ExpectMatch, type SessionCommandOptions, type SessionCommandOutcome, type SessionObserver } from './shellSession.js';
+import {
+  type CommandSession,
+  type ExpectMatch,
+  notStarted,
+  type SessionCommandOptions,
+  type SessionCommandOutcome,
+  type SessionObserver,
+  toRegExp,
+} from './shellSession.js';
 import { LineSplitter, TextCleaner } from './text.js';
 import { randomId } from './wire.js';
 
@@ -267,10 +275,14 @@ export class PromptSession implements ConsoleConsumer, CommandSession {
         throw new AbortedError(`expect ${String(regex)} on ${this.name} was aborted: ${abortReason(options.signal)}.`, this.where);
       }
       if (!match) {
-        throw new ExpectTimeoutError(`expect on ${this.name}: ${String(regex)} not seen within ${formatDuration(options.timeout)}; last output: ${quoteForMessage(this.text, 300)}`, this.text, {
-          ...this.where,
-          hint: 'Check the pattern against the output above, or raise the timeout.',
-        });
+        throw new ExpectTimeoutError(
+          `expect on ${this.name}: ${String(regex)} not seen within ${formatDuration(options.timeout)}; last output: ${quoteForMessage(this.text, 300)}`,
+          this.text,
+          {
+            ...this.where,
+            hint: 'Check the pattern against the output above, or raise the timeout.',
+          },
+        );
       }
       const end = match.index + match[0].length;
       const result = { match, before: this.text.slice(0, match.index), text: this.text.slice(0, end) };

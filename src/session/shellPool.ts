@@ -7,7 +7,7 @@
 import type { ShellOptions } from '../config/schema.js';
 import { AbortedError, LabwrightError, TimeoutError } from '../util/errors.js';
 import { abortReason, formatDuration } from '../util/time.js';
-import { ShellSession, notStarted, type SessionCommandOptions, type SessionCommandOutcome, type SessionObserver } from './shellSession.js';
+import { notStarted, type SessionCommandOptions, type SessionCommandOutcome, type SessionObserver, ShellSession } from './shellSession.js';
 import type { ShellTransport } from './transport.js';
 
 /** Options of a {@link ShellPool}. */
@@ -87,16 +87,19 @@ export class ShellPool {
       const waiter: Waiter = {
         resolve,
         reject,
-        timer: setTimeout(() => {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1);
-          reject(
-            new TimeoutError(`all ${this.options.size} exec shells stayed busy for ${formatDuration(timeoutMs)}; the command was not started.`, {
-              host: this.options.transport.host,
-              protocol: this.options.transport.protocol,
-              hint: 'Run fewer commands at once, raise the timeout, or raise the pool size (telnet.execPoolSize).',
-            }),
-          );
-        }, Math.min(Math.max(0, timeoutMs), MAX_TIMER_MS)),
+        timer: setTimeout(
+          () => {
+            this.waiters.splice(this.waiters.indexOf(waiter), 1);
+            reject(
+              new TimeoutError(`all ${this.options.size} exec shells stayed busy for ${formatDuration(timeoutMs)}; the command was not started.`, {
+                host: this.options.transport.host,
+                protocol: this.options.transport.protocol,
+                hint: 'Run fewer commands at once, raise the timeout, or raise the pool size (telnet.execPoolSize).',
+              }),
+            );
+          },
+          Math.min(Math.max(0, timeoutMs), MAX_TIMER_MS),
+        ),
       };
       this.waiters.push(waiter);
       signal?.addEventListener(

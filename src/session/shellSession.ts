@@ -5,14 +5,15 @@
  * See wire.ts for what is typed and why it cannot be confused with output.
  */
 import { Mutex } from 'async-mutex';
+
 import type { ShellOptions } from '../config/schema.js';
-import { AbortedError, ExpectTimeoutError, LabwrightError, SessionClosedError, messageOf } from '../util/errors.js';
+import { AbortedError, ExpectTimeoutError, LabwrightError, messageOf, SessionClosedError } from '../util/errors.js';
 import { quoteForMessage, registerSecret } from '../util/secrets.js';
 import { ChangeSignal } from '../util/signal.js';
-import { abortReason, abortable, anySignal, formatDuration, withTimeout } from '../util/time.js';
+import { abortable, abortReason, anySignal, formatDuration, withTimeout } from '../util/time.js';
 import { LineSplitter, TextCleaner } from './text.js';
 import type { ShellChannel, ShellTransport } from './transport.js';
-import { END_LINE_TAIL, MarkerFactory, TYPED_RUN_LINE, parseFamily, type CommandMarkers } from './wire.js';
+import { type CommandMarkers, END_LINE_TAIL, MarkerFactory, parseFamily, TYPED_RUN_LINE } from './wire.js';
 
 /** An expect/response pair: whenever `pattern` appears in a command's output, `response` is typed. */
 export interface ExpectRule {
@@ -231,7 +232,9 @@ export class ShellSession implements CommandSession {
   async run(command: string, options: SessionCommandOptions): Promise<SessionCommandOutcome> {
     const started = Date.now();
     try {
-      return await this.locked(options.signal, `shell command ${quoteForMessage(command, 60, 'start')}`, (signal) => this.runUnlocked(command, { ...options, signal }));
+      return await this.locked(options.signal, `shell command ${quoteForMessage(command, 60, 'start')}`, (signal) =>
+        this.runUnlocked(command, { ...options, signal }),
+      );
     } catch (error) {
       // Aborted while queued behind another command: it never started.
       if (!(error instanceof AbortedError)) throw error;
@@ -261,7 +264,12 @@ export class ShellSession implements CommandSession {
    * when the caller's signal fires first.
    */
   private async locked<T>(signal: AbortSignal | undefined, what: string, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const release = await abortable(this.mutex.acquire(), signal, () => this.abortedError(signal!, what), (late) => late());
+    const release = await abortable(
+      this.mutex.acquire(),
+      signal,
+      () => this.abortedError(signal!, what),
+      (late) => late(),
+    );
     this.holder = new AbortController();
     const run = () => body(anySignal(signal, this.holder.signal)!);
     try {
@@ -297,10 +305,11 @@ export class ShellSession implements CommandSession {
           return result;
         }
         if (this.state !== 'open') {
-          throw new SessionClosedError(
-            `shell "${this.name}" ended while waiting for ${String(regex)}${this.lostReason ? ` (${this.lostReason})` : ''}.`,
-            { host: this.transport.host, protocol: this.transport.protocol, hint: 'The next command opens a new shell.' },
-          );
+          throw new SessionClosedError(`shell "${this.name}" ended while waiting for ${String(regex)}${this.lostReason ? ` (${this.lostReason})` : ''}.`, {
+            host: this.transport.host,
+            protocol: this.transport.protocol,
+            hint: 'The next command opens a new shell.',
+          });
         }
         if (signal.aborted) throw this.abortedError(signal, `expect ${String(regex)}`);
         const left = options.timeout - (Date.now() - started);
@@ -371,7 +380,10 @@ export class ShellSession implements CommandSession {
       safety,
       () => {
         opening.then(closeLate, () => {});
-        return new SessionClosedError(`could not start a shell within ${formatDuration(safety)}.`, { ...context, hint: 'Check that the host answers, or raise shell.openTimeout.' });
+        return new SessionClosedError(`could not start a shell within ${formatDuration(safety)}.`, {
+          ...context,
+          hint: 'Check that the host answers, or raise shell.openTimeout.',
+        });
       },
     );
     this.channel = channel;
@@ -506,7 +518,10 @@ export class ShellSession implements CommandSession {
       if (index !== -1) {
         const lineEnd = this.buffer.indexOf(0x0a, index + marker.length);
         if (lineEnd !== -1) {
-          const rest = this.buffer.subarray(index + marker.length, lineEnd).toString('latin1').replace(/\r+$/, '');
+          const rest = this.buffer
+            .subarray(index + marker.length, lineEnd)
+            .toString('latin1')
+            .replace(/\r+$/, '');
           this.buffer = this.buffer.subarray(lineEnd + 1);
           return rest;
         }

@@ -4,11 +4,12 @@
  * the pty (a signal request would reach the shell, not its foreground job), then Ctrl+\.
  * The channel holds a slot of the connection's channel budget while open.
  */
-import type { ClientChannel, Client as SshClient } from 'ssh2';
-import type { ConnectionManager } from '../transport/connectionManager.js';
-import { SessionClosedError } from '../util/errors.js';
+import type { Client as SshClient, ClientChannel } from 'ssh2';
+
 import { sendSignal } from '../exec/sshExec.js';
+import type { ConnectionManager } from '../transport/connectionManager.js';
 import { endSessionChannel } from '../transport/sessionChannel.js';
+import { SessionClosedError } from '../util/errors.js';
 import type { ShellChannel, ShellSink, ShellTransport } from './transport.js';
 
 /** What an SSH shell needs. */
@@ -134,5 +135,4 @@ class SshShellChannel implements ShellChannel {
     if (this.isClosed()) return;
     await endSessionChannel(this.channel, { graceMs: 1_000, beforeEnd: () => sendSignal(this.channel, 'HUP') });
   }
-
 }

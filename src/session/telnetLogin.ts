@@ -15,7 +15,7 @@
  */
 import type { TelnetOptions } from '../config/schema.js';
 import type { ConsoleStreamListener } from '../transport/consoleStream.js';
-import { ConnectionError, type ConnectFailure } from '../util/errors.js';
+import { type ConnectFailure, ConnectionError } from '../util/errors.js';
 import { quoteForMessage, registerSecret } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
 import { TextCleaner } from './text.js';
@@ -134,13 +134,19 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
           'timeout',
           `the login on ${params.endpoint} did not complete within ${formatDuration(options.loginTimeout)} (${stage()}); last output: ${lastOutput()}.`,
           probing
-            ? 'The device printed something after the password but no shell ran labwright\'s probe: check that the login shell is a POSIX shell and that its profile defines no function named `builtin` (bash, zsh), or raise telnet.loginTimeout.'
+            ? "The device printed something after the password but no shell ran labwright's probe: check that the login shell is a POSIX shell and that its profile defines no function named `builtin` (bash, zsh), or raise telnet.loginTimeout."
             : 'Check telnet.loginPrompt and telnet.passwordPrompt against the output above, or raise telnet.loginTimeout.',
         ),
       options.loginTimeout,
     );
     const stage = () =>
-      probing ? 'no shell answered after the password' : sentPassword ? 'waiting after the password' : sentUser ? 'no password prompt after the user name' : 'no login prompt seen';
+      probing
+        ? 'no shell answered after the password'
+        : sentPassword
+          ? 'waiting after the password'
+          : sentUser
+            ? 'no password prompt after the user name'
+            : 'no login prompt seen';
 
     /** Prompts, checked once the device is quiet. */
     const settle = () => {
@@ -164,7 +170,11 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
         }
         if (sentPassword) return refused(`the device asked for the password again: ${quoteForMessage(lastLine(text), 200)}`);
         if (password === undefined) {
-          return fail('auth', `the device asks for a password for "${user}" and the lab config has none.`, `Add a password for user "${user}" of host "${host}" to the lab config.`);
+          return fail(
+            'auth',
+            `the device asks for a password for "${user}" and the lab config has none.`,
+            `Add a password for user "${user}" of host "${host}" to the lab config.`,
+          );
         }
         sentPassword = true;
         return type(password + newline);
@@ -241,7 +251,10 @@ function failureLine(text: string, pattern: RegExp, complete: boolean): string |
   const start = text.lastIndexOf('\n', match.index) + 1;
   const end = text.indexOf('\n', match.index + match[0].length);
   if (end === -1 && complete) return undefined;
-  return text.slice(start, end === -1 ? undefined : end).trim().slice(0, 200);
+  return text
+    .slice(start, end === -1 ? undefined : end)
+    .trim()
+    .slice(0, 200);
 }
 
 /** `pattern` without the g and y flags, which would make test() and exec() stateful. */
@@ -251,6 +264,9 @@ function stateless(pattern: RegExp): RegExp {
 
 /** The last non-empty line of `text`, for messages. */
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return (lines[lines.length - 1] ?? text.trim()).slice(-200);
 }

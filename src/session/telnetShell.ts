@@ -27,7 +27,6 @@ export interface TelnetShellOptions {
   password?: string | undefined;
 }
 
-
 /** Opens logged-in shells on a telnet device. */
 export class TelnetShellTransport implements ShellTransport {
   readonly protocol = 'telnet' as const;

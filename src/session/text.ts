@@ -1,5 +1,6 @@
 /** Turning terminal bytes into text: UTF-8 across chunk boundaries, CRLF to LF, ANSI escapes removed. */
 import { StringDecoder } from 'node:string_decoder';
+
 import stripAnsi from 'strip-ansi';
 
 /** Removes ANSI escape sequences and turns CRLF into LF. Lone CRs (progress bars) stay. */

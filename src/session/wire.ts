@@ -42,6 +42,7 @@
  * have left the terminal in its own modes).
  */
 import { randomBytes } from 'node:crypto';
+
 import { shellQuote } from '../util/shellQuote.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -248,10 +249,7 @@ export class MarkerFactory {
  * typed before the family is known (telnet's login probe).
  */
 export function printfLine(format: string, args: string): string {
-  return (
-    `case ${FAMILY_WORD} in ?*) \\builtin printf '${format}' ${args};; ` +
-    `*) ${POSIX_GUARD}; \\printf '${format}' ${args};; esac`
-  );
+  return `case ${FAMILY_WORD} in ?*) \\builtin printf '${format}' ${args};; ` + `*) ${POSIX_GUARD}; \\printf '${format}' ${args};; esac`;
 }
 
 /** The family reported after the opening probe's marker (`:bash`, `:zsh`, `:ksh`; anything else is POSIX). */

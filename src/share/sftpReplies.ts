@@ -3,8 +3,10 @@
  * and status codes for errors (errno mapped as OpenSSH's sftp-server maps it).
  */
 import type { Stats } from 'node:fs';
-import ssh2 from 'ssh2';
+
 import type { Attributes } from 'ssh2';
+import ssh2 from 'ssh2';
+
 import { BadPathError, OutsideShareError } from './shareRoot.js';
 
 /** SFTP v3 status codes (ssh2's `utils.sftp.STATUS_CODE`). */
@@ -73,9 +75,7 @@ export function longname(name: string, stats: Stats, now = Date.now()): string {
   const day = String(date.getDate()).padStart(2, ' ');
   // Like ls: time of day within six months, the year otherwise.
   const recent = Math.abs(now - stats.mtimeMs) < 182 * 24 * 3600 * 1000;
-  const when = recent
-    ? `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}`
-    : ` ${date.getFullYear()}`;
+  const when = recent ? `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}` : ` ${date.getFullYear()}`;
   return `${modeString(stats.mode)} ${String(stats.nlink).padStart(3)} ${String(stats.uid).padEnd(8)} ${String(stats.gid).padEnd(8)} ${String(stats.size).padStart(8)} ${MONTHS[date.getMonth()]} ${day} ${when.padStart(5)} ${name}`;
 }
 

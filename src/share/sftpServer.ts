@@ -6,13 +6,15 @@
  * shares refuse every write; RMDIR is never recursive. Extensions are not offered (ssh2
  * answers EXTENDED with OP_UNSUPPORTED), so clients use the plain v3 operations.
  */
-import { constants as fsConstants, promises as fs, type Dir } from 'node:fs';
+import { constants as fsConstants, type Dir, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+
 import type { Attributes, FileEntry, SFTPWrapper } from 'ssh2';
+import ssh2 from 'ssh2';
+
+import { attrsOf, longname, ReadOnlyShareError, SftpStatusError, STATUS, statusOf } from './sftpReplies.js';
 import { O_NOFOLLOW, OutsideShareError, type ShareRoot } from './shareRoot.js';
-import { ReadOnlyShareError, STATUS, SftpStatusError, attrsOf, longname, statusOf } from './sftpReplies.js';
 
 const OPEN_MODE = ssh2.utils.sftp.OPEN_MODE;
 
@@ -58,7 +60,12 @@ const WRITE_FLAGS = OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_
 /** Applies SETSTAT/FSETSTAT attributes: size, owner, mode, then times (so truncating does not bump them). */
 async function applyAttrs(
   attrs: RequestAttrs,
-  target: { truncate(size: number): Promise<void>; chown(uid: number, gid: number): Promise<void>; chmod(mode: number): Promise<void>; utimes(atime: number, mtime: number): Promise<void> },
+  target: {
+    truncate(size: number): Promise<void>;
+    chown(uid: number, gid: number): Promise<void>;
+    chmod(mode: number): Promise<void>;
+    utimes(atime: number, mtime: number): Promise<void>;
+  },
 ): Promise<void> {
   if (!attrs) return;
   if (attrs.size !== undefined) await target.truncate(attrs.size);
@@ -149,21 +156,25 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
   );
 
   sftp.on('READ', (reqId: number, handle: Buffer, offset: number, length: number) =>
-    answer(reqId, async () => {
-      const { file } = fileOf(handle);
-      const size = Math.min(length, MAX_READ);
-      const buffer = Buffer.allocUnsafe(size);
-      const { bytesRead } = await file.read(buffer, 0, size, offset);
-      if (bytesRead === 0 && size > 0) return sftp.status(reqId, STATUS.EOF);
-      sftp.data(reqId, bytesRead === size ? buffer : buffer.subarray(0, bytesRead));
-    }, 'look'),
+    answer(
+      reqId,
+      async () => {
+        const { file } = fileOf(handle);
+        const size = Math.min(length, MAX_READ);
+        const buffer = Buffer.allocUnsafe(size);
+        const { bytesRead } = await file.read(buffer, 0, size, offset);
+        if (bytesRead === 0 && size > 0) return sftp.status(reqId, STATUS.EOF);
+        sftp.data(reqId, bytesRead === size ? buffer : buffer.subarray(0, bytesRead));
+      },
+      'look',
+    ),
   );
 
   sftp.on('WRITE', (reqId: number, handle: Buffer, offset: number, data: Buffer) =>
     answer(reqId, async () => {
       writable();
       const { file } = fileOf(handle);
-      for (let done = 0; done < data.length; ) {
+      for (let done = 0; done < data.length;) {
         const { bytesWritten } = await file.write(data, done, data.length - done, offset + done);
         done += bytesWritten;
       }
@@ -172,11 +183,16 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
   );
 
   sftp.on('FSTAT', (reqId: number, handle: Buffer) =>
-    answer(reqId, async () => {
-      const entry = lookup(handle);
-      const stats = entry.kind === 'file' ? await entry.file.stat() : await root.shared(async () => fs.stat(await root.resolve(entry.virtual, { follow: true })));
-      sftp.attrs(reqId, attrsOf(stats));
-    }, 'look'),
+    answer(
+      reqId,
+      async () => {
+        const entry = lookup(handle);
+        const stats =
+          entry.kind === 'file' ? await entry.file.stat() : await root.shared(async () => fs.stat(await root.resolve(entry.virtual, { follow: true })));
+        sftp.attrs(reqId, attrsOf(stats));
+      },
+      'look',
+    ),
   );
 
   sftp.on('FSETSTAT', (reqId: number, handle: Buffer, attrs: RequestAttrs) =>
@@ -255,17 +271,25 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
   );
 
   sftp.on('LSTAT', (reqId: number, clientPath: string) =>
-    answer(reqId, async () => {
-      const stats = await root.shared(async () => fs.lstat(await root.resolve(clientPath, { follow: false })));
-      sftp.attrs(reqId, attrsOf(stats));
-    }, 'look'),
+    answer(
+      reqId,
+      async () => {
+        const stats = await root.shared(async () => fs.lstat(await root.resolve(clientPath, { follow: false })));
+        sftp.attrs(reqId, attrsOf(stats));
+      },
+      'look',
+    ),
   );
 
   sftp.on('STAT', (reqId: number, clientPath: string) =>
-    answer(reqId, async () => {
-      const stats = await root.shared(async () => fs.stat(await root.resolve(clientPath, { follow: true })));
-      sftp.attrs(reqId, attrsOf(stats));
-    }, 'look'),
+    answer(
+      reqId,
+      async () => {
+        const stats = await root.shared(async () => fs.stat(await root.resolve(clientPath, { follow: true })));
+        sftp.attrs(reqId, attrsOf(stats));
+      },
+      'look',
+    ),
   );
 
   sftp.on('REMOVE', (reqId: number, clientPath: string) =>
@@ -299,10 +323,14 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
   );
 
   sftp.on('REALPATH', (reqId: number, clientPath: string) =>
-    answer(reqId, async () => {
-      const virtual = await root.shared(() => root.canonical(clientPath));
-      sftp.name(reqId, [{ filename: virtual, longname: virtual } as FileEntry]);
-    }, 'look'),
+    answer(
+      reqId,
+      async () => {
+        const virtual = await root.shared(() => root.canonical(clientPath));
+        sftp.name(reqId, [{ filename: virtual, longname: virtual } as FileEntry]);
+      },
+      'look',
+    ),
   );
 
   sftp.on('RENAME', (reqId: number, oldPath: string, newPath: string) =>
@@ -313,7 +341,10 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
         const to = await root.resolve(newPath, { follow: false });
         if (from === root.real) throw new SftpStatusError(STATUS.PERMISSION_DENIED, 'the share root cannot be renamed');
         // SFTP v3: renaming onto an existing name is an error (no silent overwrite).
-        const exists = await fs.lstat(to).then(() => true, () => false);
+        const exists = await fs.lstat(to).then(
+          () => true,
+          () => false,
+        );
         if (exists) throw new SftpStatusError(STATUS.FAILURE, 'File exists');
         await fs.rename(from, to);
       });
@@ -322,10 +353,14 @@ export function serveSftp(sftp: SFTPWrapper, root: ShareRoot, options: SftpServe
   );
 
   sftp.on('READLINK', (reqId: number, clientPath: string) =>
-    answer(reqId, async () => {
-      const text = await root.shared(() => root.readlink(clientPath));
-      sftp.name(reqId, [{ filename: text, longname: text } as FileEntry]);
-    }, 'look'),
+    answer(
+      reqId,
+      async () => {
+        const text = await root.shared(() => root.readlink(clientPath));
+        sftp.name(reqId, [{ filename: text, longname: text } as FileEntry]);
+      },
+      'look',
+    ),
   );
 
   // ssh2 passes (linkPath, targetPath) in protocol order, undoing OpenSSH's historical swap.

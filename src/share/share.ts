@@ -12,15 +12,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { oneTimeKeyPair } from './oneTimeKeys.js';
-import { ShareRoot } from './shareRoot.js';
-import { ShareServer } from './shareServer.js';
+
 import type { RemoteRunner } from '../transfer/types.js';
 import type { Forward } from '../transport/forwarding.js';
 import { LabwrightError, messageOf } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
 import { shellWord } from '../util/shellQuote.js';
 import { withTimeout } from '../util/time.js';
+import { oneTimeKeyPair } from './oneTimeKeys.js';
+import { ShareRoot } from './shareRoot.js';
+import { ShareServer } from './shareServer.js';
 
 /** Options of `host.share()`. */
 export interface ShareOptions {
@@ -98,7 +99,11 @@ export class Share implements AsyncDisposable {
     try {
       root = await ShareRoot.open(localDir);
     } catch (error) {
-      throw new LabwrightError(`cannot share ${localDir}: ${messageOf(error)}.`, { ...context, hint: 'Give an existing directory on the runner.', cause: error });
+      throw new LabwrightError(`cannot share ${localDir}: ${messageOf(error)}.`, {
+        ...context,
+        hint: 'Give an existing directory on the runner.',
+        cause: error,
+      });
     }
     const id = randomBytes(6).toString('hex');
     const hostKey = oneTimeKeyPair(`labwright-share-${id}-host`);
@@ -116,21 +121,31 @@ export class Share implements AsyncDisposable {
         onProblem: (detail) => deps.onEvent?.('lost', `share ${id}: ${detail}`),
       });
     } catch (error) {
-      throw new LabwrightError(`cannot start the share's SSH server: ${messageOf(error)}.`, { ...context, hint: 'This is a labwright fault; please report it.', cause: error });
+      throw new LabwrightError(`cannot start the share's SSH server: ${messageOf(error)}.`, {
+        ...context,
+        hint: 'This is a labwright fault; please report it.',
+        cause: error,
+      });
     }
 
     let forward: Forward;
     const requested = deps.forward((stream) => server.accept(stream), options.remotePort);
     try {
-      forward = await withTimeout(requested, deps.commandTimeout, () =>
-        new LabwrightError(`the device did not grant the remote forward within ${deps.commandTimeout / 1000} s.`, {
-          ...context,
-          hint: 'Check that the device answers over SSH and allows remote forwarding (AllowTcpForwarding).',
-        }),
+      forward = await withTimeout(
+        requested,
+        deps.commandTimeout,
+        () =>
+          new LabwrightError(`the device did not grant the remote forward within ${deps.commandTimeout / 1000} s.`, {
+            ...context,
+            hint: 'Check that the device answers over SSH and allows remote forwarding (AllowTcpForwarding).',
+          }),
       );
     } catch (error) {
       // A grant arriving after the bound must not leave a listener behind.
-      requested.then((late) => late.close(), () => {});
+      requested.then(
+        (late) => late.close(),
+        () => {},
+      );
       await server.close();
       throw error;
     }
@@ -211,7 +226,18 @@ export class Share implements AsyncDisposable {
     // -F /dev/null: the device user's ssh_config (ProxyJump, ControlMaster...) must not interfere.
     // -B 131072: 128 KiB reads instead of 32 KiB; every reply crosses two SSH layers, so fewer,
     // larger ones fetch about 1.3 times faster (measured against the container lab).
-    const words = ['sftp', '-F', '/dev/null', ...this.sshOptions(), '-B', String(SFTP_BUFFER), '-P', String(this.remotePort), ...args, `${SHARE_USER}@${SHARE_ADDRESS}`];
+    const words = [
+      'sftp',
+      '-F',
+      '/dev/null',
+      ...this.sshOptions(),
+      '-B',
+      String(SFTP_BUFFER),
+      '-P',
+      String(this.remotePort),
+      ...args,
+      `${SHARE_USER}@${SHARE_ADDRESS}`,
+    ];
     return words.map(shellWord).join(' ');
   }
 
@@ -232,7 +258,12 @@ export class Share implements AsyncDisposable {
         'if [ ! -c /dev/fuse ]; then echo fuse=missing; elif [ -r /dev/fuse ] && [ -w /dev/fuse ]; then echo fuse=ok; else echo fuse=denied; fi',
       { timeout: this.deps.commandTimeout },
     );
-    const facts = new Map(probe.stdout.split('\n').filter((line) => line.includes('=')).map((line) => line.trim().split('=') as [string, string]));
+    const facts = new Map(
+      probe.stdout
+        .split('\n')
+        .filter((line) => line.includes('='))
+        .map((line) => line.trim().split('=') as [string, string]),
+    );
     const unavailable: ShareClientCommands['unavailable'] = {};
     if (facts.get('sftp') !== 'ok') unavailable.sftp = 'the device has no sftp client (OpenSSH client) on its PATH';
     if (facts.get('sshfs') !== 'ok') unavailable.sshfs = 'the device has no sshfs on its PATH';
@@ -277,7 +308,9 @@ export class Share implements AsyncDisposable {
       await this.forward.close().catch(() => {});
       return removeKeys(this.deps, this.remoteDir);
     })();
-    const problem = await withTimeout(work, STOP_BOUND, () => new Error(`stopping took longer than ${STOP_BOUND / 1000} s`)).catch((error: unknown) => messageOf(error));
+    const problem = await withTimeout(work, STOP_BOUND, () => new Error(`stopping took longer than ${STOP_BOUND / 1000} s`)).catch((error: unknown) =>
+      messageOf(error),
+    );
     this.deps.onEvent?.('closed', `share ${this.id} stopped${problem ? `; ${problem}` : ''}`);
     if (problem) {
       throw new LabwrightError(`share ${this.id} stopped, but its key files on the device could not be removed: ${problem}.`, {
@@ -312,11 +345,14 @@ async function installKeys(deps: ShareDeps, id: string, privateKey: string, know
   }
   const dir = result.stdout.trim().split('\n').pop() ?? '';
   if (result.exitCode !== 0 || !dir.startsWith('/')) {
-    throw new LabwrightError(`could not place the share's key on the device (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim() || 'no output'}.`, {
-      host: deps.host,
-      protocol: 'share',
-      hint: 'The login user needs a writable $HOME on the device (the key goes to ~/.cache/labwright/).',
-    });
+    throw new LabwrightError(
+      `could not place the share's key on the device (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim() || 'no output'}.`,
+      {
+        host: deps.host,
+        protocol: 'share',
+        hint: 'The login user needs a writable $HOME on the device (the key goes to ~/.cache/labwright/).',
+      },
+    );
   }
   return dir;
 }

@@ -21,6 +21,7 @@
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
+
 import { Semaphore } from 'async-mutex';
 
 /** A client path refused because it would leave the shared folder. */

@@ -10,10 +10,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import ssh2 from 'ssh2';
+
 import type { AuthContext, Connection, ParsedKey } from 'ssh2';
-import type { ShareRoot } from './shareRoot.js';
+import ssh2 from 'ssh2';
+
 import { serveSftp, type SftpSession } from './sftpServer.js';
+import type { ShareRoot } from './shareRoot.js';
 
 /** Options of a {@link ShareServer}. */
 export interface ShareServerOptions {

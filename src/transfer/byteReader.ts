@@ -63,7 +63,9 @@ export class ByteReader {
       const index = all.indexOf(0x0a);
       if (index !== -1) {
         this.chunks = [all];
-        return this.take(index + 1).subarray(0, index).toString('utf8');
+        return this.take(index + 1)
+          .subarray(0, index)
+          .toString('utf8');
       }
       await this.waitFor(this.length + 1, 'a protocol line');
     }

@@ -9,11 +9,12 @@ import { mkdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+
+import { ByteCounter } from './byteCounter.js';
 import { guarded } from './guard.js';
 import { localPathOf, readLocalSource, sourceFiles, sourceTotals } from './localTree.js';
 import { placeDestination, runnerPaths } from './paths.js';
 import { commitRunnerFile, runnerPartials, runnerSide, stageRunnerFile } from './runnerSide.js';
-import { ByteCounter } from './byteCounter.js';
 import type { TransferOptions, TransferResult, TransferStrategy } from './types.js';
 import { checkDigest, checkSize, sha256File } from './verify.js';
 
@@ -56,7 +57,12 @@ export class LocalCopy implements TransferStrategy {
       const tree = await readLocalSource(source);
       const totals = sourceTotals(tree);
       guard.setTotal(totals.bytes);
-      const root = await placeDestination(runnerSide(this.context), destination, { directory: tree.kind === 'directory', name: runnerPaths.basename(source) }, this.context);
+      const root = await placeDestination(
+        runnerSide(this.context),
+        destination,
+        { directory: tree.kind === 'directory', name: runnerPaths.basename(source) },
+        this.context,
+      );
       if (tree.kind === 'directory') {
         for (const entry of tree.entries) if (entry.kind === 'directory') await mkdir(localPathOf(root, entry.relative), { recursive: true });
       }
@@ -66,7 +72,11 @@ export class LocalCopy implements TransferStrategy {
         const file = localPathOf(source, entry.relative);
         const final = localPathOf(root, entry.relative);
         const temp = stageRunnerFile(partials, final);
-        await guard.step(pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), new ByteCounter((count) => guard.progress(count)), createWriteStream(temp), { signal: guard.signal }));
+        await guard.step(
+          pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), new ByteCounter((count) => guard.progress(count)), createWriteStream(temp), {
+            signal: guard.signal,
+          }),
+        );
         if (verify !== 'none') checkSize(entry.size, (await stat(temp)).size, `copy of ${file}`, this.context);
         if (verify === 'sha256') {
           const [expected, actual] = await guard.step(Promise.all([sha256File(file), sha256File(temp)]), { quiet: true });

@@ -7,7 +7,7 @@
  */
 import type { VerifyMode } from '../config/schema.js';
 import { TransferError, type TransferFailure } from '../util/errors.js';
-import { devicePaths, pathError, type FileSide, type PathContext, type PathKind } from './paths.js';
+import { devicePaths, type FileSide, type PathContext, pathError, type PathKind } from './paths.js';
 import type { RemoteRunner } from './types.js';
 import { remoteShellPath } from './verify.js';
 
@@ -54,7 +54,9 @@ export function deviceShellSide(runner: RemoteRunner, context: PathContext): Fil
     },
     makeDirectories: async (dir) => {
       const where = remoteShellPath(dir);
-      const result = await runner.run(`${WHY}\nmkdir -p -- ${where} 2>/dev/null && [ -d ${where} ] && echo LW_OK || lw_why ${where} w`, { timeout: HELPER_TIMEOUT_MS });
+      const result = await runner.run(`${WHY}\nmkdir -p -- ${where} 2>/dev/null && [ -d ${where} ] && echo LW_OK || lw_why ${where} w`, {
+        timeout: HELPER_TIMEOUT_MS,
+      });
       const answer = result.stdout.trim().split('\n').pop();
       if (answer === 'LW_OK') return;
       const kind = answer === 'missing' || answer === 'denied' || answer === 'not-a-directory' ? answer : 'denied';
@@ -96,21 +98,35 @@ function parseValues(stdout: string, count: number): Array<string | undefined> {
 const NO_HASH_HINT = 'Install sha256sum (coreutils or BusyBox) or openssl on the device, or use verify: "size".';
 
 /** Sizes (decimal) or sha256 digests (hex) of device files, in order; `undefined` where a file cannot be read. */
-export async function deviceDigests(runner: RemoteRunner, files: readonly string[], mode: 'size' | 'sha256', bytes: number, context: PathContext): Promise<Array<string | undefined>> {
+export async function deviceDigests(
+  runner: RemoteRunner,
+  files: readonly string[],
+  mode: 'size' | 'sha256',
+  bytes: number,
+  context: PathContext,
+): Promise<Array<string | undefined>> {
   if (files.length === 0) return [];
   const script = [mode === 'sha256' ? HASHER : '', ...files.map((file, index) => measure(mode, index, file))].filter(Boolean).join('\n');
   const result = await runner.run(script, { timeout: hashTimeout(bytes) });
-  if (result.stdout.includes('LW_NOHASH')) throw new TransferError('cannot verify by sha256: the device has neither sha256sum nor openssl.', { ...context, hint: NO_HASH_HINT });
+  if (result.stdout.includes('LW_NOHASH'))
+    throw new TransferError('cannot verify by sha256: the device has neither sha256sum nor openssl.', { ...context, hint: NO_HASH_HINT });
   return parseValues(result.stdout, files.length);
 }
 
 /** Sizes or sha256 digests of every regular file under a device directory, by `/`-separated relative path. */
-export async function deviceTreeDigests(runner: RemoteRunner, dir: string, mode: 'size' | 'sha256', bytes: number, context: PathContext): Promise<Map<string, string>> {
+export async function deviceTreeDigests(
+  runner: RemoteRunner,
+  dir: string,
+  mode: 'size' | 'sha256',
+  bytes: number,
+  context: PathContext,
+): Promise<Map<string, string>> {
   const value = mode === 'size' ? `$(wc -c < "$f" | tr -d ' ')` : '$(lw_h < "$f")';
   // One line per file, value first: names may hold spaces (not newlines).
   const script = `${mode === 'sha256' ? `${HASHER}\n` : ''}cd ${remoteShellPath(dir)} || exit 1\nfind . -type f | while IFS= read -r f; do echo "LW_T ${value} $f"; done`;
   const result = await runner.run(script, { timeout: hashTimeout(bytes) });
-  if (result.stdout.includes('LW_NOHASH')) throw new TransferError('cannot verify by sha256: the device has neither sha256sum nor openssl.', { ...context, hint: NO_HASH_HINT });
+  if (result.stdout.includes('LW_NOHASH'))
+    throw new TransferError('cannot verify by sha256: the device has neither sha256sum nor openssl.', { ...context, hint: NO_HASH_HINT });
   if (result.exitCode !== 0) throw shellFailure('list', dir, result, context);
   const digests = new Map<string, string>();
   for (const line of result.stdout.split('\n')) {
@@ -146,18 +162,26 @@ export async function commitDeviceFiles(
   if (verify === 'sha256') lines.push(HASHER);
   if (verify !== 'none') {
     // Every file is measured and compared before anything is renamed; the values are printed for the error message.
-    lines.push('lw_bad=', ...commits.map((commit, index) => measure(verify, index, commit.temp, commit.expected)), '[ -z "$lw_bad" ] || { echo LW_MISMATCH; exit 0; }');
+    lines.push(
+      'lw_bad=',
+      ...commits.map((commit, index) => measure(verify, index, commit.temp, commit.expected)),
+      '[ -z "$lw_bad" ] || { echo LW_MISMATCH; exit 0; }',
+    );
   }
-  if (options.directories && options.directories.length > 0) lines.push(`mkdir -p -- ${options.directories.map(remoteShellPath).join(' ')} || { echo LW_FAIL mkdir; exit 0; }`);
+  if (options.directories && options.directories.length > 0)
+    lines.push(`mkdir -p -- ${options.directories.map(remoteShellPath).join(' ')} || { echo LW_FAIL mkdir; exit 0; }`);
   lines.push(
     'lw_m() { if [ -d "$4" ]; then echo "LW_FAIL $1 isdir"; return 1; fi; chmod "$2" "$3" && mv -f -- "$3" "$4" || { echo "LW_FAIL $1"; return 1; }; }',
-    ...commits.map((commit, index) => `lw_m ${index} ${(commit.mode & 0o7777).toString(8)} ${remoteShellPath(commit.temp)} ${remoteShellPath(commit.final)} || exit 0`),
+    ...commits.map(
+      (commit, index) => `lw_m ${index} ${(commit.mode & 0o7777).toString(8)} ${remoteShellPath(commit.temp)} ${remoteShellPath(commit.final)} || exit 0`,
+    ),
   );
   if (options.cleanup && options.cleanup.length > 0) lines.push(`rm -rf -- ${options.cleanup.map(remoteShellPath).join(' ')}`);
   lines.push('echo LW_COMMITTED');
   const result = await runner.run(lines.join('\n'), { timeout: verify === 'sha256' ? hashTimeout(options.bytes) : HELPER_TIMEOUT_MS + commits.length * 100 });
   if (result.stdout.includes('LW_COMMITTED')) return;
-  if (result.stdout.includes('LW_NOHASH')) throw new TransferError(`${options.what}: cannot verify by sha256: the device has neither sha256sum nor openssl.`, { ...context, hint: NO_HASH_HINT });
+  if (result.stdout.includes('LW_NOHASH'))
+    throw new TransferError(`${options.what}: cannot verify by sha256: the device has neither sha256sum nor openssl.`, { ...context, hint: NO_HASH_HINT });
   if (result.stdout.includes('LW_MISMATCH')) {
     const values = parseValues(result.stdout, commits.length);
     const index = commits.findIndex((commit, i) => values[i] !== commit.expected);
@@ -169,11 +193,14 @@ export async function commitDeviceFiles(
           hint: 'Check free space on the device and the connection, then retry.',
           kind: 'incomplete',
         })
-      : new TransferError(`${options.what}: ${commit.final} arrived corrupted: sha256 ${actual ?? 'unreadable'} instead of ${commit.expected}; it was not given its name.`, {
-          ...context,
-          hint: 'Transfer it again; check the storage of the device.',
-          kind: 'corrupted',
-        });
+      : new TransferError(
+          `${options.what}: ${commit.final} arrived corrupted: sha256 ${actual ?? 'unreadable'} instead of ${commit.expected}; it was not given its name.`,
+          {
+            ...context,
+            hint: 'Transfer it again; check the storage of the device.',
+            kind: 'corrupted',
+          },
+        );
   }
   const failed = /LW_FAIL (\d+)( isdir)?/.exec(result.stdout);
   if (failed?.[2]) throw pathError('is-a-directory', 'replace', commits[Number(failed[1])]!.final, 'device', context);

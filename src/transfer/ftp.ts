@@ -17,24 +17,27 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+
 import { FTPError } from 'basic-ftp';
+
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import type { FtpOptions } from '../config/schema.js';
 import type { NetworkPath } from '../transport/network.js';
-import { ConnectionError, LabwrightError, TimeoutError, TransferError, messageOf } from '../util/errors.js';
+import { ConnectionError, LabwrightError, messageOf, TimeoutError, TransferError } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
+import { ByteCounter } from './byteCounter.js';
 import { deviceDigests } from './deviceShell.js';
-import { openFtpConnection, type FtpConnection } from './ftp/connect.js';
+import { type FtpConnection, openFtpConnection } from './ftp/connect.js';
 import type { PassiveCommand } from './ftp/passive.js';
-import { Pool, describeWait, type PoolStats } from './ftp/pool.js';
+import { describeWait, Pool, type PoolStats } from './ftp/pool.js';
 import {
-  FtpRefusal,
   absoluteRemote,
   chmodRemote,
   destinationKind,
   ensureRemoteDir,
   explainRemotePath,
+  FtpRefusal,
   listRemoteTree,
   makeRemoteDir,
   refusalFor,
@@ -43,11 +46,10 @@ import {
   remoteKind,
   renameOver,
 } from './ftp/remote.js';
-import { ByteCounter } from './byteCounter.js';
 import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
 import { localPathOf } from './localTree.js';
-import { devicePaths, failureText, placeDestination, runnerPaths, uploadFiles, type FileSide, type PathKind, type UploadFile } from './paths.js';
-import { commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile, type LandedFile } from './runnerSide.js';
+import { devicePaths, failureText, type FileSide, type PathKind, placeDestination, runnerPaths, type UploadFile, uploadFiles } from './paths.js';
+import { commitRunnerFiles, type LandedFile, runnerPartials, runnerSide, stageRunnerFile } from './runnerSide.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 import { checkDigest, checkSize, sha256File } from './verify.js';
 
@@ -116,7 +118,8 @@ export class FtpTransfer implements TransferStrategy {
           protocol: 'ftp',
           hint: 'Raise ftp.poolSize, run fewer transfers on this host at once, or check for a stalled transfer.',
         }),
-      closedError: () => new TransferError('the FTP transfers of this host were closed.', { host: setup.host, protocol: 'ftp', hint: 'Do not use a host after close().' }),
+      closedError: () =>
+        new TransferError('the FTP transfers of this host were closed.', { host: setup.host, protocol: 'ftp', hint: 'Do not use a host after close().' }),
       // A refused login or certificate fails every queued transfer at once instead of
       // logging in again for each (repeated refusals can lock the account on the device).
       failsWaiters: (error) => error instanceof ConnectionError && !error.transient,
@@ -143,9 +146,15 @@ export class FtpTransfer implements TransferStrategy {
       const verify = options.verify ?? this.setup.options.verify;
       const notes = new Set<string>();
       await this.session(guard, async (conn) => {
-        const root = await placeDestination(this.side(conn), absoluteRemote(conn.home, remotePath), { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) }, this.context);
+        const root = await placeDestination(
+          this.side(conn),
+          absoluteRemote(conn.home, remotePath),
+          { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) },
+          this.context,
+        );
         if (source.kind === 'directory') {
-          for (const entry of source.entries) if (entry.kind === 'directory') await guard.step(makeRemoteDir(conn.client, devicePaths.join(root, entry.relative)));
+          for (const entry of source.entries)
+            if (entry.kind === 'directory') await guard.step(makeRemoteDir(conn.client, devicePaths.join(root, entry.relative)));
         }
         const partials = guard.partials('device', (paths) => this.removeAll(paths));
         const jobs = uploadFiles(source, localPath, root, options.mode);
@@ -159,7 +168,16 @@ export class FtpTransfer implements TransferStrategy {
         }
         if (verify === 'sha256' && this.setup.runner) {
           const [remote, local] = await guard.step(
-            Promise.all([deviceDigests(this.setup.runner, jobs.map((job) => job.temp), 'sha256', totals.bytes, this.context), Promise.all(jobs.map((job) => sha256File(job.local)))]),
+            Promise.all([
+              deviceDigests(
+                this.setup.runner,
+                jobs.map((job) => job.temp),
+                'sha256',
+                totals.bytes,
+                this.context,
+              ),
+              Promise.all(jobs.map((job) => sha256File(job.local))),
+            ]),
             { quiet: true },
           );
           jobs.forEach((job, index) => checkDigest(local[index]!, remote[index] ?? 'unreadable', `upload of ${job.local}`, this.context));
@@ -171,11 +189,14 @@ export class FtpTransfer implements TransferStrategy {
           const refused = await guard.step(chmodRemote(conn.client, job.temp, job.mode));
           if (refused) {
             if (options.mode !== undefined) {
-              throw new TransferError(`cannot give ${job.final} mode ${options.mode.toString(8)}: the server refused SITE CHMOD ("${refused.message.trim()}").`, {
-                ...this.context,
-                hint: 'Leave `mode` out (files then get the server\'s default mode), or use another transfer method.',
-                kind: 'unsupported',
-              });
+              throw new TransferError(
+                `cannot give ${job.final} mode ${options.mode.toString(8)}: the server refused SITE CHMOD ("${refused.message.trim()}").`,
+                {
+                  ...this.context,
+                  hint: "Leave `mode` out (files then get the server's default mode), or use another transfer method.",
+                  kind: 'unsupported',
+                },
+              );
             }
             notes.add(`the server refused SITE CHMOD ("${refused.message.trim()}"): remote files have the server's default mode`);
           }
@@ -209,7 +230,12 @@ export class FtpTransfer implements TransferStrategy {
         const source = absoluteRemote(conn.home, remotePath);
         const kind = await guard.step(remoteKind(conn.client, source));
         if (kind.kind === 'missing') throw new FtpRefusal('read', source, kind.reply, kind.code);
-        const root = await placeDestination(runnerSide(this.context), localPath, { directory: kind.kind === 'directory', name: devicePaths.basename(source) }, this.context);
+        const root = await placeDestination(
+          runnerSide(this.context),
+          localPath,
+          { directory: kind.kind === 'directory', name: devicePaths.basename(source) },
+          this.context,
+        );
         const files: Array<{ remote: string; final: string; size: number; mode: number }> = [];
         if (kind.kind === 'file') {
           files.push({ remote: source, final: root, size: kind.size, mode: (await guard.step(remoteFileMode(conn.client, source))) ?? 0o644 });
@@ -432,7 +458,11 @@ export class FtpTransfer implements TransferStrategy {
     }
     const message = messageOf(error);
     if (this.closing) {
-      return new TransferError(`${lead}the host's FTP connections were closed during it (${message}).`, { ...context, hint: 'Wait for transfers to finish before closing the host.', kind: 'aborted' });
+      return new TransferError(`${lead}the host's FTP connections were closed during it (${message}).`, {
+        ...context,
+        hint: 'Wait for transfers to finish before closing the host.',
+        kind: 'aborted',
+      });
     }
     if (/Timeout \((data|control) socket\)/.test(message)) {
       return new TransferError(`${lead}the server made no progress for ${formatDuration(this.setup.options.idleTimeout)} (${message}).`, {
@@ -443,13 +473,21 @@ export class FtpTransfer implements TransferStrategy {
     }
     // Node's file-system errors (with the runner path they concern) are described by the transfer's guard.
     if (typeof (error as NodeJS.ErrnoException).path === 'string') return error;
-    return new TransferError(`${lead}the FTP connection was lost (${message}).`, { ...context, hint: 'The device may have rebooted or its FTP server ended the session; check the device and retry.', kind: 'lost' });
+    return new TransferError(`${lead}the FTP connection was lost (${message}).`, {
+      ...context,
+      hint: 'The device may have rebooted or its FTP server ended the session; check the device and retry.',
+      kind: 'lost',
+    });
   }
 }
 
 /** Whether a failed body leaves its FTP connection in an unknown state (refusals and verification failures do not). */
 function connectionBroken(error: unknown): boolean {
-  return !(error instanceof FtpRefusal || error instanceof FTPError || (error instanceof TransferError && error.kind !== 'stalled' && error.kind !== 'aborted' && error.kind !== 'lost'));
+  return !(
+    error instanceof FtpRefusal ||
+    error instanceof FTPError ||
+    (error instanceof TransferError && error.kind !== 'stalled' && error.kind !== 'aborted' && error.kind !== 'lost')
+  );
 }
 
 function refusalHint(refusal: FtpRefusal, kind: string | undefined, user: string): string {

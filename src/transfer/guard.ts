@@ -8,9 +8,9 @@
  * transfer in {@link guardedUpload} / {@link guardedDownload} (or {@link guarded}).
  */
 import type { ErrorProtocol, TransferFailure } from '../util/errors.js';
-import { LabwrightError, TransferError, messageOf } from '../util/errors.js';
+import { LabwrightError, messageOf, TransferError } from '../util/errors.js';
 import { formatDuration, withTimeout } from '../util/time.js';
-import { readLocalSource, sourceTotals, type LocalSource } from './localTree.js';
+import { type LocalSource, readLocalSource, sourceTotals } from './localTree.js';
 import { failureOfErrno, failureText } from './paths.js';
 import type { LossSubscription, TransferOptions } from './types.js';
 
@@ -45,7 +45,7 @@ const CLEANUP_BOUND_MS = 5_000;
 const PROGRESS_INTERVAL_MS = 100;
 
 const HINTS: Partial<Record<TransferFailure, string>> = {
-  stalled: 'The device may have hung, rebooted or lost its network: check it. For a slow device raise the transfer\'s timeout (or the method\'s idleTimeout).',
+  stalled: "The device may have hung, rebooted or lost its network: check it. For a slow device raise the transfer's timeout (or the method's idleTimeout).",
   lost: 'The device may have rebooted or dropped off the network; the next command reconnects.',
 };
 
@@ -201,7 +201,10 @@ export class TransferGuard {
     const base = this.stopped ?? this.prefixed(this.describe(error));
     const left = await this.removePartials();
     if (left.length === 0) return base;
-    const shown = left.slice(0, 3).map((p) => `${p.path} (on the ${p.where})`).join(', ');
+    const shown = left
+      .slice(0, 3)
+      .map((p) => `${p.path} (on the ${p.where})`)
+      .join(', ');
     const more = left.length > 3 ? ` and ${left.length - 3} more` : '';
     const detail = `${base.detail} Partial files remain at ${shown}${more}: remove them.`;
     const kind = base instanceof TransferError ? base.kind : 'failed';
@@ -237,12 +240,15 @@ export class TransferGuard {
   }
 
   private arm(delay: number): void {
-    this.timer = setTimeout(() => {
-      if (this.stopped) return;
-      const idle = Date.now() - this.lastActivity;
-      if (this.quiet > 0 || idle < this.idleTimeout) return this.arm(this.quiet > 0 ? this.idleTimeout : this.idleTimeout - idle);
-      this.stop('stalled', `nothing moved for ${formatDuration(this.idleTimeout)}`);
-    }, Math.max(1, delay));
+    this.timer = setTimeout(
+      () => {
+        if (this.stopped) return;
+        const idle = Date.now() - this.lastActivity;
+        if (this.quiet > 0 || idle < this.idleTimeout) return this.arm(this.quiet > 0 ? this.idleTimeout : this.idleTimeout - idle);
+        this.stop('stalled', `nothing moved for ${formatDuration(this.idleTimeout)}`);
+      },
+      Math.max(1, delay),
+    );
     this.timer.unref?.();
   }
 
@@ -271,7 +277,13 @@ export class TransferGuard {
   /** A transfer error made to say which transfer failed and how far it got (`put of a to b failed after 5 of 9 bytes: ...`). */
   private prefixed(error: LabwrightError): LabwrightError {
     if (!(error instanceof TransferError) || error.detail.startsWith(this.what)) return error;
-    return new TransferError(`${this.what} failed${this.progressText()}: ${error.detail}`, { host: error.host, protocol: error.protocol, hint: error.hint, cause: error.cause ?? error, kind: error.kind });
+    return new TransferError(`${this.what} failed${this.progressText()}: ${error.detail}`, {
+      host: error.host,
+      protocol: error.protocol,
+      hint: error.hint,
+      cause: error.cause ?? error,
+      kind: error.kind,
+    });
   }
 
   /** ` after 5 of 9 bytes` once bytes moved, else nothing. */
@@ -323,11 +335,16 @@ export class TransferGuard {
 /** Options no method can honour are refused before anything moves. */
 function refuseBadOptions(spec: TransferSpec, options: TransferOptions): void {
   const refuse = (detail: string) => {
-    throw new TransferError(`${spec.direction} of ${spec.direction === 'put' ? spec.local : spec.remote}: ${detail}`, { host: spec.host, protocol: spec.protocol, kind: 'unsupported' });
+    throw new TransferError(`${spec.direction} of ${spec.direction === 'put' ? spec.local : spec.remote}: ${detail}`, {
+      host: spec.host,
+      protocol: spec.protocol,
+      kind: 'unsupported',
+    });
   };
   const { timeout, mode } = options;
   if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) refuse(`timeout must be a positive number of milliseconds, got ${String(timeout)}.`);
-  if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o7777)) refuse(`mode must be permission bits between 0 and 0o7777 (e.g. 0o644), got ${String(mode)}.`);
+  if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o7777))
+    refuse(`mode must be permission bits between 0 and 0o7777 (e.g. 0o644), got ${String(mode)}.`);
 }
 
 /**
@@ -376,6 +393,13 @@ export function guardedUpload<T>(
 }
 
 /** A get under a guard. */
-export function guardedDownload<T>(context: StrategyContext, idleTimeout: number, remotePath: string, localPath: string, options: TransferOptions, body: (guard: TransferGuard) => Promise<T>): Promise<T> {
+export function guardedDownload<T>(
+  context: StrategyContext,
+  idleTimeout: number,
+  remotePath: string,
+  localPath: string,
+  options: TransferOptions,
+  body: (guard: TransferGuard) => Promise<T>,
+): Promise<T> {
   return guarded({ ...context, direction: 'get', local: localPath, remote: remotePath }, idleTimeout, options, body);
 }

@@ -17,9 +17,7 @@ export interface LocalEntry {
 }
 
 /** A local source: one file, or a directory with its entries (parents before children, names sorted). */
-export type LocalSource =
-  | { kind: 'file'; size: number; mode: number }
-  | { kind: 'directory'; mode: number; entries: LocalEntry[] };
+export type LocalSource = { kind: 'file'; size: number; mode: number } | { kind: 'directory'; mode: number; entries: LocalEntry[] };
 
 /** Reads what `root` holds; Node's file-system errors (ENOENT, EACCES, ...) pass through. */
 export async function readLocalSource(root: string): Promise<LocalSource> {

@@ -8,22 +8,31 @@
  * is retried once on a new port.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import type { Duplex, Readable, Writable } from 'node:stream';
+
 import type { NcOptions } from '../config/schema.js';
 import type { NetworkPath } from '../transport/network.js';
-import { ConnectionError, TransferError, messageOf } from '../util/errors.js';
+import { ConnectionError, messageOf, TransferError } from '../util/errors.js';
+import { signalProcessTree } from '../util/processTree.js';
+import { shellQuote } from '../util/shellQuote.js';
 import { sleep } from '../util/time.js';
-import { HELPER_TIMEOUT_MS, commitDeviceFiles, deviceShellSide, deviceTreeDigests, explainDevicePath, removeDevicePaths, type DeviceCommit } from './deviceShell.js';
+import {
+  commitDeviceFiles,
+  type DeviceCommit,
+  deviceShellSide,
+  deviceTreeDigests,
+  explainDevicePath,
+  HELPER_TIMEOUT_MS,
+  removeDevicePaths,
+} from './deviceShell.js';
 import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
 import { localPathOf, readLocalSource, sourceFiles } from './localTree.js';
 import { devicePaths, pathError, placeDestination, runnerPaths, uploadFiles } from './paths.js';
 import { commitRunnerFile, commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile } from './runnerSide.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
-import { signalProcessTree } from '../util/processTree.js';
-import { shellQuote } from '../util/shellQuote.js';
 import { checkDigest, checkSize, remoteShellPath, sha256File } from './verify.js';
 
 export interface NcDeps {
@@ -95,7 +104,9 @@ export class NcTransfer implements TransferStrategy {
   private detect(): Promise<Flavour> {
     this.flavour ??= (async () => {
       const nc = this.deps.options.command;
-      const result = await this.deps.runner.run(`command -v ${nc} >/dev/null 2>&1 || { echo LW_NO_NC; exit 0; }; ${nc} -h 2>&1 | head -5`, { timeout: HELPER_TIMEOUT_MS });
+      const result = await this.deps.runner.run(`command -v ${nc} >/dev/null 2>&1 || { echo LW_NO_NC; exit 0; }; ${nc} -h 2>&1 | head -5`, {
+        timeout: HELPER_TIMEOUT_MS,
+      });
       if (result.stdout.includes('LW_NO_NC')) {
         throw new TransferError(`"${nc}" is not installed on the device.`, {
           ...this.context,
@@ -111,13 +122,19 @@ export class NcTransfer implements TransferStrategy {
 
   /** A free port in the configured range, avoiding every port the device listens on. */
   private async freePort(avoid: Set<number>): Promise<number> {
-    const listing = await this.deps.runner.run('ss -Htln 2>/dev/null || netstat -ltn 2>/dev/null || cat /proc/net/tcp /proc/net/tcp6 2>/dev/null', { timeout: HELPER_TIMEOUT_MS });
+    const listing = await this.deps.runner.run('ss -Htln 2>/dev/null || netstat -ltn 2>/dev/null || cat /proc/net/tcp /proc/net/tcp6 2>/dev/null', {
+      timeout: HELPER_TIMEOUT_MS,
+    });
     const used = listeningPorts(listing.stdout);
     const [low, high] = this.deps.options.portRange;
     const candidates: number[] = [];
     for (let port = low; port <= high; port++) if (!used.has(port) && !avoid.has(port)) candidates.push(port);
     if (candidates.length === 0) {
-      throw new TransferError(`no free port in nc.portRange ${low}-${high} on the device.`, { ...this.context, hint: 'Widen nc.portRange in the lab config.', kind: 'unsupported' });
+      throw new TransferError(`no free port in nc.portRange ${low}-${high} on the device.`, {
+        ...this.context,
+        hint: 'Widen nc.portRange in the lab config.',
+        kind: 'unsupported',
+      });
     }
     return candidates[Math.floor(Math.random() * candidates.length)]!;
   }
@@ -137,7 +154,11 @@ export class NcTransfer implements TransferStrategy {
     const script = `( ${wrap(nc)} ) </dev/null >/dev/null 2>&1 & lw_nc=$!; (sleep ${lifetime}; kill $lw_nc) </dev/null >/dev/null 2>&1 & echo "LW_PIDS $lw_nc $!"`;
     const result = await this.deps.runner.run(`sh -c ${shellQuote(script)}`, { timeout: HELPER_TIMEOUT_MS });
     const pids = /LW_PIDS (\d+) (\d+)/.exec(result.stdout);
-    if (!pids) throw this.fail(`could not start the nc listener: ${(result.stderr || result.stdout).trim() || `exit ${result.exitCode}`}.`, 'Check nc.command on the device.');
+    if (!pids)
+      throw this.fail(
+        `could not start the nc listener: ${(result.stderr || result.stdout).trim() || `exit ${result.exitCode}`}.`,
+        'Check nc.command on the device.',
+      );
     return {
       pid: pids[1]!,
       cleanup: async () => {
@@ -161,10 +182,13 @@ export class NcTransfer implements TransferStrategy {
       } catch (error) {
         const retryable = error instanceof ConnectionError && (error.kind === 'refused' || error.kind === 'reset');
         if (guard.reason || !retryable || Date.now() > deadline) {
-          throw guard.reason ?? this.fail(
-            `the nc listener on ${address}:${port} did not accept within ${this.deps.options.readyTimeout} ms: ${messageOf(error)}`,
-            'Check that the runner (or the hop) can reach the device on nc.portRange (firewall), or set nc.address.',
-            error,
+          throw (
+            guard.reason ??
+            this.fail(
+              `the nc listener on ${address}:${port} did not accept within ${this.deps.options.readyTimeout} ms: ${messageOf(error)}`,
+              'Check that the runner (or the hop) can reach the device on nc.portRange (firewall), or set nc.address.',
+              error,
+            )
           );
         }
         await guard.step(sleep(100));
@@ -179,7 +203,12 @@ export class NcTransfer implements TransferStrategy {
    * failed before any byte moved is retried once on a new port (unless the transfer was
    * stopped or nc is missing); a broken data connection is a `lost` error.
    */
-  private async overListener(guard: TransferGuard, wrap: (nc: string) => string, sending: boolean, attempt: (port: number, listener: Listener) => Promise<void>): Promise<void> {
+  private async overListener(
+    guard: TransferGuard,
+    wrap: (nc: string) => string,
+    sending: boolean,
+    attempt: (port: number, listener: Listener) => Promise<void>,
+  ): Promise<void> {
     const avoid = new Set<number>();
     for (let round = 1; ; round++) {
       let listener: Listener | undefined;
@@ -215,7 +244,9 @@ export class NcTransfer implements TransferStrategy {
       const started = Date.now();
       const { runner } = this.deps;
       const directory = source.kind === 'directory';
-      const root = await guard.step(placeDestination(deviceShellSide(runner, this.context), remotePath, { directory, name: runnerPaths.basename(localPath) }, this.context));
+      const root = await guard.step(
+        placeDestination(deviceShellSide(runner, this.context), remotePath, { directory, name: runnerPaths.basename(localPath) }, this.context),
+      );
       const partials = guard.partials('device', (paths) => removeDevicePaths(runner, paths));
       // A file is received under a temporary name beside its final one; a tree into a staging directory inside the destination.
       const staging = directory ? devicePaths.join(root, `.lw-${randomBytes(4).toString('hex')}.part`) : undefined;
@@ -235,7 +266,13 @@ export class NcTransfer implements TransferStrategy {
         : (nc: string) => `${nc} > ${remoteShellPath(landing)}`;
       await this.overListener(guard, receive, false, async (port, listener) => {
         const socket = await this.connect(port, guard);
-        const tar = source.kind === 'directory' ? tarCreate(localPath, source.entries.map((entry) => entry.relative)) : undefined;
+        const tar =
+          source.kind === 'directory'
+            ? tarCreate(
+                localPath,
+                source.entries.map((entry) => entry.relative),
+              )
+            : undefined;
         const data: Readable = tar?.stream ?? createReadStream(localPath);
         data.on('data', (chunk: Buffer) => guard.progress(chunk.length));
         guard.onStop(() => data.destroy());
@@ -248,14 +285,29 @@ export class NcTransfer implements TransferStrategy {
         const digests = await guard.step(Promise.all(files.map((file) => sha256File(file.local))), { quiet: true });
         commits.forEach((commit, index) => (commit.expected = digests[index]!));
       }
-      const directories = source.kind === 'directory' ? source.entries.filter((entry) => entry.kind === 'directory').map((entry) => devicePaths.join(root, entry.relative)) : [];
+      const directories =
+        source.kind === 'directory' ? source.entries.filter((entry) => entry.kind === 'directory').map((entry) => devicePaths.join(root, entry.relative)) : [];
       guard.check();
       await guard.step(
-        commitDeviceFiles(runner, commits, { verify, bytes: totals.bytes, directories, cleanup: staging ? [staging] : [], what: `upload of ${localPath}` }, this.context),
+        commitDeviceFiles(
+          runner,
+          commits,
+          { verify, bytes: totals.bytes, directories, cleanup: staging ? [staging] : [], what: `upload of ${localPath}` },
+          this.context,
+        ),
         { quiet: verify === 'sha256' },
       );
       partials.paths.clear();
-      return { direction: 'put', method: 'nc', local: localPath, remote: remotePath, files: totals.files, bytes: totals.bytes, durationMs: Date.now() - started, verified: verify };
+      return {
+        direction: 'put',
+        method: 'nc',
+        local: localPath,
+        remote: remotePath,
+        files: totals.files,
+        bytes: totals.bytes,
+        durationMs: Date.now() - started,
+        verified: verify,
+      };
     });
   }
 
@@ -281,18 +333,44 @@ export class NcTransfer implements TransferStrategy {
       const started = Date.now();
       const verify = options.verify ?? this.deps.options.verify;
       const source = await guard.step(this.inspect(remotePath));
-      const root = await placeDestination(runnerSide(this.context), localPath, { directory: source.kind === 'directory', name: devicePaths.basename(remotePath) }, this.context);
+      const root = await placeDestination(
+        runnerSide(this.context),
+        localPath,
+        { directory: source.kind === 'directory', name: devicePaths.basename(remotePath) },
+        this.context,
+      );
       const partials = runnerPartials(guard);
       const from = remoteShellPath(remotePath);
       if (source.kind === 'file') {
         guard.setTotal(source.size);
         const temp = stageRunnerFile(partials, root);
-        await this.overListener(guard, (nc) => `${nc} < ${from}`, true, async (port) => {
-          const socket = await this.connect(port, guard);
-          await guard.step(receive(socket, createWriteStream(temp), source.size, (count) => guard.progress(count)));
-        });
-        const verified = await commitRunnerFiles(guard, partials, [{ temp, final: root, remote: remotePath, size: source.size, mode: options.mode ?? source.mode }], verify, this.deps.runner, this.context);
-        return { direction: 'get', method: 'nc', local: localPath, remote: remotePath, files: 1, bytes: source.size, durationMs: Date.now() - started, verified };
+        await this.overListener(
+          guard,
+          (nc) => `${nc} < ${from}`,
+          true,
+          async (port) => {
+            const socket = await this.connect(port, guard);
+            await guard.step(receive(socket, createWriteStream(temp), source.size, (count) => guard.progress(count)));
+          },
+        );
+        const verified = await commitRunnerFiles(
+          guard,
+          partials,
+          [{ temp, final: root, remote: remotePath, size: source.size, mode: options.mode ?? source.mode }],
+          verify,
+          this.deps.runner,
+          this.context,
+        );
+        return {
+          direction: 'get',
+          method: 'nc',
+          local: localPath,
+          remote: remotePath,
+          files: 1,
+          bytes: source.size,
+          durationMs: Date.now() - started,
+          verified,
+        };
       }
       // A tree: the device's sizes first (what must arrive), then a tar stream into a staging directory.
       const sizes = await guard.step(deviceTreeDigests(this.deps.runner, remotePath, 'size', 0, this.context));
@@ -300,40 +378,69 @@ export class NcTransfer implements TransferStrategy {
       guard.setTotal(total);
       const staging = runnerPaths.join(root, `.lw-${randomBytes(4).toString('hex')}.part`);
       partials.paths.add(staging);
-      await this.overListener(guard, (nc) => `tar -c -C ${from} . | ${nc}`, true, async (port) => {
-        await rm(staging, { recursive: true, force: true });
-        await mkdir(staging, { recursive: true });
-        const socket = await this.connect(port, guard);
-        const extract = tarExtract(staging);
-        guard.onStop(() => extract.kill());
-        await guard.step(receive(socket, extract.stdin, undefined, (count) => guard.progress(count)));
-        // The runner's tar must have written every file before anything is verified.
-        await guard.step(extract.done);
-      });
+      await this.overListener(
+        guard,
+        (nc) => `tar -c -C ${from} . | ${nc}`,
+        true,
+        async (port) => {
+          await rm(staging, { recursive: true, force: true });
+          await mkdir(staging, { recursive: true });
+          const socket = await this.connect(port, guard);
+          const extract = tarExtract(staging);
+          guard.onStop(() => extract.kill());
+          await guard.step(receive(socket, extract.stdin, undefined, (count) => guard.progress(count)));
+          // The runner's tar must have written every file before anything is verified.
+          await guard.step(extract.done);
+        },
+      );
       const arrived = await readLocalSource(staging);
       const files = sourceFiles(arrived);
       const what = `get of ${remotePath}`;
       if (files.length !== sizes.size) {
-        throw new TransferError(`${what} is incomplete: ${files.length} file(s) arrived of ${sizes.size}.`, { ...this.context, hint: 'Transfer again; check free space on the runner.', kind: 'incomplete' });
+        throw new TransferError(`${what} is incomplete: ${files.length} file(s) arrived of ${sizes.size}.`, {
+          ...this.context,
+          hint: 'Transfer again; check free space on the runner.',
+          kind: 'incomplete',
+        });
       }
       if (verify !== 'none') {
         for (const file of files) checkSize(Number(sizes.get(file.relative) ?? -1), file.size, `download of ${file.relative}`, this.context);
       }
       if (verify === 'sha256') {
         const remote = await guard.step(deviceTreeDigests(this.deps.runner, remotePath, 'sha256', total, this.context), { quiet: true });
-        for (const file of files) checkDigest(remote.get(file.relative) ?? 'unreadable', await sha256File(localPathOf(staging, file.relative)), `download of ${file.relative}`, this.context);
+        for (const file of files)
+          checkDigest(
+            remote.get(file.relative) ?? 'unreadable',
+            await sha256File(localPathOf(staging, file.relative)),
+            `download of ${file.relative}`,
+            this.context,
+          );
       }
       for (const entry of arrived.kind === 'directory' ? arrived.entries : []) {
         const final = runnerPaths.join(root, ...entry.relative.split('/'));
         if (entry.kind === 'directory') await mkdir(final, { recursive: true });
         else {
           guard.check();
-          await commitRunnerFile(partials, localPathOf(staging, entry.relative), final, options.mode ?? (await lstat(localPathOf(staging, entry.relative))).mode);
+          await commitRunnerFile(
+            partials,
+            localPathOf(staging, entry.relative),
+            final,
+            options.mode ?? (await lstat(localPathOf(staging, entry.relative))).mode,
+          );
         }
       }
       await rm(staging, { recursive: true, force: true });
       partials.paths.delete(staging);
-      return { direction: 'get', method: 'nc', local: localPath, remote: remotePath, files: files.length, bytes: total, durationMs: Date.now() - started, verified: verify };
+      return {
+        direction: 'get',
+        method: 'nc',
+        local: localPath,
+        remote: remotePath,
+        files: files.length,
+        bytes: total,
+        durationMs: Date.now() - started,
+        verified: verify,
+      };
     });
   }
 

@@ -7,9 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+
 import type { ErrorProtocol, TransferFailure } from '../util/errors.js';
 import { TransferError } from '../util/errors.js';
-import { localPathOf, sourceFiles, type LocalSource } from './localTree.js';
+import { localPathOf, type LocalSource, sourceFiles } from './localTree.js';
 
 /** Maps a runner file-system error code to a failure kind. */
 export function failureOfErrno(code: string | undefined): TransferFailure {
@@ -93,7 +94,14 @@ const PATH_HINTS: Partial<Record<TransferFailure, string>> = {
 };
 
 /** A path problem as a TransferError: `host (method): cannot <action> <path> on the device: permission denied.` */
-export function pathError(kind: TransferFailure, action: string, target: string, where: 'device' | 'runner', context: PathContext, cause?: unknown): TransferError {
+export function pathError(
+  kind: TransferFailure,
+  action: string,
+  target: string,
+  where: 'device' | 'runner',
+  context: PathContext,
+  cause?: unknown,
+): TransferError {
   return new TransferError(`cannot ${action} ${target} on the ${where}: ${failureText(kind)}.`, { ...context, hint: PATH_HINTS[kind], cause, kind });
 }
 
@@ -112,7 +120,12 @@ export function expandHome(remote: string, home: string): string {
  *   separator or is an existing directory; an existing file is replaced; a directory at
  *   the final path, or a device or pipe, is an error.
  */
-export async function placeDestination(side: FileSide, destination: string, source: { directory: boolean; name: string }, context: PathContext): Promise<string> {
+export async function placeDestination(
+  side: FileSide,
+  destination: string,
+  source: { directory: boolean; name: string },
+  context: PathContext,
+): Promise<string> {
   const { paths, where } = side;
   if (source.directory) {
     const [kind] = await side.kinds([destination]);

@@ -3,10 +3,11 @@
  * under a temporary name that take their final name only once verified.
  */
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+
 import type { VerifyMode } from '../config/schema.js';
 import { deviceDigests } from './deviceShell.js';
 import type { PartialFiles, TransferGuard } from './guard.js';
-import { failureOfErrno, pathError, runnerPaths, temporaryName, type FileSide, type PathContext, type PathKind } from './paths.js';
+import { failureOfErrno, type FileSide, type PathContext, pathError, type PathKind, runnerPaths, temporaryName } from './paths.js';
 import type { RemoteRunner } from './types.js';
 import { checkDigest, checkSize, sha256File } from './verify.js';
 
@@ -93,7 +94,16 @@ export async function commitRunnerFiles(
     const hashed = files.filter((file) => !file.pseudo);
     const bytes = hashed.reduce((sum, file) => sum + file.size, 0);
     const [remote, local] = await guard.step(
-      Promise.all([deviceDigests(runner, hashed.map((file) => file.remote), 'sha256', bytes, context), Promise.all(hashed.map((file) => sha256File(file.temp)))]),
+      Promise.all([
+        deviceDigests(
+          runner,
+          hashed.map((file) => file.remote),
+          'sha256',
+          bytes,
+          context,
+        ),
+        Promise.all(hashed.map((file) => sha256File(file.temp))),
+      ]),
       { quiet: true },
     );
     hashed.forEach((file, index) => checkDigest(remote[index] ?? 'unreadable', local[index]!, `download of ${file.remote}`, context));

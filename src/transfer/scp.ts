@@ -8,15 +8,17 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
+
 import type { ClientChannel } from 'ssh2';
+
 import type { ScpOptions } from '../config/schema.js';
 import { TransferError } from '../util/errors.js';
 import { quoteForMessage } from '../util/secrets.js';
 import { ByteReader } from './byteReader.js';
-import { commitDeviceFiles, deviceShellSide, explainDevicePath, removeDevicePaths, type DeviceCommit } from './deviceShell.js';
+import { commitDeviceFiles, type DeviceCommit, deviceShellSide, explainDevicePath, removeDevicePaths } from './deviceShell.js';
 import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
-import { devicePaths, pathError, placeDestination, runnerPaths, uploadFiles, type UploadFile } from './paths.js';
-import { commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile, type LandedFile } from './runnerSide.js';
+import { devicePaths, pathError, placeDestination, runnerPaths, type UploadFile, uploadFiles } from './paths.js';
+import { commitRunnerFiles, type LandedFile, runnerPartials, runnerSide, stageRunnerFile } from './runnerSide.js';
 import type { LossSubscription, RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 import { remoteShellPath, sha256File } from './verify.js';
 
@@ -100,7 +102,12 @@ export class ScpTransfer implements TransferStrategy {
       const started = Date.now();
       const { runner } = this.deps;
       const root = await guard.step(
-        placeDestination(deviceShellSide(runner, this.context), remotePath, { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) }, this.context),
+        placeDestination(
+          deviceShellSide(runner, this.context),
+          remotePath,
+          { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) },
+          this.context,
+        ),
       );
       const directory = source.kind === 'directory';
       const files = uploadFiles(source, localPath, root, options.mode);
@@ -160,9 +167,20 @@ export class ScpTransfer implements TransferStrategy {
         commits.forEach((commit, index) => (commit.expected = digests[index]!));
       }
       guard.check();
-      await guard.step(commitDeviceFiles(runner, commits, { verify, bytes: totals.bytes, what: `upload of ${localPath}` }, this.context), { quiet: verify === 'sha256' });
+      await guard.step(commitDeviceFiles(runner, commits, { verify, bytes: totals.bytes, what: `upload of ${localPath}` }, this.context), {
+        quiet: verify === 'sha256',
+      });
       partials.paths.clear();
-      return { direction: 'put', method: 'scp', local: localPath, remote: remotePath, files: totals.files, bytes: totals.bytes, durationMs: Date.now() - started, verified: verify };
+      return {
+        direction: 'put',
+        method: 'scp',
+        local: localPath,
+        remote: remotePath,
+        files: totals.files,
+        bytes: totals.bytes,
+        durationMs: Date.now() - started,
+        verified: verify,
+      };
     });
   }
 
@@ -254,7 +272,10 @@ export class ScpTransfer implements TransferStrategy {
   private async sourceRefused(remotePath: string, message: string): Promise<TransferError> {
     const kind = await explainDevicePath(this.deps.runner, remotePath, 'r').catch(() => 'failed' as const);
     if (kind === 'missing' || kind === 'denied' || kind === 'not-a-directory') return pathError(kind, 'read', remotePath, 'device', this.context);
-    return new TransferError(`the device's scp cannot send ${remotePath}: ${message}.`, { ...this.context, hint: 'Check the remote path and that the device has an scp binary (scp.command).' });
+    return new TransferError(`the device's scp cannot send ${remotePath}: ${message}.`, {
+      ...this.context,
+      hint: 'Check the remote path and that the device has an scp binary (scp.command).',
+    });
   }
 }
 

@@ -11,13 +11,15 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+
 import type { SFTPWrapper, Stats } from 'ssh2';
+
 import type { SftpOptions } from '../config/schema.js';
-import { TransferError, messageOf, type TransferFailure } from '../util/errors.js';
+import { messageOf, TransferError, type TransferFailure } from '../util/errors.js';
 import { deviceDigests } from './deviceShell.js';
 import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
-import { devicePaths, expandHome, pathError, placeDestination, runnerPaths, uploadFiles, type FileSide, type PathKind } from './paths.js';
-import { commitRunnerFiles, runnerPartials, runnerSide, stageRunnerFile, type LandedFile } from './runnerSide.js';
+import { devicePaths, expandHome, type FileSide, pathError, type PathKind, placeDestination, runnerPaths, uploadFiles } from './paths.js';
+import { commitRunnerFiles, type LandedFile, runnerPartials, runnerSide, stageRunnerFile } from './runnerSide.js';
 import type { LossSubscription, RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
 import { checkDigest, checkSize, sha256File } from './verify.js';
 
@@ -93,7 +95,11 @@ export class SftpTransfer implements TransferStrategy {
     if (typeof (error as NodeJS.ErrnoException).path === 'string') return error;
     const kind = STATUS_FAILURE[(error as { code?: number }).code ?? -1];
     if (kind) return pathError(kind, action, target, 'device', this.context, error);
-    return new TransferError(`cannot ${action} ${target} on the device: ${messageOf(error)}.`, { ...this.context, hint: 'Check the remote path and free space on the device.', cause: error });
+    return new TransferError(`cannot ${action} ${target} on the device: ${messageOf(error)}.`, {
+      ...this.context,
+      hint: 'Check the remote path and free space on the device.',
+      cause: error,
+    });
   }
 
   /**
@@ -207,16 +213,25 @@ export class SftpTransfer implements TransferStrategy {
       const started = Date.now();
       let { sftp, end, release } = await this.session(guard);
       const destination = await this.resolve(sftp, guard, remotePath);
-      const root = await placeDestination(this.side(sftp, guard), destination, { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) }, this.context);
+      const root = await placeDestination(
+        this.side(sftp, guard),
+        destination,
+        { directory: source.kind === 'directory', name: runnerPaths.basename(localPath) },
+        this.context,
+      );
       if (source.kind === 'directory') {
         for (const entry of source.entries) {
           if (entry.kind !== 'directory') continue;
           const dir = devicePaths.join(root, entry.relative);
           // An existing directory is merged into; anything else in the way fails the mkdir below.
-          const exists = await guard.step(call<Stats>((cb) => sftp.stat(dir, cb))).then((s) => s.isDirectory(), () => false);
-          if (!exists) await guard.step(done((cb) => sftp.mkdir(dir, cb))).catch((error: unknown) => {
-            throw this.refusal('create directory', dir, error);
-          });
+          const exists = await guard.step(call<Stats>((cb) => sftp.stat(dir, cb))).then(
+            (s) => s.isDirectory(),
+            () => false,
+          );
+          if (!exists)
+            await guard.step(done((cb) => sftp.mkdir(dir, cb))).catch((error: unknown) => {
+              throw this.refusal('create directory', dir, error);
+            });
         }
       }
       const partials = guard.partials('device', (paths) => this.remove(paths));
@@ -227,15 +242,20 @@ export class SftpTransfer implements TransferStrategy {
         await guard
           .step(
             done((cb) =>
-              sftp.fastPut(job.local, job.temp, {
-                chunkSize: this.deps.options.chunkSize,
-                concurrency: this.deps.options.concurrency,
-                mode: job.mode,
-                step: (transferred) => {
-                  guard.progress(transferred - reported);
-                  reported = transferred;
+              sftp.fastPut(
+                job.local,
+                job.temp,
+                {
+                  chunkSize: this.deps.options.chunkSize,
+                  concurrency: this.deps.options.concurrency,
+                  mode: job.mode,
+                  step: (transferred) => {
+                    guard.progress(transferred - reported);
+                    reported = transferred;
+                  },
                 },
-              }, cb),
+                cb,
+              ),
             ),
           )
           .catch((error: unknown) => {
@@ -251,7 +271,16 @@ export class SftpTransfer implements TransferStrategy {
       if (verify === 'sha256') {
         end();
         const [remote, local] = await guard.step(
-          Promise.all([deviceDigests(this.deps.runner, jobs.map((job) => job.temp), 'sha256', totals.bytes, this.context), Promise.all(jobs.map((job) => sha256File(job.local)))]),
+          Promise.all([
+            deviceDigests(
+              this.deps.runner,
+              jobs.map((job) => job.temp),
+              'sha256',
+              totals.bytes,
+              this.context,
+            ),
+            Promise.all(jobs.map((job) => sha256File(job.local))),
+          ]),
           { quiet: true },
         );
         jobs.forEach((job, index) => checkDigest(local[index]!, remote[index] ?? 'unreadable', `upload of ${job.local}`, this.context));
@@ -263,7 +292,16 @@ export class SftpTransfer implements TransferStrategy {
         partials.paths.delete(job.temp);
       }
       release();
-      return { direction: 'put', method: 'sftp', local: localPath, remote: remotePath, files: totals.files, bytes: totals.bytes, durationMs: Date.now() - started, verified: verify };
+      return {
+        direction: 'put',
+        method: 'sftp',
+        local: localPath,
+        remote: remotePath,
+        files: totals.files,
+        bytes: totals.bytes,
+        durationMs: Date.now() - started,
+        verified: verify,
+      };
     });
   }
 
@@ -298,7 +336,16 @@ export class SftpTransfer implements TransferStrategy {
       else release();
       const verified = await commitRunnerFiles(guard, partials, landed, verify, this.deps.runner, this.context);
       const bytes = landed.reduce((sum, file) => sum + file.size, 0);
-      return { direction: 'get', method: 'sftp', local: localPath, remote: remotePath, files: landed.length, bytes, durationMs: Date.now() - started, verified };
+      return {
+        direction: 'get',
+        method: 'sftp',
+        local: localPath,
+        remote: remotePath,
+        files: landed.length,
+        bytes,
+        durationMs: Date.now() - started,
+        verified,
+      };
     });
   }
 
@@ -315,14 +362,19 @@ export class SftpTransfer implements TransferStrategy {
     await guard
       .step(
         done((cb) =>
-          sftp.fastGet(remote, temp, {
-            chunkSize: this.deps.options.chunkSize,
-            concurrency: this.deps.options.concurrency,
-            step: (transferred) => {
-              guard.progress(transferred - reported);
-              reported = transferred;
+          sftp.fastGet(
+            remote,
+            temp,
+            {
+              chunkSize: this.deps.options.chunkSize,
+              concurrency: this.deps.options.concurrency,
+              step: (transferred) => {
+                guard.progress(transferred - reported);
+                reported = transferred;
+              },
             },
-          }, cb),
+            cb,
+          ),
         ),
       )
       .catch((error: unknown) => {
@@ -344,7 +396,13 @@ export class SftpTransfer implements TransferStrategy {
   }
 
   /** Lists a remote tree: local directories are created as found, files collected. Links and special files are skipped. */
-  private async plan(sftp: SFTPWrapper, guard: TransferGuard, remoteDir: string, localDir: string, files: Array<{ remote: string; final: string; size: number; mode: number }>): Promise<void> {
+  private async plan(
+    sftp: SFTPWrapper,
+    guard: TransferGuard,
+    remoteDir: string,
+    localDir: string,
+    files: Array<{ remote: string; final: string; size: number; mode: number }>,
+  ): Promise<void> {
     const entries = await guard.step(call<Array<{ filename: string; attrs: Stats }>>((cb) => sftp.readdir(remoteDir, cb))).catch((error: unknown) => {
       throw guard.reason ?? this.refusal('list', remoteDir, error);
     });
@@ -380,9 +438,13 @@ export class SftpTransfer implements TransferStrategy {
     const { sftp } = await this.deps.open(this.deps.options.idleTimeout);
     try {
       // A file that is already gone counts as removed.
-      await Promise.all(paths.map((p) => done((cb) => sftp.unlink(p, cb)).catch((error: unknown) => {
-        if ((error as { code?: number }).code !== 2) throw error;
-      })));
+      await Promise.all(
+        paths.map((p) =>
+          done((cb) => sftp.unlink(p, cb)).catch((error: unknown) => {
+            if ((error as { code?: number }).code !== 2) throw error;
+          }),
+        ),
+      );
     } finally {
       sftp.end();
     }

@@ -2,8 +2,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { TransferError } from '../util/errors.js';
+
 import type { ErrorProtocol } from '../util/errors.js';
+import { TransferError } from '../util/errors.js';
 import { shellQuote } from '../util/shellQuote.js';
 
 /** sha256 of a runner file, hex. */

@@ -118,10 +118,13 @@ export class ChannelBudget {
         label,
         grant: resolve,
         fail: reject,
-        timer: setTimeout(() => {
-          this.removeWaiter(waiter);
-          reject(this.fullError(label, timeoutMs));
-        }, Math.max(0, timeoutMs)),
+        timer: setTimeout(
+          () => {
+            this.removeWaiter(waiter);
+            reject(this.fullError(label, timeoutMs));
+          },
+          Math.max(0, timeoutMs),
+        ),
         dispose: () => signal?.removeEventListener('abort', onAbort),
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -185,7 +188,8 @@ export class ChannelBudget {
   private reclaimIdle(): void {
     let needed = this.waiters.length - Math.max(0, this.capacityValue - this.holders.size);
     // In serial mode an idle SFTP session keeps everything waiting, whatever the capacity.
-    if (this.serialExec && this.waiters.length > 0) needed = Math.max(needed, [...this.holders.values()].filter((holder) => ending(holder.label) && holder.reclaim).length);
+    if (this.serialExec && this.waiters.length > 0)
+      needed = Math.max(needed, [...this.holders.values()].filter((holder) => ending(holder.label) && holder.reclaim).length);
     for (const holder of this.holders.values()) {
       if (needed <= 0) return;
       if (holder.reclaiming) {
@@ -224,7 +228,10 @@ export class ChannelBudget {
   }
 
   private abortedError(label: SlotLabel, signal: AbortSignal): AbortedError {
-    return new AbortedError(`waiting for an SSH session channel for ${this.describe(label)} was aborted: ${abortReason(signal)}.`, { host: this.host, protocol: 'ssh' });
+    return new AbortedError(`waiting for an SSH session channel for ${this.describe(label)} was aborted: ${abortReason(signal)}.`, {
+      host: this.host,
+      protocol: 'ssh',
+    });
   }
 
   private fullError(label: SlotLabel, timeoutMs: number): TimeoutError {

@@ -6,14 +6,15 @@
  * Test doubles come in through the `factory` seam.
  */
 import type { Client as SshClient } from 'ssh2';
+
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import { AbortedError, ConnectionError, messageOf } from '../util/errors.js';
 import { abortable, sleep } from '../util/time.js';
 import { ChannelBudget, serverClosesNewChannels } from './channelBudget.js';
 import type { NetworkPath } from './network.js';
+import { probeMaxSessions } from './sessionProbe.js';
 import { connectSsh, type SshTarget } from './sshConnect.js';
 import { SshConnection } from './sshConnection.js';
-import { probeMaxSessions } from './sessionProbe.js';
 
 export { SshConnection } from './sshConnection.js';
 
@@ -74,7 +75,11 @@ export class ConnectionManager {
     this.connecting ??= this.connectWithRetry().finally(() => {
       this.connecting = undefined;
     });
-    return abortable(this.connecting, signal, () => new AbortedError('waiting for the SSH connection was aborted.', { host: this.config.name, protocol: 'ssh' }));
+    return abortable(
+      this.connecting,
+      signal,
+      () => new AbortedError('waiting for the SSH connection was aborted.', { host: this.config.name, protocol: 'ssh' }),
+    );
   }
 
   /**
@@ -85,8 +90,15 @@ export class ConnectionManager {
   async tryConnect(timeoutMs: number, signal?: AbortSignal): Promise<SshConnection> {
     if (this.current?.alive) return this.current;
     const connectTimeout = Math.max(1, Math.min(timeoutMs, this.config.ssh.connectTimeout));
-    return abortable(this.connectOnce(connectTimeout), signal, () => new AbortedError('waiting for the SSH connection was aborted.', { host: this.config.name, protocol: 'ssh' }), (late) =>
-      this.invalidate(late, new ConnectionError('closed', 'a connection attempt finished after its caller gave up.', { host: this.config.name, protocol: 'ssh' })),
+    return abortable(
+      this.connectOnce(connectTimeout),
+      signal,
+      () => new AbortedError('waiting for the SSH connection was aborted.', { host: this.config.name, protocol: 'ssh' }),
+      (late) =>
+        this.invalidate(
+          late,
+          new ConnectionError('closed', 'a connection attempt finished after its caller gave up.', { host: this.config.name, protocol: 'ssh' }),
+        ),
     );
   }
 
@@ -139,7 +151,9 @@ export class ConnectionManager {
     if (maxSessions !== undefined) {
       budget = new ChannelBudget(maxSessions, this.config.name, 'configured');
     } else {
-      const probe = this.factory.probeMaxSessions ? await this.factory.probeMaxSessions(client).catch(() => ({ capacity: 10, probed: false })) : { capacity: 10, probed: false };
+      const probe = this.factory.probeMaxSessions
+        ? await this.factory.probeMaxSessions(client).catch(() => ({ capacity: 10, probed: false }))
+        : { capacity: 10, probed: false };
       budget = new ChannelBudget(probe.capacity, this.config.name, probe.probed ? 'probed' : 'configured');
     }
     // ssh2 keeps the server's software version (after "SSH-2.0-") in a private field.
@@ -160,7 +174,10 @@ export class ConnectionManager {
     client.on('end', () => lost('the server ended the connection'));
     this.current = connection;
     const serial = budget.serialExec ? `; exec channels one at a time (${software} closes new channels while a command ends, dropbear#321)` : '';
-    this.options.onEvent?.({ event: 'connected', detail: `${this.user}@${this.config.address}:${this.config.ssh.port}, MaxSessions ${budget.capacity} (${budget.source})${serial}` });
+    this.options.onEvent?.({
+      event: 'connected',
+      detail: `${this.user}@${this.config.address}:${this.config.ssh.port}, MaxSessions ${budget.capacity} (${budget.source})${serial}`,
+    });
     return connection;
   }
 }

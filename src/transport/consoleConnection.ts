@@ -17,10 +17,12 @@
  *   answered, as a terminal would: BusyBox ash's line editor waits for the answer.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import lockfile from 'proper-lockfile';
+
 import { ConnectionError, ConsoleBusyError, LabwrightError, messageOf } from '../util/errors.js';
 import { ChangeSignal } from '../util/signal.js';
 import { formatDuration } from '../util/time.js';
@@ -291,18 +293,25 @@ export class ConsoleConnection {
         };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') {
-          throw new LabwrightError(`cannot take the console lock ${file}: ${messageOf(error)}.`, { host: this.options.host, protocol: 'console', cause: error });
+          throw new LabwrightError(`cannot take the console lock ${file}: ${messageOf(error)}.`, {
+            host: this.options.host,
+            protocol: 'console',
+            cause: error,
+          });
         }
         if (Date.now() >= deadline) {
           let owner = 'another process';
           try {
             owner = readFileSync(info, 'utf8').trim() || owner;
           } catch {}
-          throw new ConsoleBusyError(`the console ${key} is in use by another labwright process on this runner (${owner}); waited ${formatDuration(this.options.claimTimeout)}.`, {
-            host: this.options.host,
-            protocol: 'console',
-            hint: 'One lab at a time reads a console: give the tests that use it a test lock (exclusive()), run them in one worker, or close the other lab first.',
-          });
+          throw new ConsoleBusyError(
+            `the console ${key} is in use by another labwright process on this runner (${owner}); waited ${formatDuration(this.options.claimTimeout)}.`,
+            {
+              host: this.options.host,
+              protocol: 'console',
+              hint: 'One lab at a time reads a console: give the tests that use it a test lock (exclusive()), run them in one worker, or close the other lab first.',
+            },
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }

@@ -3,7 +3,7 @@
  * network path (so hops work), or a local serial device.
  */
 import type { ConsoleOptions } from '../config/schema.js';
-import { ConsoleStreamBase, RawConsoleStream, type ConsoleStream } from './consoleStream.js';
+import { type ConsoleStream, ConsoleStreamBase, RawConsoleStream } from './consoleStream.js';
 import type { NetworkPath } from './network.js';
 import { describeLine } from './rfc2217.js';
 import { openSerialConsole } from './serialConsole.js';

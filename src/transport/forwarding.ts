@@ -7,7 +7,9 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+
 import type { Client as SshClient, TcpConnectionDetails } from 'ssh2';
+
 import { ConnectionError, messageOf } from '../util/errors.js';
 import type { ConnectionManager, SshConnection } from './connectionManager.js';
 import { LocalForwarder } from './localForwarder.js';
@@ -113,7 +115,7 @@ export async function startRemoteForward(
     throw new ConnectionError('refused', `the server refused to listen on ${bindAddress}:${options.remotePort ?? 0}: ${messageOf(error)}.`, {
       host,
       protocol: 'forward',
-      hint: 'Check AllowTcpForwarding (remote) in the device\'s sshd_config, and that the port is free.',
+      hint: "Check AllowTcpForwarding (remote) in the device's sshd_config, and that the port is free.",
     });
   }
   let closed = false;
@@ -135,11 +137,17 @@ export async function startRemoteForward(
       unroute(current.client, port, onConnection);
       if (closed) return;
       // Ask again on the next connection, for the same port.
-      void connections.ssh().then(async (next) => {
-        if (closed || next === current) return;
-        connection = next;
-        await requestRemote(next.client, bindAddress, port).then(() => attach(next), () => {});
-      }, () => {});
+      void connections.ssh().then(
+        async (next) => {
+          if (closed || next === current) return;
+          connection = next;
+          await requestRemote(next.client, bindAddress, port).then(
+            () => attach(next),
+            () => {},
+          );
+        },
+        () => {},
+      );
     });
   };
   attach(connection);

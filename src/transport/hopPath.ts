@@ -5,6 +5,7 @@
  * its last user lets go. Errors of the bastion name the bastion.
  */
 import type { Duplex } from 'node:stream';
+
 import { ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { formatDuration, withTimeout } from '../util/time.js';
 import type { ConnectionManager } from './connectionManager.js';
@@ -38,8 +39,10 @@ export class HopPath implements NetworkPath {
   async connect(address: string, port: number, timeoutMs: number, context: ConnectContext): Promise<Duplex> {
     let connection;
     try {
-      connection = await withTimeout(this.hop.ssh(), timeoutMs, () =>
-        new ConnectionError('timeout', `no connection to the hop within ${formatDuration(timeoutMs)}.`, { host: this.hopName, protocol: 'ssh' }),
+      connection = await withTimeout(
+        this.hop.ssh(),
+        timeoutMs,
+        () => new ConnectionError('timeout', `no connection to the hop within ${formatDuration(timeoutMs)}.`, { host: this.hopName, protocol: 'ssh' }),
       );
     } catch (error) {
       if (error instanceof LabwrightError) {
@@ -60,7 +63,13 @@ export class HopPath implements NetworkPath {
       return await withTimeout(forwardOut(connection.client, address, port), timeoutMs, () => new Error(`no answer within ${formatDuration(timeoutMs)}`));
     } catch (error) {
       const message = messageOf(error);
-      const kind = /refused/i.test(message) ? 'refused' : /no answer|timed? ?out/i.test(message) ? 'timeout' : /unreachable|no route/i.test(message) ? 'unreachable' : 'closed';
+      const kind = /refused/i.test(message)
+        ? 'refused'
+        : /no answer|timed? ?out/i.test(message)
+          ? 'timeout'
+          : /unreachable|no route/i.test(message)
+            ? 'unreachable'
+            : 'closed';
       throw new ConnectionError(kind, `the hop "${this.hopName}" could not open ${address}:${port}: ${message}.`, {
         ...context,
         hint: `Check that ${address}:${port} is reachable from ${this.hopName} and that its sshd allows TCP forwarding (AllowTcpForwarding).`,

@@ -5,7 +5,8 @@
  * The key type is the one a real connection negotiates with the same algorithm lists.
  */
 import ssh2 from 'ssh2';
-import { ConnectionError, messageOf, type ErrorProtocol } from '../util/errors.js';
+
+import { ConnectionError, type ErrorProtocol, messageOf } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
 import type { NetworkPath } from './network.js';
 
@@ -39,13 +40,32 @@ export async function scanHostKey(target: HostKeyScanTarget, path: NetworkPath):
       else reject(error);
     };
     const timer = setTimeout(
-      () => finish(new ConnectionError('timeout', `no SSH host key from ${target.address}:${target.port} within ${formatDuration(target.timeoutMs)}.`, { ...context, hint: 'Check that an SSH server answers on this port.' })),
+      () =>
+        finish(
+          new ConnectionError('timeout', `no SSH host key from ${target.address}:${target.port} within ${formatDuration(target.timeoutMs)}.`, {
+            ...context,
+            hint: 'Check that an SSH server answers on this port.',
+          }),
+        ),
       target.timeoutMs,
     );
     client.on('error', (error: Error) =>
-      finish(new ConnectionError('protocol', `no SSH host key from ${target.address}:${target.port}: ${messageOf(error)}.`, { ...context, hint: 'Check that an SSH server listens on this port.', cause: error })),
+      finish(
+        new ConnectionError('protocol', `no SSH host key from ${target.address}:${target.port}: ${messageOf(error)}.`, {
+          ...context,
+          hint: 'Check that an SSH server listens on this port.',
+          cause: error,
+        }),
+      ),
     );
-    client.on('close', () => finish(new ConnectionError('closed', `${target.address}:${target.port} closed the connection before showing a host key.`, { ...context, hint: 'Check that an SSH server listens on this port.' })));
+    client.on('close', () =>
+      finish(
+        new ConnectionError('closed', `${target.address}:${target.port} closed the connection before showing a host key.`, {
+          ...context,
+          hint: 'Check that an SSH server listens on this port.',
+        }),
+      ),
+    );
     client.connect({
       sock,
       username: 'labwright-keyscan',

@@ -4,11 +4,13 @@
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+
 import lockfile from 'proper-lockfile';
+
 import type { HostKeyPolicy } from '../config/schema.js';
 import { ConnectionError } from '../util/errors.js';
 import { expandHome } from '../util/paths.js';
-import { fingerprint, knownHostLine, knownHostName, keyTypeOf, lookupHostKey, readKnownHosts, type KnownHostVerdict } from './knownHosts.js';
+import { fingerprint, keyTypeOf, knownHostLine, knownHostName, type KnownHostVerdict, lookupHostKey, readKnownHosts } from './knownHosts.js';
 
 /** What the verifier needs to know about the connection. */
 export interface HostKeyCheck {
@@ -110,7 +112,11 @@ export async function pinHostKey(check: HostKeyCheck, key: Buffer): Promise<stri
     if (verdict.kind === 'match') return pinFile;
     if (verdict.kind !== 'unknown') {
       const name = knownHostName(check.address, check.port);
-      throw hostKeyError(check, `another key is already known for ${name} (${verdict.kind === 'mismatch' ? verdict.known.map((entry) => `${entry.file}:${entry.line}`).join(', ') : 'revoked'}); the presented one was not pinned.`, `If the device was re-imaged, remove the old entry with \`ssh-keygen -R '${name}' -f ${pinFile}\` first.`);
+      throw hostKeyError(
+        check,
+        `another key is already known for ${name} (${verdict.kind === 'mismatch' ? verdict.known.map((entry) => `${entry.file}:${entry.line}`).join(', ') : 'revoked'}); the presented one was not pinned.`,
+        `If the device was re-imaged, remove the old entry with \`ssh-keygen -R '${name}' -f ${pinFile}\` first.`,
+      );
     }
     await appendFile(pinFile, `${knownHostLine(check.address, check.port, key)}\n`);
     return pinFile;

@@ -18,10 +18,7 @@ export interface KnownHostLine {
 
 /** The outcome of looking a host key up. */
 export type KnownHostVerdict =
-  | { kind: 'match'; entry: KnownHostLine }
-  | { kind: 'revoked'; entry: KnownHostLine }
-  | { kind: 'mismatch'; known: KnownHostLine[] }
-  | { kind: 'unknown' };
+  { kind: 'match'; entry: KnownHostLine } | { kind: 'revoked'; entry: KnownHostLine } | { kind: 'mismatch'; known: KnownHostLine[] } | { kind: 'unknown' };
 
 /** The name a host is recorded under: `host` on port 22, `[host]:port` otherwise. */
 export function knownHostName(address: string, port: number): string {
@@ -64,7 +61,10 @@ export function parseKnownHosts(text: string, file = '(text)'): KnownHostLine[] 
 }
 
 function wildcardToRegExp(pattern: string): RegExp {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${source}$`, 'i');
 }
 

@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+
 import { messageOf } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 

@@ -4,7 +4,8 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ConnectionError, type ConnectFailure, type ErrorProtocol } from '../util/errors.js';
+
+import { type ConnectFailure, ConnectionError, type ErrorProtocol } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
 
 /** A real TCP endpoint on the runner's loopback reaching some host:port; release it when done. */
@@ -87,7 +88,14 @@ export function adviceFor(kind: ConnectFailure): string {
 }
 
 /** Opens a TCP connection from the runner with a bound, no-delay on, errors classified. */
-export function connectTcp(address: string, port: number, timeoutMs: number, context: ConnectContext, via = '', options: StreamOptions = {}): Promise<net.Socket> {
+export function connectTcp(
+  address: string,
+  port: number,
+  timeoutMs: number,
+  context: ConnectContext,
+  via = '',
+  options: StreamOptions = {},
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: address, port, allowHalfOpen: options.halfOpen ?? false });
     socket.setNoDelay(true);
@@ -104,7 +112,8 @@ export function connectTcp(address: string, port: number, timeoutMs: number, con
     socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const kind = classifySocketError(error.code);
-      const what = kind === 'dns' ? `the name ${address} does not resolve (${error.code})` : kind === 'refused' ? 'connection refused' : `${error.code ?? error.message}`;
+      const what =
+        kind === 'dns' ? `the name ${address} does not resolve (${error.code})` : kind === 'refused' ? 'connection refused' : `${error.code ?? error.message}`;
       fail(kind, what, error);
     });
   });

@@ -4,9 +4,10 @@
  * in this or another process, gets "Cannot lock port"), so one owner is enforced by the OS.
  */
 import { SerialPort } from 'serialport';
+
 import { ConnectionError, messageOf } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
-import { ConsoleStreamBase, type ConsoleStream } from './consoleStream.js';
+import { type ConsoleStream, ConsoleStreamBase } from './consoleStream.js';
 import { describeLine, type SerialLineSettings } from './rfc2217.js';
 
 /** Where the device is and how its line is set. */

@@ -9,6 +9,7 @@
  * the grace time.
  */
 import type { ClientChannel } from 'ssh2';
+
 import { sleep } from '../util/time.js';
 
 /** Options of {@link endSessionChannel}. */

@@ -4,13 +4,15 @@
  * order, skipping methods the server does not offer.
  */
 import { readFile } from 'node:fs/promises';
-import { TOTP, Secret } from 'otpauth';
-import ssh2 from 'ssh2';
+
+import { Secret, TOTP } from 'otpauth';
 import type { AuthenticationType, AuthHandlerMiddleware, NextAuthHandler } from 'ssh2';
+import ssh2 from 'ssh2';
+
 import type { AuthMethod, KeyboardInteractiveRule, UserCredentials } from '../config/schema.js';
 import { ConnectionError } from '../util/errors.js';
-import { quoteForMessage } from '../util/secrets.js';
 import { expandHome } from '../util/paths.js';
+import { quoteForMessage } from '../util/secrets.js';
 
 /** Who logs in and how. */
 export interface AuthPlan {
@@ -23,7 +25,9 @@ export interface AuthPlan {
 
 /** A TOTP code for a base32 seed (RFC 6238: SHA1, 6 digits, 30 s, as authenticator apps use). */
 export function totpCode(secret: string, time = Date.now()): string {
-  return new TOTP({ secret: Secret.fromBase32(secret.replace(/\s+/g, '').toUpperCase()), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: time });
+  return new TOTP({ secret: Secret.fromBase32(secret.replace(/\s+/g, '').toUpperCase()), digits: 6, period: 30, algorithm: 'SHA1' }).generate({
+    timestamp: time,
+  });
 }
 
 /** Rules used when the config gives none: codes get a TOTP code, password prompts the password. */
@@ -69,7 +73,9 @@ interface Attempt {
  * Builds ssh2's authHandler for a plan. `attempts` collects what was tried (never the
  * secrets) so that a refusal can say what to fix.
  */
-export async function buildAuthHandler(plan: AuthPlan): Promise<{ handler: AuthHandlerMiddleware; attempts: Attempt[]; serverMethods: () => string[] | undefined }> {
+export async function buildAuthHandler(
+  plan: AuthPlan,
+): Promise<{ handler: AuthHandlerMiddleware; attempts: Attempt[]; serverMethods: () => string[] | undefined }> {
   const { credentials, username, host } = plan;
   const key = credentials.privateKey ? await loadPrivateKey(host, username, credentials.privateKey, credentials.passphrase) : undefined;
   const agent = credentials.agent === true ? process.env.SSH_AUTH_SOCK : credentials.agent || undefined;
@@ -133,11 +139,22 @@ export async function buildAuthHandler(plan: AuthPlan): Promise<{ handler: AuthH
 }
 
 /** The error for a refused login, naming what was tried. */
-export function authFailure(host: string, username: string, endpoint: string, attempts: readonly Attempt[], serverMethods: string[] | undefined): ConnectionError {
-  const tried = attempts.length > 0 ? attempts.map((a) => `${a.method} (${a.note})`).join(', ') : 'nothing: no credential of this user fits the allowed methods';
-  return new ConnectionError('auth', `authentication refused for user "${username}" at ${endpoint}; tried ${tried}${serverMethods ? `; the server accepts ${serverMethods.join(', ')}` : ''}.`, {
-    host,
-    protocol: 'ssh',
-    hint: `Check users.${username} (password, privateKey, passphrase, totp) and ssh.authMethods in the lab config; labwright does not retry refused credentials.`,
-  });
+export function authFailure(
+  host: string,
+  username: string,
+  endpoint: string,
+  attempts: readonly Attempt[],
+  serverMethods: string[] | undefined,
+): ConnectionError {
+  const tried =
+    attempts.length > 0 ? attempts.map((a) => `${a.method} (${a.note})`).join(', ') : 'nothing: no credential of this user fits the allowed methods';
+  return new ConnectionError(
+    'auth',
+    `authentication refused for user "${username}" at ${endpoint}; tried ${tried}${serverMethods ? `; the server accepts ${serverMethods.join(', ')}` : ''}.`,
+    {
+      host,
+      protocol: 'ssh',
+      hint: `Check users.${username} (password, privateKey, passphrase, totp) and ssh.authMethods in the lab config; labwright does not retry refused credentials.`,
+    },
+  );
 }

@@ -2,14 +2,15 @@
  * Opening one authenticated SSH connection over a NetworkPath: host key verified by policy,
  * authentication by plan, keepalives, a bound on the whole handshake, errors classified.
  */
-import ssh2 from 'ssh2';
 import type { Client as SshClient } from 'ssh2';
+import ssh2 from 'ssh2';
+
 import type { RemoteHostConfig } from '../config/defineLab.js';
 import { ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { formatDuration } from '../util/time.js';
-import { buildAuthHandler, authFailure } from './sshAuth.js';
 import { verifyHostKey } from './hostKeys.js';
 import { adviceFor, classifySocketError, type NetworkPath } from './network.js';
+import { authFailure, buildAuthHandler } from './sshAuth.js';
 
 const { Client } = ssh2;
 
@@ -60,7 +61,13 @@ export async function connectSsh(target: SshTarget, path: NetworkPath): Promise<
     };
     // ssh2's readyTimeout only covers the handshake; this bounds everything, auth included.
     const timer = setTimeout(
-      () => fail(new ConnectionError('timeout', `no SSH login at ${endpoint} within ${formatDuration(options.connectTimeout)} (handshake or authentication hung).`, { ...context, hint: adviceFor('timeout') })),
+      () =>
+        fail(
+          new ConnectionError('timeout', `no SSH login at ${endpoint} within ${formatDuration(options.connectTimeout)} (handshake or authentication hung).`, {
+            ...context,
+            hint: adviceFor('timeout'),
+          }),
+        ),
       remaining,
     );
     client.once('ready', () => {
@@ -73,11 +80,23 @@ export async function connectSsh(target: SshTarget, path: NetworkPath): Promise<
       if (hostKeyFailure) return fail(hostKeyFailure instanceof Error ? hostKeyFailure : new Error(String(hostKeyFailure)));
       if (error.level === 'client-authentication') return fail(authFailure(config.name, user, endpoint, auth.attempts, auth.serverMethods()));
       if (error.level === 'client-timeout') {
-        return fail(new ConnectionError('timeout', `the SSH handshake with ${endpoint} did not finish in time.`, { ...context, hint: adviceFor('timeout'), cause: error }));
+        return fail(
+          new ConnectionError('timeout', `the SSH handshake with ${endpoint} did not finish in time.`, {
+            ...context,
+            hint: adviceFor('timeout'),
+            cause: error,
+          }),
+        );
       }
       if (error.level === 'client-socket') {
         const kind = classifySocketError(error.code);
-        return fail(new ConnectionError(kind, `the connection to ${endpoint} failed during the SSH handshake: ${messageOf(error)}.`, { ...context, hint: adviceFor(kind), cause: error }));
+        return fail(
+          new ConnectionError(kind, `the connection to ${endpoint} failed during the SSH handshake: ${messageOf(error)}.`, {
+            ...context,
+            hint: adviceFor(kind),
+            cause: error,
+          }),
+        );
       }
       if (/before handshake/i.test(error.message)) {
         return fail(
@@ -88,10 +107,21 @@ export async function connectSsh(target: SshTarget, path: NetworkPath): Promise<
           }),
         );
       }
-      fail(new ConnectionError('protocol', `SSH handshake with ${endpoint} failed: ${messageOf(error)}.`, { ...context, hint: 'Check that an SSH server listens on this port, and ssh.algorithms.', cause: error }));
+      fail(
+        new ConnectionError('protocol', `SSH handshake with ${endpoint} failed: ${messageOf(error)}.`, {
+          ...context,
+          hint: 'Check that an SSH server listens on this port, and ssh.algorithms.',
+          cause: error,
+        }),
+      );
     });
     client.once('close', () => {
-      fail(new ConnectionError('closed', `the server at ${endpoint} closed the connection during login.`, { ...context, hint: 'The device may limit connections (MaxStartups) or be rebooting; check its sshd log.' }));
+      fail(
+        new ConnectionError('closed', `the server at ${endpoint} closed the connection during login.`, {
+          ...context,
+          hint: 'The device may limit connections (MaxStartups) or be rebooting; check its sshd log.',
+        }),
+      );
     });
     try {
       client.connect({
@@ -104,7 +134,14 @@ export async function connectSsh(target: SshTarget, path: NetworkPath): Promise<
         ...(options.algorithms ? { algorithms: options.algorithms as never } : {}),
         hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
           verifyHostKey(
-            { host: config.name, address: config.address, port: options.port, policy: options.hostKeyPolicy, knownHosts: options.knownHosts, pinFile: options.pinFile },
+            {
+              host: config.name,
+              address: config.address,
+              port: options.port,
+              policy: options.hostKeyPolicy,
+              knownHosts: options.knownHosts,
+              pinFile: options.pinFile,
+            },
             key,
           ).then(
             () => verify(true),

@@ -4,7 +4,9 @@
  * declared lost.
  */
 import type { EventEmitter } from 'node:events';
-import type { ClientChannel, Client as SshClient } from 'ssh2';
+
+import type { Client as SshClient, ClientChannel } from 'ssh2';
+
 import { AbortedError, ConnectionError, LabwrightError, messageOf } from '../util/errors.js';
 import { abortable, sleep } from '../util/time.js';
 import type { ChannelBudget, Slot, SlotLabel } from './channelBudget.js';
@@ -103,16 +105,25 @@ export class SshConnection {
       const slot = await this.budget.acquire(label, Math.max(0, deadline - Date.now()), signal);
       let opened: T;
       try {
-        opened = await abortable(this.guarded(open), signal, () => new AbortedError(`opening a ${label.kind} channel was aborted.`, { host: this.host, protocol: 'ssh' }), (late) => {
-          const emitter = closeOf(late) as EventEmitter & { close?: () => void };
-          emitter.close?.();
-        });
+        opened = await abortable(
+          this.guarded(open),
+          signal,
+          () => new AbortedError(`opening a ${label.kind} channel was aborted.`, { host: this.host, protocol: 'ssh' }),
+          (late) => {
+            const emitter = closeOf(late) as EventEmitter & { close?: () => void };
+            emitter.close?.();
+          },
+        );
       } catch (error) {
         slot.release();
         if (!this.alive) throw this.lostError instanceof LabwrightError ? this.lostError : notUsable(this.host, this.lostError ?? error);
         if (error instanceof LabwrightError) throw error;
         if (!isChannelOpenFailure(error)) {
-          throw new ConnectionError('protocol', `the server refused a ${label.kind} channel: ${messageOf(error)}.`, { host: this.host, protocol: 'ssh', cause: error });
+          throw new ConnectionError('protocol', `the server refused a ${label.kind} channel: ${messageOf(error)}.`, {
+            host: this.host,
+            protocol: 'ssh',
+            cause: error,
+          });
         }
         // The server may not have freed a session whose channel just closed: try again shortly.
         if (this.budget.releasedWithin(RECENT_RELEASE_MS) && Date.now() + REFUSAL_RETRY_MS < deadline) {
@@ -133,7 +144,12 @@ export class SshConnection {
           throw new ConnectionError(
             'protocol',
             `the server refused a session channel with ${inUse} open, although ssh.maxSessions is ${configured}: the device allows fewer sessions per connection (MaxSessions) than the lab config says.`,
-            { host: this.host, protocol: 'ssh', hint: `Set ssh.maxSessions to ${inUse} (the MaxSessions of the device's sshd_config), or remove it to let labwright probe it.`, cause: error },
+            {
+              host: this.host,
+              protocol: 'ssh',
+              hint: `Set ssh.maxSessions to ${inUse} (the MaxSessions of the device's sshd_config), or remove it to let labwright probe it.`,
+              cause: error,
+            },
           );
         }
         if (Date.now() >= deadline) throw error;

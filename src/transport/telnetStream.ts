@@ -28,25 +28,26 @@
  * `-opost`, and decides that once, at login).
  */
 import type { Duplex } from 'node:stream';
+
+import { BREAK_OFF, BREAK_ON, COM_PORT_OPTION, ComPortCommand, comPortRequests, decodeComPortReply, type SerialLineSettings } from './rfc2217.js';
 import {
   BRK,
+  describeNegotiation,
   DO,
   DONT,
+  encodeData,
   IAC,
+  negotiation,
   NOP,
   Option,
+  subnegotiation,
+  TelnetDecoder,
   TTYPE_IS,
   TTYPE_SEND,
-  TelnetDecoder,
+  type Verb,
   WILL,
   WONT,
-  describeNegotiation,
-  encodeData,
-  negotiation,
-  subnegotiation,
-  type Verb,
 } from './telnetCodec.js';
-import { BREAK_OFF, BREAK_ON, COM_PORT_OPTION, ComPortCommand, comPortRequests, decodeComPortReply, type SerialLineSettings } from './rfc2217.js';
 
 /** What the client tells the server about its terminal. */
 export interface TelnetTerminal {
@@ -261,9 +262,7 @@ export class TelnetStream {
     // WILL/WONT speak about the server's side, DO/DONT about ours.
     const remoteSide = verb === WILL || verb === WONT;
     const table = remoteSide ? this.remote : this.local;
-    const accept = remoteSide
-      ? ACCEPT_REMOTE.has(option)
-      : ACCEPT_LOCAL.has(option) || (option === COM_PORT_OPTION && this.options.comPort !== undefined);
+    const accept = remoteSide ? ACCEPT_REMOTE.has(option) : ACCEPT_LOCAL.has(option) || (option === COM_PORT_OPTION && this.options.comPort !== undefined);
     const enable = verb === WILL || verb === DO;
     const yes: Verb = remoteSide ? DO : WILL;
     const no: Verb = remoteSide ? DONT : WONT;

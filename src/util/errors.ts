@@ -1,20 +1,7 @@
 import { redact } from './secrets.js';
 
 /** Protocols and subsystems an error can be attributed to. */
-export type ErrorProtocol =
-  | 'ssh'
-  | 'telnet'
-  | 'local'
-  | 'sftp'
-  | 'scp'
-  | 'ftp'
-  | 'nc'
-  | 'config'
-  | 'forward'
-  | 'share'
-  | 'lease'
-  | 'console'
-  | 'power';
+export type ErrorProtocol = 'ssh' | 'telnet' | 'local' | 'sftp' | 'scp' | 'ftp' | 'nc' | 'config' | 'forward' | 'share' | 'lease' | 'console' | 'power';
 
 /** Where an error happened and what the user can do about it. */
 export interface ErrorContext {
@@ -45,10 +32,10 @@ export class LabwrightError extends Error {
     const where = context.unprefixed
       ? ''
       : context.host
-      ? `${context.host}${context.protocol ? ` (${context.protocol})` : ''}: `
-      : context.protocol
-        ? `${context.protocol}: `
-        : '';
+        ? `${context.host}${context.protocol ? ` (${context.protocol})` : ''}: `
+        : context.protocol
+          ? `${context.protocol}: `
+          : '';
     const hint = context.hint ? ` ${context.hint}` : '';
     super(redact(`${where}${detail}${hint}`), context.cause === undefined ? undefined : { cause: context.cause });
     this.name = new.target.name;
@@ -65,25 +52,16 @@ export class ConfigError extends LabwrightError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[], source?: string) {
     const header = `Invalid lab configuration${source ? ` in ${source}` : ''}`;
-    super(
-      problems.length === 1 ? `${header}: ${problems[0]}` : `${header}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-      { protocol: 'config', unprefixed: true },
-    );
+    super(problems.length === 1 ? `${header}: ${problems[0]}` : `${header}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+      protocol: 'config',
+      unprefixed: true,
+    });
     this.problems = problems;
   }
 }
 
 /** Why a connection attempt failed; drives retry decisions (only transient kinds are retried). */
-export type ConnectFailure =
-  | 'dns'
-  | 'refused'
-  | 'timeout'
-  | 'unreachable'
-  | 'reset'
-  | 'auth'
-  | 'host-key'
-  | 'protocol'
-  | 'closed';
+export type ConnectFailure = 'dns' | 'refused' | 'timeout' | 'unreachable' | 'reset' | 'auth' | 'host-key' | 'protocol' | 'closed';
 
 /** A connection could not be opened or was lost. */
 export class ConnectionError extends LabwrightError {
@@ -126,17 +104,7 @@ export class ConsoleBusyError extends LabwrightError {}
  * - `failed`: anything else (the message says what).
  */
 export type TransferFailure =
-  | 'missing'
-  | 'denied'
-  | 'not-a-directory'
-  | 'is-a-directory'
-  | 'stalled'
-  | 'aborted'
-  | 'lost'
-  | 'incomplete'
-  | 'corrupted'
-  | 'unsupported'
-  | 'failed';
+  'missing' | 'denied' | 'not-a-directory' | 'is-a-directory' | 'stalled' | 'aborted' | 'lost' | 'incomplete' | 'corrupted' | 'unsupported' | 'failed';
 
 /** A file transfer failed or its verification did not match. */
 export class TransferError extends LabwrightError {

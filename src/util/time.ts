@@ -61,14 +61,20 @@ export function abortReason(signal: AbortSignal): string {
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => Error, onLate?: (value: T) => void): Promise<T> {
   if (!signal) return promise;
   if (signal.aborted) {
-    promise.then((value) => onLate?.(value), () => {});
+    promise.then(
+      (value) => onLate?.(value),
+      () => {},
+    );
     return Promise.reject(onAbort());
   }
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const abort = () => {
       settled = true;
-      promise.then((value) => onLate?.(value), () => {});
+      promise.then(
+        (value) => onLate?.(value),
+        () => {},
+      );
       reject(onAbort());
     };
     signal.addEventListener('abort', abort, { once: true });

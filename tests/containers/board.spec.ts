@@ -7,12 +7,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+
+import { expect, test as base } from '@playwright/test';
+
+import { knownHostsFile, labInput } from '../../fixtures/lab/labConfig.js';
+import { type Lab as StartedLab, startLab } from '../../fixtures/lab/startLab.js';
 import { defineLab } from '../../src/config/defineLab.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
-import { labInput, knownHostsFile } from '../../fixtures/lab/labConfig.js';
-import { startLab, type Lab as StartedLab } from '../../fixtures/lab/startLab.js';
-import { test as base, expect } from '@playwright/test';
 
 const test = base.extend<object, { boardLab: StartedLab }>({
   boardLab: [
@@ -31,7 +33,10 @@ function labOf(started: StartedLab) {
   const board = started.host('board');
   // The bastion reaches the board on the front network, port 22: pin that endpoint too.
   const known = knownHostsFile(started);
-  writeFileSync(known, `${readFileSync(known, 'utf8')}${[board.hostKeys.ed25519, board.hostKeys.ecdsa, board.hostKeys.rsa].map((key) => `${board.ips.front} ${key.split(' ').slice(0, 2).join(' ')}`).join('\n')}\n`);
+  writeFileSync(
+    known,
+    `${readFileSync(known, 'utf8')}${[board.hostKeys.ed25519, board.hostKeys.ecdsa, board.hostKeys.rsa].map((key) => `${board.ips.front} ${key.split(' ').slice(0, 2).join(' ')}`).join('\n')}\n`,
+  );
   const input = labInput(started, { board: { ssh: { knownHosts: [known] } } });
   input.hosts!.hidden = { ...input.hosts!.board!, address: board.ips.front!, hop: 'bastion', ssh: { port: 22, knownHosts: [known] } };
   const lab = new Lab(defineLab(input));

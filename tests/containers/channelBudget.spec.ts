@@ -6,8 +6,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import type { HostInput } from '../../src/config/schema.js';
-import { test, expect, privateLab, targetLab, type StartedLab } from '../helpers/containerLab.js';
+import { expect, privateLab, type StartedLab, targetLab, test } from '../helpers/containerLab.js';
 
 let started: StartedLab;
 test.beforeAll(async () => {
@@ -48,7 +49,9 @@ test('SFTP waits for a slot held by shells and gets it when one closes; a wait t
     () => undefined,
     (error: Error) => error,
   );
-  expect(refused?.message).toMatch(/^target \(ssh\): no SSH session channel free for sftp "sftp" within 1\.50 s: the server allows 2 per connection \(MaxSessions, probed\) and all are in use \(shell default, shell busy\)/);
+  expect(refused?.message).toMatch(
+    /^target \(ssh\): no SSH session channel free for sftp "sftp" within 1\.50 s: the server allows 2 per connection \(MaxSessions, probed\) and all are in use \(shell default, shell busy\)/,
+  );
   expect(refused?.message).not.toMatch(/SFTP subsystem|Channel open failure/);
   const pending = target.put(smallFile(), '/tmp/lw-budget-wait.bin');
   await new Promise((resolve) => setTimeout(resolve, 300));

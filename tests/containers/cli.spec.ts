@@ -7,11 +7,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import type { HostInput, LabInput } from '../../src/config/index.js';
 import { Lab } from '../../src/host/lab.js';
 import { runCliOnPty, runCliProcess } from '../helpers/cli.js';
-import { test, expect, knownHostsFile, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
+import { expect, knownHostsFile, labInput, privateLab, type StartedLab, test } from '../helpers/containerLab.js';
 import { closedPort } from '../helpers/net.js';
 
 // One lab for the whole file; its tests run in order in one worker.
@@ -56,7 +57,9 @@ test('check: a table per host through the hops; a failing host exits 1 naming it
   const bad = await runCliProcess(['-l', file, 'check', 'target', 'refused', 'badauth']);
   expect(bad.code).toBe(1);
   expect(bad.stdout).toMatch(/^target \(ssh\): OK/m);
-  expect(bad.stdout).toMatch(/^refused \(ssh\): FAILED\n {2}✘ {2}reachable +refused \(ssh\): cannot connect to 127\.0\.0\.1:\d+: connection refused\.[^\n]*\n {2}– {2}host key known +not run: reachable failed/m);
+  expect(bad.stdout).toMatch(
+    /^refused \(ssh\): FAILED\n {2}✘ {2}reachable +refused \(ssh\): cannot connect to 127\.0\.0\.1:\d+: connection refused\.[^\n]*\n {2}– {2}host key known +not run: reachable failed/m,
+  );
   expect(bad.stdout).toMatch(/^badauth \(ssh\): FAILED\n( {2}✔ .*\n){2} {2}✘ {2}auth +badauth \(ssh\): authentication refused for user "lab"/m);
   expect(bad.stderr).toMatch(/^labwright: refused failed "reachable": refused \(ssh\): cannot connect/m);
   expect(bad.stderr).toMatch(/^labwright: badauth failed "auth": /m);
@@ -85,22 +88,25 @@ test('run: output streamed, stderr apart, the exit status passed on, a timeout e
 
 test('shell: an interactive terminal through two hops, window size changes, the exit status', async () => {
   const file = labFile('shell', labInput(started));
-  const run = await runCliOnPty(['-l', file, 'shell', 'deep'], [
-    { size: [101, 31] },
-    { expect: '\\$ $' },
-    { send: 'stty size; echo "term is $TERM"; hostname\r' },
-    { expect: 'term is xterm-256color\\r?\\r\\ninner' },
-    { size: [133, 44] },
-    { sleep: 0.5 },
-    { send: 'stty size\r' },
-    { expect: '44 133' },
-    // Raw mode: Ctrl+C reaches the remote foreground job, not labwright.
-    { send: 'sleep 20\r' },
-    { sleep: 0.5 },
-    { send: '\x03' },
-    { expect: '\\$ $' },
-    { send: 'echo still here; exit 7\r' },
-  ]);
+  const run = await runCliOnPty(
+    ['-l', file, 'shell', 'deep'],
+    [
+      { size: [101, 31] },
+      { expect: '\\$ $' },
+      { send: 'stty size; echo "term is $TERM"; hostname\r' },
+      { expect: 'term is xterm-256color\\r?\\r\\ninner' },
+      { size: [133, 44] },
+      { sleep: 0.5 },
+      { send: 'stty size\r' },
+      { expect: '44 133' },
+      // Raw mode: Ctrl+C reaches the remote foreground job, not labwright.
+      { send: 'sleep 20\r' },
+      { sleep: 0.5 },
+      { send: '\x03' },
+      { expect: '\\$ $' },
+      { send: 'echo still here; exit 7\r' },
+    ],
+  );
   expect(run.error).toBeNull();
   expect(run.output).toMatch(/31 101\r?\r\nterm is xterm-256color/);
   expect(run.output).toContain('still here');
@@ -114,7 +120,9 @@ test('put and get: verified copies; a progress bar on a terminal, plain lines ot
 
   const plain = await runCliProcess(['-l', file, 'put', 'inner', local, '/tmp/lw-cli-payload.bin']);
   expect(plain.code, plain.stderr).toBe(0);
-  expect(plain.stdout).toMatch(/^inner: put .*payload\.bin → \/tmp\/lw-cli-payload\.bin: 1 file\(s\), 7\.6 MiB in \d+\.\d s \(.* MiB\/s\) by sftp, verified size\n$/);
+  expect(plain.stdout).toMatch(
+    /^inner: put .*payload\.bin → \/tmp\/lw-cli-payload\.bin: 1 file\(s\), 7\.6 MiB in \d+\.\d s \(.* MiB\/s\) by sftp, verified size\n$/,
+  );
   // Plain mode: whole lines, no carriage returns or escapes.
   expect(plain.stderr).not.toMatch(/[\r\x1b]/);
   expect(plain.stderr).toMatch(/^(put payload\.bin: +\d+% [\d.]+ [KM]?i?B\/7\.6 MiB [\d.]+ [KMG]?i?B\/s ETA \d+:\d\d\n)+$/);
@@ -145,7 +153,9 @@ test('trust: shows the fingerprints along the chain and pins them into a fresh ~
 
   const before = await runCliProcess(['-l', file, 'run', 'deep', '--', 'true'], { env });
   expect(before.code).toBe(255);
-  expect(before.stderr).toMatch(/bastion \(ssh\): the host key of \[127\.0\.0\.1\]:\d+ \(ssh-ed25519 SHA256:\S+\) is not in any known_hosts file .*Run `npx labwright trust bastion` to see its fingerprint and pin it to ~\/\.ssh\/known_hosts,/);
+  expect(before.stderr).toMatch(
+    /bastion \(ssh\): the host key of \[127\.0\.0\.1\]:\d+ \(ssh-ed25519 SHA256:\S+\) is not in any known_hosts file .*Run `npx labwright trust bastion` to see its fingerprint and pin it to ~\/\.ssh\/known_hosts,/,
+  );
 
   const wrong = await runCliProcess(['-l', file, 'trust', 'target', '--fingerprint', 'SHA256:AAAAnotthekey'], { env });
   expect(wrong.code).toBe(1);
@@ -153,8 +163,14 @@ test('trust: shows the fingerprints along the chain and pins them into a fresh ~
 
   const trusted = await runCliProcess(['-l', file, 'trust', 'deep'], { env });
   expect(trusted.code, trusted.stderr).toBe(0);
-  const expected = execFileSync('ssh-keygen', ['-lf', '-'], { input: `x ${started.host('bastion').hostKeys.ed25519}\n` }).toString().split(' ')[1];
-  expect(trusted.stdout).toMatch(new RegExp(`^bastion: \\[127\\.0\\.0\\.1\\]:\\d+ presents ssh-ed25519 ${expected!.replace(/[+/]/g, '\\$&')}\\nbastion: pinned to ${home}/\\.ssh/known_hosts\\n`));
+  const expected = execFileSync('ssh-keygen', ['-lf', '-'], { input: `x ${started.host('bastion').hostKeys.ed25519}\n` })
+    .toString()
+    .split(' ')[1];
+  expect(trusted.stdout).toMatch(
+    new RegExp(
+      `^bastion: \\[127\\.0\\.0\\.1\\]:\\d+ presents ssh-ed25519 ${expected!.replace(/[+/]/g, '\\$&')}\\nbastion: pinned to ${home}/\\.ssh/known_hosts\\n`,
+    ),
+  );
   expect(trusted.stdout).toMatch(/^mid: \S+ presents ssh-ed25519 SHA256:\S+\nmid: pinned to /m);
   expect(trusted.stdout).toMatch(/^deep: \S+ via bastion → mid presents ssh-ed25519 SHA256:\S+\ndeep: pinned to /m);
   expect(statSync(path.join(home, '.ssh')).mode & 0o777).toBe(0o700);
@@ -171,7 +187,10 @@ test('trust: shows the fingerprints along the chain and pins them into a fresh ~
   expect(again.stdout).toMatch(/bastion: already trusted \(.*known_hosts:1\)/);
 
   // A different key already known for the host is refused, not replaced.
-  writeFileSync(path.join(home, '.ssh/known_hosts'), `[127.0.0.1]:${started.host('target').ports.ssh} ${execFileSync('ssh-keygen', ['-y', '-f', started.credentials.keys.wrong.privateKeyPath]).toString().trim()}\n`);
+  writeFileSync(
+    path.join(home, '.ssh/known_hosts'),
+    `[127.0.0.1]:${started.host('target').ports.ssh} ${execFileSync('ssh-keygen', ['-y', '-f', started.credentials.keys.wrong.privateKeyPath]).toString().trim()}\n`,
+  );
   const changed = await runCliProcess(['-l', file, 'trust', 'target'], { env });
   expect(changed.code).toBe(1);
   expect(changed.stderr).toMatch(/target \(ssh\): another key is already known for \[127\.0\.0\.1\]:\d+ .*ssh-keygen -R/);

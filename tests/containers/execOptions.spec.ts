@@ -5,7 +5,7 @@
  */
 import { defineLab } from '../../src/config/defineLab.js';
 import { Lab } from '../../src/host/lab.js';
-import { test, expect, labInput } from '../helpers/containerLab.js';
+import { expect, labInput, test } from '../helpers/containerLab.js';
 
 for (const name of ['target', 'telnet'] as const) {
   test.describe(`exec and run options on ${name === 'target' ? 'SSH' : 'telnet'}`, () => {
@@ -17,7 +17,7 @@ for (const name of ['target', 'telnet'] as const) {
     test('env (any name, not only what AcceptEnv lists), cwd, stdin, exit code, stderr apart', async ({ sharedLab }) => {
       const { lab, host } = hostOf(sharedLab);
       const r = await host.exec('pwd; echo "$NOT_ACCEPTED/$QUOTED"; cat; echo oops >&2; exit 4', {
-        env: { NOT_ACCEPTED: 'through', QUOTED: "it's \"quoted\" $HOME" },
+        env: { NOT_ACCEPTED: 'through', QUOTED: 'it\'s "quoted" $HOME' },
         cwd: '/usr/share',
         stdin: 'from stdin\n',
       });

@@ -3,7 +3,7 @@
  * connection, a restarted sshd under load, a frozen device noticed by keepalives, wrapper mode.
  */
 import type { HostInput } from '../../src/config/schema.js';
-import { test, expect, privateLab, targetLab, type StartedLab } from '../helpers/containerLab.js';
+import { expect, privateLab, type StartedLab, targetLab, test } from '../helpers/containerLab.js';
 
 let started: StartedLab;
 test.beforeAll(async () => {
@@ -52,7 +52,9 @@ test('sshd restarted in the middle of 200 calls: each completes or fails clearly
 });
 
 test('a frozen device is noticed by keepalives within their bound; commands fail clearly, then reconnect', async () => {
-  const { lab, events, target } = labOf({ ssh: { keepaliveInterval: 1_000, keepaliveCountMax: 2, connectTimeout: 3_000, connectAttempts: 1, commandRetries: 0 } });
+  const { lab, events, target } = labOf({
+    ssh: { keepaliveInterval: 1_000, keepaliveCountMax: 2, connectTimeout: 3_000, connectAttempts: 1, commandRetries: 0 },
+  });
   await target.exec('true');
   const device = started.host('target');
   await device.pause();

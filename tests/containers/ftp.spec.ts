@@ -5,23 +5,25 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+
 import { FTPError } from 'basic-ftp';
-import { defineLab, type FtpOptions, type HostInput } from '../../src/config/index.js';
+
 import type { RemoteHostConfig } from '../../src/config/defineLab.js';
-import { FtpTransfer, type FtpConnectionEvent, type FtpTransferSetup } from '../../src/transfer/ftp.js';
+import { defineLab, type FtpOptions, type HostInput } from '../../src/config/index.js';
+import { type FtpConnectionEvent, FtpTransfer, type FtpTransferSetup } from '../../src/transfer/ftp.js';
 import { openFtpConnection } from '../../src/transfer/ftp/connect.js';
 import { remoteFileSize } from '../../src/transfer/ftp/remote.js';
 import type { RemoteRunner } from '../../src/transfer/types.js';
 import { directPath, type NetworkPath } from '../../src/transport/network.js';
 import { ConnectionError, TransferError } from '../../src/util/errors.js';
-import { test, expect, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
+import { expect, labInput, privateLab, type StartedLab, test } from '../helpers/containerLab.js';
 import { RecordingPath, TlsTerminatingPath } from '../helpers/ftpPaths.js';
 
 const MiB = 1024 * 1024;
@@ -36,7 +38,11 @@ function targetConfig(lab: StartedLab, ftp: Partial<FtpOptions> = {}, host: Part
 }
 
 /** An FtpTransfer for `target`; closed by the caller. */
-function ftpTo(lab: StartedLab, ftp: Partial<FtpOptions> = {}, extras: Partial<FtpTransferSetup> & { path?: NetworkPath; host?: Partial<HostInput> } = {}): FtpTransfer {
+function ftpTo(
+  lab: StartedLab,
+  ftp: Partial<FtpOptions> = {},
+  extras: Partial<FtpTransferSetup> & { path?: NetworkPath; host?: Partial<HostInput> } = {},
+): FtpTransfer {
   const config = targetConfig(lab, ftp, extras.host);
   const { path: networkPath = directPath, host: _host, ...rest } = extras;
   const user = config.ftp.user ?? config.user;
@@ -95,9 +101,11 @@ async function localTree(root: string, relative = ''): Promise<Record<string, st
 
 /** The same for a tree on the target. */
 async function remoteTree(lab: StartedLab, root: string): Promise<Record<string, string>> {
-  const result = await lab.host('target').exec(
-    `cd '${root}' && find . -mindepth 1 -type d -printf '%P/\\tdir\\n' && find . -type f -print0 | sort -z | xargs -0 -r sha256sum | sed -E 's#^([0-9a-f]+)  \\./(.*)$#\\2\\t\\1#'`,
-  );
+  const result = await lab
+    .host('target')
+    .exec(
+      `cd '${root}' && find . -mindepth 1 -type d -printf '%P/\\tdir\\n' && find . -type f -print0 | sort -z | xargs -0 -r sha256sum | sed -E 's#^([0-9a-f]+)  \\./(.*)$#\\2\\t\\1#'`,
+    );
   expect(result.exitCode, result.output).toBe(0);
   const out: Record<string, string> = {};
   for (const line of result.stdout.split('\n').filter(Boolean)) {
@@ -383,7 +391,9 @@ test.describe('FTP transfers against vsftpd', () => {
       const missing = '/tmp/lw-ftp-no-such-dir/missing.bin';
       const error = await ftp.get(missing, local).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TransferError);
-      expect((error as Error).message).toContain(`target (ftp): get of ${missing} to ${local} failed: cannot read ${missing} on the device: no such file or directory (the server answered "550`);
+      expect((error as Error).message).toContain(
+        `target (ftp): get of ${missing} to ${local} failed: cannot read ${missing} on the device: no such file or directory (the server answered "550`,
+      );
       expect((error as TransferError).kind).toBe('missing');
       await expect(stat(local)).rejects.toThrow(/ENOENT/);
 
@@ -427,7 +437,10 @@ test.describe('FTP transfers against vsftpd', () => {
         expect(calls.at(-1), direction).toEqual([expectedTotal, expectedTotal]);
         const done = calls.map(([d]) => d);
         expect(done, `${direction}: monotonic`).toEqual([...done].sort((a, b) => a - b));
-        expect(calls.every(([, total]) => total === expectedTotal), direction).toBe(true);
+        expect(
+          calls.every(([, total]) => total === expectedTotal),
+          direction,
+        ).toBe(true);
       }
     } finally {
       await ftp.close();

@@ -6,12 +6,13 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import type { HostInput } from '../../src/config/schema.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
 import type { HopPath } from '../../src/transport/hopPath.js';
-import { test, expect, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
+import { expect, labInput, privateLab, type StartedLab, test } from '../helpers/containerLab.js';
 import { readBanner } from '../helpers/net.js';
 
 let started: StartedLab;
@@ -112,7 +113,11 @@ test('hop forwards are cached per destination and released when unused; closing 
   const hop = lab.pathOf('inner') as HopPath;
   const forwards = await hop.activeForwards();
   // The control port is held by the FTP connection pool; every data port was released.
-  expect(Object.entries(forwards).filter(([, users]) => users > 0).map(([key]) => key.split(':')[1])).toEqual(['21']);
+  expect(
+    Object.entries(forwards)
+      .filter(([, users]) => users > 0)
+      .map(([key]) => key.split(':')[1]),
+  ).toEqual(['21']);
   const deep = lab.remote('deep');
   await deep.run('true');
   await inner.close();
@@ -132,7 +137,13 @@ test('the bastion down: the error names the bastion, not the target', async () =
     // Docker's port proxy accepts and then resets or closes where a real bastion would
     // refuse; whichever way the bastion fails, the error must name it, not the target.
     const bastionPort = started.host('bastion').ports.ssh!;
-    const error = await lab.remote('inner').run('true').then(() => undefined, (e: Error) => e);
+    const error = await lab
+      .remote('inner')
+      .run('true')
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
     expect(error?.message).toMatch(new RegExp(`^bastion \\(ssh\\): .*127\\.0\\.0\\.1:${bastionPort}.*, and it is the hop to "inner"\\.`));
     expect(error?.message).not.toMatch(/^inner/);
     await lab.close();

@@ -8,12 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import { defineLab, type LabInput } from '../../src/config/defineLab.js';
 import type { HostInput, PduInput } from '../../src/config/schema.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
 import { HostUnavailableError, TransferError } from '../../src/util/errors.js';
-import { test, expect, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
+import { expect, labInput, privateLab, type StartedLab, test } from '../helpers/containerLab.js';
 import { inlineAttachment, resultOf, runInlineTest } from '../helpers/inlineTest.js';
 import { startPduServer } from '../helpers/pduServer.js';
 
@@ -23,7 +24,10 @@ test.describe.configure({ mode: 'default' });
 let started: StartedLab;
 test.beforeAll(async () => {
   // Fixed published ports: a restarted container keeps them, as a rebooted board keeps its address.
-  started = await privateLab({ roles: ['target', 'telnetOnly', 'bastion', 'inner'], roleOptions: { target: { fixedPorts: true }, telnetOnly: { fixedPorts: true } } });
+  started = await privateLab({
+    roles: ['target', 'telnetOnly', 'bastion', 'inner'],
+    roleOptions: { target: { fixedPorts: true }, telnetOnly: { fixedPorts: true } },
+  });
   // A container that exits comes back, as a board does after its own reboot command.
   execFileSync('docker', ['update', '--restart=always', started.host('inner').name], { timeout: 30_000 });
 });
@@ -32,17 +36,18 @@ test.afterAll(async () => {
 });
 
 /** A PDU whose outlets are containers: cycle restarts one, off stops it, on starts it. */
-const dockerPdu = (extra: Partial<PduInput> = {}): PduInput => ({
-  driver: 'command',
-  on: 'docker start {outlet}',
-  off: 'docker stop -t 0 {outlet}',
-  cycle: 'docker restart -t 0 {outlet}',
-  state: "docker inspect -f '{{.State.Running}}' {outlet}",
-  stateOn: '^true',
-  stateOff: '^false',
-  timeout: 60_000,
-  ...extra,
-} as PduInput);
+const dockerPdu = (extra: Partial<PduInput> = {}): PduInput =>
+  ({
+    driver: 'command',
+    on: 'docker start {outlet}',
+    off: 'docker stop -t 0 {outlet}',
+    cycle: 'docker restart -t 0 {outlet}',
+    state: "docker inspect -f '{{.State.Running}}' {outlet}",
+    stateOn: '^true',
+    stateOff: '^false',
+    timeout: 60_000,
+    ...extra,
+  }) as PduInput;
 
 function labOf(hosts: Record<string, Partial<HostInput>>, pdus: Record<string, PduInput> = { docker: dockerPdu() }) {
   const input: LabInput = { ...labInput(started, hosts), pdus };
@@ -55,7 +60,8 @@ function labOf(hosts: Record<string, Partial<HostInput>>, pdus: Record<string, P
 const container = (role: 'target' | 'telnetOnly' | 'inner') => started.host(role).name;
 /** When PID 1 started (clock ticks since the machine booted): a new value means a new boot of the board. */
 const bootMark = async (host: { exec(c: string): Promise<{ output: string }> }) => (await host.exec("cut -d' ' -f22 /proc/1/stat")).output.trim();
-const powerLines = (events: LabEvent[], host: string) => events.flatMap((e) => (e.type === 'power' && e.host === host ? [`${e.text}${e.error ? ` FAILED — ${e.error}` : ''}`] : []));
+const powerLines = (events: LabEvent[], host: string) =>
+  events.flatMap((e) => (e.type === 'power' && e.host === host ? [`${e.text}${e.error ? ` FAILED — ${e.error}` : ''}`] : []));
 const connects = (events: LabEvent[], host: string) => events.filter((e) => e.type === 'connection' && e.host === host && e.event === 'connected').length;
 
 test('command driver: docker restart power-cycles the board, and it is back with fresh shells; docker stop/start switch it off and on', async () => {
@@ -74,14 +80,19 @@ test('command driver: docker restart power-cycles the board, and it is back with
   expect((await side.run('pwd')).only.output).toBe('/home/lab\n');
   const lines = powerLines(events, 'target');
   expect(lines).toContainEqual('target goes down: power-cycled by host.reboot({ hard: true })');
-  expect(lines).toContainEqual('closed for the outage: the SSH connection, the shells of "default", "side" (each session opens a new shell on its next command)');
+  expect(lines).toContainEqual(
+    'closed for the outage: the SSH connection, the shells of "default", "side" (each session opens a new shell on its next command)',
+  );
   expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^cycle: outlet ${container('target')} of PDU "docker" \\(command\\) · `)));
   expect(lines).toContainEqual(expect.stringMatching(/^target is up after .* \(ssh at .*, shell at .*\)$/));
 
   expect(await dut.power('state')).toBe('on');
   expect(await dut.power('off')).toBe('off');
   expect(await dut.power('state')).toBe('off');
-  const refused = await dut.exec('true').then(() => undefined, (e: unknown) => e);
+  const refused = await dut.exec('true').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(refused).toBeInstanceOf(HostUnavailableError);
   expect((refused as Error).message).toMatch(/^target: target is powered off \(powered off by host\.power\("off"\), .* ago\)\./);
   await dut.power('on');
@@ -151,15 +162,23 @@ test('commands, a named session and an SFTP upload cut by a power cycle settle w
   const sideRun = side.run('echo running; sleep 60');
   let moving!: () => void;
   const transferring = new Promise<void>((resolve) => (moving = resolve));
-  const upload = dut.put(file, '/tmp/big.bin', { onProgress: (done) => done > 0 && moving() }).then(() => undefined, (e: unknown) => e);
+  const upload = dut.put(file, '/tmp/big.bin', { onProgress: (done) => done > 0 && moving() }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   await transferring;
   await expect.poll(() => ['exec', 'default', 'side'].every(running), { timeout: 30_000 }).toBe(true);
 
   const rebooting = dut.reboot({ hard: true });
   // A call made now fails at once.
-  const meanwhile = await dut.exec('true').then(() => undefined, (e: unknown) => e);
+  const meanwhile = await dut.exec('true').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(meanwhile).toBeInstanceOf(HostUnavailableError);
-  expect((meanwhile as Error).message).toMatch(/^target: target is rebooting \(power-cycled by host\.reboot\(\{ hard: true \}\), \d+ ms ago\)\. Calls made during a reboot fail at once/);
+  expect((meanwhile as Error).message).toMatch(
+    /^target: target is rebooting \(power-cycled by host\.reboot\(\{ hard: true \}\), \d+ ms ago\)\. Calls made during a reboot fail at once/,
+  );
 
   const cut = /^aborted \(target was power-cycled while this ran \(power-cycled by host\.reboot\(\{ hard: true \}\)\)\); /;
   const execResult = await exec;
@@ -171,7 +190,9 @@ test('commands, a named session and an SFTP upload cut by a power cycle settle w
   expect((await sideRun).only.error).toMatch(cut);
   const uploadError = await upload;
   expect(uploadError).toBeInstanceOf(TransferError);
-  expect((uploadError as Error).message).toMatch(/^target \(sftp\): put of .*big\.bin to \/tmp\/big\.bin failed after \d+ of \d+ bytes: it was aborted \(target was power-cycled while this ran/);
+  expect((uploadError as Error).message).toMatch(
+    /^target \(sftp\): put of .*big\.bin to \/tmp\/big\.bin failed after \d+ of \d+ bytes: it was aborted \(target was power-cycled while this ran/,
+  );
   await rebooting;
 
   expect((await dut.exec('echo exec')).output).toBe('exec\n');
@@ -188,12 +209,26 @@ test('HTTP driver: a REST PDU power-cycles a container board, and its token is m
   const pdu = await startPduServer({
     token,
     outlets: { [container('target')]: 'on' },
-    onSwitch: async (outlet, action) => void execFileSync('docker', [action === 'cycle' ? 'restart' : action === 'on' ? 'start' : 'stop', ...(action === 'on' ? [] : ['-t', '0']), outlet], { timeout: 60_000 }),
+    onSwitch: async (outlet, action) =>
+      void execFileSync('docker', [action === 'cycle' ? 'restart' : action === 'on' ? 'start' : 'stop', ...(action === 'on' ? [] : ['-t', '0']), outlet], {
+        timeout: 60_000,
+      }),
   });
   try {
     const { lab, events } = labOf(
       { target: { power: { pdu: 'rest', outlet: container('target') } } },
-      { rest: { driver: 'http', baseUrl: pdu.url, headers: { Authorization: `Bearer ${token}` }, on: 'outlets/{outlet}/on', off: 'outlets/{outlet}/off', cycle: 'outlets/{outlet}/cycle', state: 'outlets/{outlet}', timeout: 60_000 } },
+      {
+        rest: {
+          driver: 'http',
+          baseUrl: pdu.url,
+          headers: { Authorization: `Bearer ${token}` },
+          on: 'outlets/{outlet}/on',
+          off: 'outlets/{outlet}/off',
+          cycle: 'outlets/{outlet}/cycle',
+          state: 'outlets/{outlet}',
+          timeout: 60_000,
+        },
+      },
     );
     const dut = lab.remote('target');
     const before = await bootMark(dut);
@@ -251,17 +286,26 @@ test('recovery that fails: the next test that needs the board fails at once with
     const run = await runInlineTest(
       {
         // The PDU switches the board off and never on again: it cannot come back.
-        'lab.config.ts': recoveryLab(dockerPdu({ cycle: 'docker stop -t 0 {outlet}' }), { recover: 'power-cycle', healthTimeout: 3_000, upTimeout: 4_000, pollInterval: 500 }),
+        'lab.config.ts': recoveryLab(dockerPdu({ cycle: 'docker stop -t 0 {outlet}' }), {
+          recover: 'power-cycle',
+          healthTimeout: 3_000,
+          upTimeout: 4_000,
+          pollInterval: 500,
+        }),
         'board.spec.ts': hangThenUse(container('target')),
       },
       { timeoutMs: 240_000 },
     );
     const failed = resultOf(run.report!, 'leaves the board hung');
     expect(failed.status, run.output).toBe('failed');
-    expect(inlineAttachment(failed, 'transcript: target')).toMatch(/\[power\] · target could not be recovered by power-cycle FAILED — .*did not come back within 4\.00 s/);
+    expect(inlineAttachment(failed, 'transcript: target')).toMatch(
+      /\[power\] · target could not be recovered by power-cycle FAILED — .*did not come back within 4\.00 s/,
+    );
     const next = resultOf(run.report!, 'uses the board next');
     expect(next.status).toBe('failed');
-    expect(next.error?.message).toMatch(/target: target did not come back: it could not be recovered after test "leaves the board hung" failed earlier in this run \(.*did not come back within 4\.00 s/);
+    expect(next.error?.message).toMatch(
+      /target: target did not come back: it could not be recovered after test "leaves the board hung" failed earlier in this run \(.*did not come back within 4\.00 s/,
+    );
   } finally {
     execFileSync('docker', ['start', container('target')], { timeout: 60_000 });
   }

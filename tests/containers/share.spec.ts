@@ -2,16 +2,17 @@
  * Reverse SFTP share on real OpenSSH: the device's own `sftp` (and `sshfs` where FUSE is
  * available) reaches a runner folder through a remote forward served in-process.
  */
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import type { HostInput } from '../../src/config/schema.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
 import type { RemoteHost } from '../../src/host/remoteHost.js';
 import type { Share } from '../../src/share/share.js';
-import { test, expect, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
+import { expect, labInput, privateLab, type StartedLab, test } from '../helpers/containerLab.js';
 
 function labOf(started: StartedLab, overrides: Record<string, Partial<HostInput>> = {}) {
   const lab = new Lab(defineLab(labInput(started, overrides)));
@@ -79,7 +80,7 @@ async function listening(host: RemoteHost, port: number): Promise<boolean> {
 }
 
 test.describe('reverse SFTP share', () => {
-  test('the device\'s sftp client reads and writes the shared folder', async ({ sharedLab }) => {
+  test("the device's sftp client reads and writes the shared folder", async ({ sharedLab }) => {
     const { lab, events, target } = labOf(sharedLab);
     const { share: dir } = folders();
     await using share = await target.share(dir);
@@ -91,7 +92,14 @@ test.describe('reverse SFTP share', () => {
         `-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o PreferredAuthentications=publickey -o BatchMode=yes -B 131072 -P ${share.remotePort} share@127.0.0.1`,
     );
     expect(share.keyFile).toMatch(new RegExp(`^/home/lab/\\.cache/labwright/share-${share.id}/id_ed25519$`));
-    const r = await sftp(target, share, [`get hello.txt ${tmp}/hello.txt`, 'mkdir made', `put ${tmp}/up.txt made/up.txt`, 'ls -l made', 'rename made/up.txt made/renamed.txt', 'chmod 600 made/renamed.txt']);
+    const r = await sftp(target, share, [
+      `get hello.txt ${tmp}/hello.txt`,
+      'mkdir made',
+      `put ${tmp}/up.txt made/up.txt`,
+      'ls -l made',
+      'rename made/up.txt made/renamed.txt',
+      'chmod 600 made/renamed.txt',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(r.output).toMatch(/^-rw-r--r-- +1 \d+ +\d+ +19 \w{3} [ \d]\d \d\d:\d\d up\.txt$/m);
@@ -188,7 +196,16 @@ test.describe('reverse SFTP share', () => {
     const read = await sftp(target, share, [`get sub/deep.txt ${tmp}/deep.txt`, 'ls']);
     expect(read.exitCode).toBe(0);
     expect((await target.exec(`cat ${tmp}/deep.txt`)).output).toBe('deep\n');
-    for (const command of [`put ${tmp}/new.txt new.txt`, `put ${tmp}/new.txt hello.txt`, 'mkdir d', 'rmdir sub', 'rm hello.txt', 'rename hello.txt h2.txt', 'chmod 600 hello.txt', 'ln -s hello.txt l']) {
+    for (const command of [
+      `put ${tmp}/new.txt new.txt`,
+      `put ${tmp}/new.txt hello.txt`,
+      'mkdir d',
+      'rmdir sub',
+      'rm hello.txt',
+      'rename hello.txt h2.txt',
+      'chmod 600 hello.txt',
+      'ln -s hello.txt l',
+    ]) {
       const r = await sftp(target, share, [command]);
       expect(r.exitCode, command).toBe(1);
       expect(r.stderr, command).toMatch(/denied|read-only/i);
@@ -317,7 +334,7 @@ test.describe('share through a hop', () => {
     await lab.close();
   });
 
-  test('after the device\'s sshd restarts, the share is offered again on the same port', async () => {
+  test("after the device's sshd restarts, the share is offered again on the same port", async () => {
     const lab = new Lab(defineLab(labInput(started!)));
     const inner = lab.remote('inner');
     const { share: dir } = folders();

@@ -1,17 +1,18 @@
 /** SSH on real OpenSSH in containers: shells, exec, auth, host keys, transfers, forwards, errors. */
-import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import type { HostInput } from '../../src/config/schema.js';
+import { secret } from '../../src/host/commands.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
-import { secret } from '../../src/host/commands.js';
 import { TranscriptRecorder } from '../../src/playwright/transcript.js';
-import { test, expect, labInput, type StartedLab } from '../helpers/containerLab.js';
+import { expect, labInput, type StartedLab, test } from '../helpers/containerLab.js';
 import { closedPort as freePortNobodyListensOn, readBanner } from '../helpers/net.js';
 
 /** A labwright Lab over the shared containers, with per-host overrides; closed by the caller. */
@@ -98,7 +99,12 @@ test.describe('shells over SSH', () => {
   test('timeouts interrupt the foreground job with Ctrl+C and the shell recovers', async ({ sharedLab }) => {
     const { lab, target } = labOf(sharedLab);
     await target.run('cd /var');
-    for (const command of ['sleep 60', 'while :; do :; done', 'cat', `python3 -c "import signal,time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)"`]) {
+    for (const command of [
+      'sleep 60',
+      'while :; do :; done',
+      'cat',
+      `python3 -c "import signal,time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)"`,
+    ]) {
       const r = await target.run(command, { timeout: 400 });
       expect(r.only.timedOut, command).toBe(true);
       expect(r.only.error).toContain('interrupted and recovered');
@@ -150,7 +156,10 @@ test.describe('authentication', () => {
     const variants: [string, Partial<HostInput>][] = [
       ['password', { users: { [c.user.username]: { password: c.user.password } }, ssh: { authMethods: ['password'] } }],
       ['ed25519', { users: { [c.user.username]: { privateKey: c.keys.ed25519.privateKeyPath } }, ssh: { authMethods: ['publickey'] } }],
-      ['rsa+passphrase', { users: { [c.user.username]: { privateKey: c.keys.rsa.privateKeyPath, passphrase: c.keys.rsa.passphrase } }, ssh: { authMethods: ['publickey'] } }],
+      [
+        'rsa+passphrase',
+        { users: { [c.user.username]: { privateKey: c.keys.rsa.privateKeyPath, passphrase: c.keys.rsa.passphrase } }, ssh: { authMethods: ['publickey'] } },
+      ],
       ['mfa', { user: c.mfa.username, users: { [c.mfa.username]: { password: c.mfa.password, totp: c.mfa.totpSecret } } }],
     ];
     for (const [name, override] of variants) {
@@ -180,7 +189,12 @@ test.describe('authentication', () => {
       target: {
         user: c.mfa.username,
         users: { [c.mfa.username]: { totp: c.mfa.totpSecret } },
-        ssh: { keyboardInteractive: [{ prompt: /^Password/, answer: { secret: c.mfa.password } }, { prompt: /code/i, answer: 'totp' }] },
+        ssh: {
+          keyboardInteractive: [
+            { prompt: /^Password/, answer: { secret: c.mfa.password } },
+            { prompt: /code/i, answer: 'totp' },
+          ],
+        },
       },
     });
     expect((await target.exec('whoami')).output.trim()).toBe(c.mfa.username);
@@ -193,7 +207,9 @@ test.describe('authentication', () => {
     expect(await attempt({ users: { [c.user.username]: { password: 'not-the-password' } }, ssh: { authMethods: ['password'] } })).toMatch(
       /^target \(ssh\): authentication refused for user "lab" at 127\.0\.0\.1:\d+; tried password \(password\); the server accepts .*Check users\.lab/,
     );
-    expect(await attempt({ user: 'nosuchuser', users: { nosuchuser: { password: 'no-such-user-password' } }, ssh: { authMethods: ['password'] } })).toMatch(/authentication refused for user "nosuchuser"/);
+    expect(await attempt({ user: 'nosuchuser', users: { nosuchuser: { password: 'no-such-user-password' } }, ssh: { authMethods: ['password'] } })).toMatch(
+      /authentication refused for user "nosuchuser"/,
+    );
     expect(await attempt({ users: { [c.user.username]: { privateKey: c.keys.wrong.privateKeyPath } }, ssh: { authMethods: ['publickey'] } })).toMatch(
       /authentication refused for user "lab" .*tried publickey \(key .*id_wrong_ed25519\)/,
     );
@@ -207,7 +223,9 @@ test.describe('authentication', () => {
     const c = creds(sharedLab);
     const container = sharedLab.host('target');
     const before = (await container.logs(5000)).split('\n').filter((l) => /Failed password for lab /.test(l)).length;
-    const { lab, target } = labOf(sharedLab, { target: { users: { [c.user.username]: { password: 'wrong-once' } }, ssh: { authMethods: ['password'], connectAttempts: 5 } } });
+    const { lab, target } = labOf(sharedLab, {
+      target: { users: { [c.user.username]: { password: 'wrong-once' } }, ssh: { authMethods: ['password'], connectAttempts: 5 } },
+    });
     await expect(target.exec('true')).rejects.toThrow(/authentication refused/);
     await lab.close();
     await expect.poll(async () => (await container.logs(5000)).split('\n').filter((l) => /Failed password for lab /.test(l)).length).toBe(before + 1);
@@ -241,14 +259,24 @@ test.describe('host keys', () => {
     expect(hashedText).toMatch(/^\|1\|/m);
     expect(await connect(hashedText)).toBe('in');
     // Unknown.
-    expect(await connect('')).toMatch(new RegExp(`host key of \\[127\\.0\\.0\\.1\\]:${port} \\(ssh-ed25519 SHA256:[^)]+\\) is not in the known_hosts files.*Run \`npx labwright trust \\S+\` to see its fingerprint and pin it`));
+    expect(await connect('')).toMatch(
+      new RegExp(
+        `host key of \\[127\\.0\\.0\\.1\\]:${port} \\(ssh-ed25519 SHA256:[^)]+\\) is not in the known_hosts files.*Run \`npx labwright trust \\S+\` to see its fingerprint and pin it`,
+      ),
+    );
     // Changed: the entry holds another key of the same type.
     const other = execFileSync('ssh-keygen', ['-y', '-f', sharedLab.credentials.keys.wrong.privateKeyPath]).toString().trim().split(' ').slice(0, 2).join(' ');
     const mismatch = await connect(`[127.0.0.1]:${port} ${other}\n`);
-    expect(mismatch).toMatch(/HOST KEY MISMATCH for \[127\.0\.0\.1\]:\d+: the server presented ssh-ed25519 SHA256:\S+, but known_hosts has ssh-ed25519 SHA256:\S+ /);
+    expect(mismatch).toMatch(
+      /HOST KEY MISMATCH for \[127\.0\.0\.1\]:\d+: the server presented ssh-ed25519 SHA256:\S+, but known_hosts has ssh-ed25519 SHA256:\S+ /,
+    );
     expect(mismatch).toContain('ssh-keygen -R');
     // Revoked.
-    const ed = lines.find((l) => l.includes('ssh-ed25519'))!.split(' ').slice(1).join(' ');
+    const ed = lines
+      .find((l) => l.includes('ssh-ed25519'))!
+      .split(' ')
+      .slice(1)
+      .join(' ');
     expect(await connect(`${lines.join('\n')}\n@revoked * ${ed}\n`)).toMatch(/is marked @revoked/);
     // Off: no check at all.
     expect(await connect('', 'off')).toBe('in');
@@ -292,7 +320,11 @@ test.describe('transfers', () => {
       expect(progress[progress.length - 1]).toBe(3_000_006);
       expect(progress).toEqual([...progress].sort((a, b) => a - b));
       const remoteSum = (await target.exec(`cd ${remote} && find . -type f | sort | xargs sha256sum`)).output;
-      expect(remoteSum).toContain(createHash('sha256').update(readFileSync(path.join(dir, 'tree/sub/deeper/big.bin'))).digest('hex'));
+      expect(remoteSum).toContain(
+        createHash('sha256')
+          .update(readFileSync(path.join(dir, 'tree/sub/deeper/big.bin')))
+          .digest('hex'),
+      );
       const down = await target.get(remote, path.join(dir, 'back'), { method, verify: 'sha256' });
       expect(down.files).toBe(3);
       expect(readFileSync(path.join(dir, 'back/sub/deeper/big.bin'))).toEqual(readFileSync(path.join(dir, 'tree/sub/deeper/big.bin')));
@@ -300,7 +332,9 @@ test.describe('transfers', () => {
       const single = await target.put(path.join(dir, 'tree/a.txt'), '~/single.txt', { method });
       expect(single.verified).toBe('size');
       expect((await target.exec('cat ~/single.txt')).output).toBe('alpha\n');
-      await expect(target.get('/no/such/file', path.join(dir, 'x'), { method })).rejects.toThrow(new RegExp(`target \\(${method}\\): .*/no/such/file.*[Nn]o such file`));
+      await expect(target.get('/no/such/file', path.join(dir, 'x'), { method })).rejects.toThrow(
+        new RegExp(`target \\(${method}\\): .*/no/such/file.*[Nn]o such file`),
+      );
       await lab.close();
     });
   }
@@ -354,13 +388,17 @@ test.describe('connection failures', () => {
     expect(await message({ ssh: { port: closedPort, connectAttempts: 1 } })).toMatch(
       new RegExp(`^target \\(ssh\\): cannot connect to 127\\.0\\.0\\.1:${closedPort}: connection refused\\. Nothing listens there`),
     );
-    expect(await message({ address: 'no-such-device.invalid', ssh: { connectAttempts: 1 } })).toMatch(/cannot connect to no-such-device\.invalid:\d+: the name no-such-device\.invalid does not resolve/);
+    expect(await message({ address: 'no-such-device.invalid', ssh: { connectAttempts: 1 } })).toMatch(
+      /cannot connect to no-such-device\.invalid:\d+: the name no-such-device\.invalid does not resolve/,
+    );
     // A listener that accepts and never speaks: a hung sshd, or a proxy in the way.
     const silent = net.createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const silentPort = (silent.address() as net.AddressInfo).port;
     expect(await message({ ssh: { port: silentPort, connectTimeout: 1_500, connectAttempts: 1 } })).toMatch(
-      new RegExp(`^target \\(ssh\\): (no SSH login at 127\\.0\\.0\\.1:${silentPort} within 1\\.50 s|the SSH handshake with 127\\.0\\.0\\.1:${silentPort} did not finish in time)`),
+      new RegExp(
+        `^target \\(ssh\\): (no SSH login at 127\\.0\\.0\\.1:${silentPort} within 1\\.50 s|the SSH handshake with 127\\.0\\.0\\.1:${silentPort} did not finish in time)`,
+      ),
     );
     silent.close();
     // A listener that accepts and hangs up: not SSH.

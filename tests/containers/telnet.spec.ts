@@ -5,13 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import net from 'node:net';
+
 import { shellOptionsSchema, telnetOptionsSchema } from '../../src/config/schema.js';
 import { ShellPool } from '../../src/session/shellPool.js';
-import { ShellSession, type SessionLifecycle } from '../../src/session/shellSession.js';
+import { type SessionLifecycle, ShellSession } from '../../src/session/shellSession.js';
 import { TelnetShellTransport } from '../../src/session/telnetShell.js';
 import { directPath } from '../../src/transport/network.js';
 import { ConnectionError, TimeoutError } from '../../src/util/errors.js';
-import { test, expect, type LabHost, type StartedLab } from '../helpers/containerLab.js';
+import { expect, type LabHost, type StartedLab, test } from '../helpers/containerLab.js';
 
 const T = 15_000;
 
@@ -126,7 +127,10 @@ test.describe('telnet shell on inetutils telnetd', () => {
     // All bytes, then the sequences telnet treats specially: CR NUL, CR LF, IAC IAC, CR before other bytes.
     const tricky = Buffer.from([0x0d, 0x00, 0x0d, 0x0a, 0xff, 0xff, 0x0d, 0x0d, 0x00, 0x00, 0xff, 0x0d, 0x2e]);
     const expected = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), tricky]);
-    const made = await device.exec(`python3 -c "import sys; sys.stdout.buffer.write(bytes(range(256)) + bytes.fromhex('${tricky.toString('hex')}'))" > ${file}`, { user: sharedLab.credentials.user.username });
+    const made = await device.exec(
+      `python3 -c "import sys; sys.stdout.buffer.write(bytes(range(256)) + bytes.fromhex('${tricky.toString('hex')}'))" > ${file}`,
+      { user: sharedLab.credentials.user.username },
+    );
     expect(made.exitCode, made.output).toBe(0);
 
     const { session } = telnetSession(sharedLab);
@@ -150,7 +154,10 @@ test.describe('telnet shell on inetutils telnetd', () => {
     // Each waits until every session has created its marker: only concurrent shells finish.
     const results = await Promise.all(
       sessions.map((session) =>
-        session.run(`touch ../$(basename "$PWD").ready; n=0; while [ "$(ls ${dir}/*.ready | wc -l)" -lt ${names.length} ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; basename "$PWD"; echo $$`, { timeout: T }),
+        session.run(
+          `touch ../$(basename "$PWD").ready; n=0; while [ "$(ls ${dir}/*.ready | wc -l)" -lt ${names.length} ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; basename "$PWD"; echo $$`,
+          { timeout: T },
+        ),
       ),
     );
     const pids = new Set<string>();
@@ -176,7 +183,9 @@ test.describe('telnet shell on inetutils telnetd', () => {
     const failure = error as ConnectionError;
     expect(failure.kind).toBe('auth');
     expect(failure.transient).toBe(false);
-    expect(failure.message).toMatch(/^telnet \(telnet\): login as "lab" on 127\.0\.0\.1:\d+ was refused: the device answered "Login incorrect"\. Check the user and password of host "telnet"/);
+    expect(failure.message).toMatch(
+      /^telnet \(telnet\): login as "lab" on 127\.0\.0\.1:\d+ was refused: the device answered "Login incorrect"\. Check the user and password of host "telnet"/,
+    );
     expect(failure.message).not.toContain('wrong-password-lw');
     expect(session.alive).toBe(false);
   });
@@ -194,12 +203,16 @@ test.describe('telnet shell on inetutils telnetd', () => {
     await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
     const port = (free.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => free.close(() => resolve()));
-    const refused = await telnetSession(sharedLab, 'default', { port }).session.run('true', { timeout: T }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const refused = await telnetSession(sharedLab, 'default', { port })
+      .session.run('true', { timeout: T })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(refused).toMatchObject({ kind: 'refused' });
-    expect((refused as Error).message).toBe(`telnet (telnet): cannot connect to 127.0.0.1:${port}: connection refused. Nothing listens there: check the port and that the service runs on the device.`);
+    expect((refused as Error).message).toBe(
+      `telnet (telnet): cannot connect to 127.0.0.1:${port}: connection refused. Nothing listens there: check the port and that the service runs on the device.`,
+    );
   });
 
   test('a connection killed under a command fails that command clearly; the next command reconnects', async ({ sharedLab }) => {
@@ -217,7 +230,9 @@ test.describe('telnet shell on inetutils telnetd', () => {
     expect(killed.exitCode).toBeNull();
     expect(killed.timedOut).toBe(false);
     expect(killed.output).toBe('started\nx');
-    expect(killed.error).toMatch(/^the shell ended while the command ran \(the telnet connection to 127\.0\.0\.1:\d+ was closed\); the next command opens a new shell$/);
+    expect(killed.error).toMatch(
+      /^the shell ended while the command ran \(the telnet connection to 127\.0\.0\.1:\d+ was closed\); the next command opens a new shell$/,
+    );
     expect(session.alive).toBe(false);
 
     const next = await session.run('echo $$; pwd', { timeout: T });

@@ -2,10 +2,11 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import type { HostInput } from '../../src/config/schema.js';
 import { Lab } from '../../src/host/lab.js';
-import { test, expect, labInput, type StartedLab } from '../helpers/containerLab.js';
+import { expect, labInput, type StartedLab, test } from '../helpers/containerLab.js';
 
 function labOf(started: StartedLab, overrides: Record<string, Partial<HostInput>> = {}) {
   const lab = new Lab(defineLab(labInput(started, overrides)));
@@ -22,7 +23,9 @@ test('run keeps state, expects answer prompts, timeouts recover, named sessions 
   const sessions = await Promise.all(['a', 'b'].map((name) => telnet.openSession(name)));
   await telnet.exec('rm -f /tmp/lw-par-*');
   // Each waits for the other's file: only possible when both run at once.
-  const both = await Promise.all(sessions.map((s, i) => s.run(`touch /tmp/lw-par-${i}; while [ $(ls /tmp/lw-par-* | wc -l) -lt 2 ]; do sleep 0.05; done; echo ${i}`, { timeout: 10_000 })));
+  const both = await Promise.all(
+    sessions.map((s, i) => s.run(`touch /tmp/lw-par-${i}; while [ $(ls /tmp/lw-par-* | wc -l) -lt 2 ]; do sleep 0.05; done; echo ${i}`, { timeout: 10_000 })),
+  );
   expect(both.map((r) => r.only.output)).toEqual(['0\n', '1\n']);
   await lab.close();
 });
@@ -59,7 +62,11 @@ test('nc put and get in both directions, verified, no listener left behind', asy
   writeFileSync(path.join(dir, 'tree/empty'), '');
   writeFileSync(path.join(dir, 'single.bin'), Buffer.alloc(777_777, 0xff));
   const progress: number[] = [];
-  const file = await telnet.put(path.join(dir, 'single.bin'), '/tmp/nc-single.bin', { method: 'nc', verify: 'sha256', onProgress: (done) => progress.push(done) });
+  const file = await telnet.put(path.join(dir, 'single.bin'), '/tmp/nc-single.bin', {
+    method: 'nc',
+    verify: 'sha256',
+    onProgress: (done) => progress.push(done),
+  });
   expect(file).toMatchObject({ method: 'nc', bytes: 777_777, verified: 'sha256' });
   expect(progress[progress.length - 1]).toBe(777_777);
   const back = await telnet.get('/tmp/nc-single.bin', path.join(dir, 'single.back'), { method: 'nc', verify: 'sha256' });
@@ -89,7 +96,9 @@ test('FTP is the default transfer of a telnet host', async ({ sharedLab }) => {
 test('a wrong telnet password, a refused FTP login and a missing nc are each a clear error', async ({ sharedLab }) => {
   const user = sharedLab.credentials.user.username;
   const wrong = labOf(sharedLab, { telnet: { users: { [user]: { password: 'definitely-wrong' } }, telnet: { loginTimeout: 15_000 } } });
-  await expect(wrong.telnet.run('true')).rejects.toThrow(/^telnet \(telnet\): login as "lab" on 127\.0\.0\.1:\d+ was refused: the device answered "Login incorrect"\./);
+  await expect(wrong.telnet.run('true')).rejects.toThrow(
+    /^telnet \(telnet\): login as "lab" on 127\.0\.0\.1:\d+ was refused: the device answered "Login incorrect"\./,
+  );
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lw-terr-'));
   writeFileSync(path.join(dir, 'f'), 'x');
   await expect(wrong.telnet.put(path.join(dir, 'f'), '/tmp/f', { method: 'ftp' })).rejects.toThrow(/telnet \(ftp\): .*lab.*530/);
@@ -100,7 +109,9 @@ test('a wrong telnet password, a refused FTP login and a missing nc are each a c
   try {
     await own.host('telnetOnly').removeNc();
     const { lab, telnet } = labOf(own);
-    await expect(telnet.put(path.join(dir, 'f'), '/tmp/f', { method: 'nc' })).rejects.toThrow(/^telnet \(nc\): put of .*\/f to \/tmp\/f failed: "nc" is not installed on the device\. Install netcat/);
+    await expect(telnet.put(path.join(dir, 'f'), '/tmp/f', { method: 'nc' })).rejects.toThrow(
+      /^telnet \(nc\): put of .*\/f to \/tmp\/f failed: "nc" is not installed on the device\. Install netcat/,
+    );
     await lab.close();
   } finally {
     await own.stop();

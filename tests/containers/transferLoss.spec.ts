@@ -11,11 +11,12 @@
  */
 import { existsSync, mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import type { TransferMethod } from '../../src/config/schema.js';
 import { Lab } from '../../src/host/lab.js';
 import { TransferError, type TransferFailure } from '../../src/util/errors.js';
-import { test, expect, labInput, privateLab, type StartedLab } from '../helpers/containerLab.js';
+import { expect, labInput, privateLab, type StartedLab, test } from '../helpers/containerLab.js';
 import { farSide, partialFiles } from '../helpers/transferSides.js';
 
 const GiB = 1024 ** 3;
@@ -115,7 +116,9 @@ for (const how of ['pause', 'kill'] as const) {
             if (direction === 'put') expect((await side.sh(`test -e ${final}`)).code).not.toBe(0);
             else expect(existsSync(final)).toBe(false);
             const leftDevice = await partialFiles(side, remoteDir);
-            const leftRunner = readdirSync(localDir).filter((name) => name.includes('.lw-')).map((name) => path.join(localDir, name));
+            const leftRunner = readdirSync(localDir)
+              .filter((name) => name.includes('.lw-'))
+              .map((name) => path.join(localDir, name));
             for (const left of [...leftDevice, ...leftRunner]) expect(failure.message, `${left} is named`).toContain(left);
           } finally {
             await acting?.catch(() => undefined);

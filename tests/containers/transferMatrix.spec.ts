@@ -5,8 +5,9 @@
  * shared lab: OpenSSH (sftp, scp), vsftpd (ftp), netcat over SSH exec and over telnet.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import type { TransferMethod } from '../../src/config/schema.js';
 import type { LabEvent } from '../../src/host/events.js';
@@ -14,8 +15,8 @@ import type { Host } from '../../src/host/host.js';
 import { Lab } from '../../src/host/lab.js';
 import type { TransferOptions } from '../../src/transfer/types.js';
 import { TransferError } from '../../src/util/errors.js';
-import { test, expect, labInput, type StartedLab } from '../helpers/containerLab.js';
-import { farSide, partialFiles, type FarSide } from '../helpers/transferSides.js';
+import { expect, labInput, type StartedLab, test } from '../helpers/containerLab.js';
+import { type FarSide, farSide, partialFiles } from '../helpers/transferSides.js';
 
 /** Host kinds and the methods each offers. */
 const MATRIX: Array<{ host: string; methods: Array<TransferMethod | undefined> }> = [
@@ -95,7 +96,9 @@ for (const { host: hostName, methods } of MATRIX) {
         }
 
         // An aborted signal: nothing happens, nothing lands.
-        const early = await failure(host.put(path.join(local, 'data.bin'), `${remote}/early.bin`, { ...base, signal: AbortSignal.abort(new Error('not today')) }));
+        const early = await failure(
+          host.put(path.join(local, 'data.bin'), `${remote}/early.bin`, { ...base, signal: AbortSignal.abort(new Error('not today')) }),
+        );
         expect(early.kind).toBe('aborted');
         expect(early.message).toContain('it was aborted (not today)');
         expect((await side.sh(`test -e ${remote}/early.bin`)).code).not.toBe(0);
@@ -110,7 +113,11 @@ for (const { host: hostName, methods } of MATRIX) {
               : host.get(`${remote}/data.bin`, path.join(local, 'mid/data.bin'), options),
           );
           expect(stopped.kind, direction).toBe('aborted');
-          expect(stopped.message, direction).toMatch(new RegExp(`^${hostName} \\(${method ?? 'local'}\\): ${direction} of .* failed after \\d+ of ${data.length} bytes: it was aborted \\(stop now\\)\\.`));
+          expect(stopped.message, direction).toMatch(
+            new RegExp(
+              `^${hostName} \\(${method ?? 'local'}\\): ${direction} of .* failed after \\d+ of ${data.length} bytes: it was aborted \\(stop now\\)\\.`,
+            ),
+          );
           expect(stopped.message, 'partial files were removed').not.toContain('Partial files remain');
         }
         expect((await side.sh(`test -e ${remote}/mid.bin`)).code).not.toBe(0);
@@ -180,7 +187,9 @@ for (const { host: hostName, methods } of MATRIX) {
         expect((await failure(host.put(path.join(local, 'one.txt'), `${remote}/a/b/one.txt/x.txt`, base))).kind).toBe('not-a-directory');
         const missing = await failure(host.get(`${remote}/no/such/file`, path.join(local, 'x'), base));
         expect(missing.kind).toBe('missing');
-        expect(missing.message).toMatch(new RegExp(`^${hostName} \\(${method ?? 'local'}\\): get of ${remote}/no/such/file to .* failed: .*no such file or directory`));
+        expect(missing.message).toMatch(
+          new RegExp(`^${hostName} \\(${method ?? 'local'}\\): get of ${remote}/no/such/file to .* failed: .*no such file or directory`),
+        );
         expect((await failure(host.put(path.join(local, 'no-such-local'), `${remote}/x`, base))).kind).toBe('missing');
         if (hostName !== 'local') {
           // The runner runs as root, where nothing is denied; on the device the user is not root.
@@ -207,9 +216,15 @@ test('options a host kind cannot honour are refused with a clear error', async (
   writeFileSync(file, 'x');
   const local = await failure(host.put(file, testInfo.outputPath('g.txt'), { method: 'sftp' }));
   expect(local.kind).toBe('unsupported');
-  expect(local.message).toMatch(/^local \(local\): put with method "sftp": the local host copies files on the runner; transfer methods are for remote hosts\. Leave `method` out/);
+  expect(local.message).toMatch(
+    /^local \(local\): put with method "sftp": the local host copies files on the runner; transfer methods are for remote hosts\. Leave `method` out/,
+  );
   // Values no method can honour, on every host kind, before any connection.
-  for (const [name, method] of [['local', undefined], ['target', 'sftp'], ['telnet', 'nc']] as const) {
+  for (const [name, method] of [
+    ['local', undefined],
+    ['target', 'sftp'],
+    ['telnet', 'nc'],
+  ] as const) {
     const options: TransferOptions = method ? { method } : {};
     expect((await failure(lab.host(name).put(file, '/tmp/lw-bad.txt', { ...options, timeout: 0 }))).kind).toBe('unsupported');
     expect((await failure(lab.host(name).get('/tmp/lw-bad.txt', testInfo.outputPath('bad'), { ...options, mode: 0o20000 }))).kind).toBe('unsupported');
@@ -218,7 +233,11 @@ test('options a host kind cannot honour are refused with a clear error', async (
   for (const method of ['sftp', 'scp'] as const) {
     const refused = await failure(telnet.put(file, '/tmp/lw-no-ssh.txt', { method }));
     expect(refused.kind).toBe('unsupported');
-    expect(refused.message).toMatch(new RegExp(`^telnet \\(${method}\\): ${method} needs an SSH server on the device, and "telnet" is a telnet host whose SSH at 127\\.0\\.0\\.1:22 cannot be used: .*Use method "ftp" or "nc"`));
+    expect(refused.message).toMatch(
+      new RegExp(
+        `^telnet \\(${method}\\): ${method} needs an SSH server on the device, and "telnet" is a telnet host whose SSH at 127\\.0\\.0\\.1:22 cannot be used: .*Use method "ftp" or "nc"`,
+      ),
+    );
   }
   await lab.close();
 });

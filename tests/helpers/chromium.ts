@@ -1,17 +1,32 @@
 /** Debian's chromium through playwright-core, for looking at HTML reports (Playwright's own browser download is not reachable here). */
 import { execFileSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+
+import { type Browser, chromium } from 'playwright-core';
+
 import { repoRoot } from './inlineTest.js';
 
 /** Installs chromium when missing (scripts/ensure-chromium.sh, idempotent) and launches it headless. */
 export async function launchChromium(): Promise<Browser> {
-  const executablePath = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-chromium.sh')], { timeout: 20 * 60_000, stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+  const executablePath = execFileSync('bash', [path.join(repoRoot, 'scripts/ensure-chromium.sh')], {
+    timeout: 20 * 60_000,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .toString()
+    .trim();
   return chromium.launch({
     executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 

@@ -1,6 +1,7 @@
 /** Runs the labwright command as a subprocess (from the sources, through tsx), plain or on a pseudo-terminal. */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+
 import { repoRoot } from './inlineTest.js';
 
 export interface CliRun {
@@ -38,7 +39,11 @@ export function runCliProcess(args: readonly string[], options: { env?: Record<s
 export type PtyStep = { size: [cols: number, rows: number] } | { expect: string } | { send: string } | { sleep: number };
 
 /** Runs `labwright ARGS` on a pseudo-terminal driven by `steps`; returns all it printed and its exit code. */
-export function runCliOnPty(args: readonly string[], steps: readonly PtyStep[], options: { env?: Record<string, string> } = {}): Promise<{ output: string; exit: number; error: string | null }> {
+export function runCliOnPty(
+  args: readonly string[],
+  steps: readonly PtyStep[],
+  options: { env?: Record<string, string> } = {},
+): Promise<{ output: string; exit: number; error: string | null }> {
   return new Promise((resolve, reject) => {
     const helper = path.join(repoRoot, 'tests/helpers/pty_run.py');
     const child = spawn('python3', [helper, JSON.stringify(steps), '--', ...CLI, ...args], {

@@ -1,14 +1,15 @@
 /** The containerized lab for tests: a shared lab per worker and private labs for disruptive tests (see fixtures/lab/labConfig.ts for the host names). */
 import { test as base } from '@playwright/test';
+
+import { labInput } from '../../fixtures/lab/labConfig.js';
+import { type Lab as StartedLab, type LabHost, type LabRole, startLab, type StartLabOptions } from '../../fixtures/lab/startLab.js';
 import { defineLab } from '../../src/config/defineLab.js';
 import type { HostInput } from '../../src/config/schema.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
-import { labInput } from '../../fixtures/lab/labConfig.js';
-import { startLab, type Lab as StartedLab, type LabHost, type LabRole, type StartLabOptions } from '../../fixtures/lab/startLab.js';
 
-export type { StartedLab, LabHost, LabRole };
-export { labInput, knownHostsFile } from '../../fixtures/lab/labConfig.js';
+export type { LabHost, LabRole, StartedLab };
+export { knownHostsFile, labInput } from '../../fixtures/lab/labConfig.js';
 
 /** Test fixtures: one shared lab per worker (roles `target` and `telnetOnly`) for tests that do not disrupt it. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- no test-scoped fixtures

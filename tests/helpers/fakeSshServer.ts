@@ -5,8 +5,10 @@
  * connections and concurrent sessions.
  */
 import type net from 'node:net';
-import ssh2 from 'ssh2';
+
 import type { Connection, ServerChannel } from 'ssh2';
+import ssh2 from 'ssh2';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import type { HostInput } from '../../src/config/schema.js';
 import { oneTimeKeyPair } from '../../src/share/oneTimeKeys.js';

@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+
 import type { LocalEndpoint, NetworkPath } from '../../src/transport/network.js';
 import { connectTcp } from '../../src/transport/network.js';
 

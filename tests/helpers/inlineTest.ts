@@ -5,11 +5,12 @@
  * results; `test` here carries `runInlineTest` and `startInlineTest` as fixtures, as
  * Playwright's own suite has them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { test as base } from '@playwright/test';
 import type { JSONReport, JSONReportSuite, JSONReportTest, JSONReportTestResult, JSONReportTestStep } from '@playwright/test/reporter';
 
@@ -77,7 +78,15 @@ export async function startInlineTest(files: Record<string, string>, options: In
   const child = spawn(process.execPath, [cli, 'test', ...(options.args ?? [])], {
     cwd: dir,
     // Leases go to a store of this run's own unless the test names one.
-    env: { ...process.env, CI: '', FORCE_COLOR: '0', PLAYWRIGHT_HTML_OPEN: 'never', LABWRIGHT_LAB: '', LABWRIGHT_LEASES: path.join(dir, '.leases'), ...options.env },
+    env: {
+      ...process.env,
+      CI: '',
+      FORCE_COLOR: '0',
+      PLAYWRIGHT_HTML_OPEN: 'never',
+      LABWRIGHT_LAB: '',
+      LABWRIGHT_LEASES: path.join(dir, '.leases'),
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached ?? false,
   });

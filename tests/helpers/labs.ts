@@ -1,7 +1,7 @@
 /** Labs built in memory for tests. */
 import { defineLab, type LabInput } from '../../src/config/defineLab.js';
-import { Lab, type LabOptions } from '../../src/host/lab.js';
 import type { LabEvent } from '../../src/host/events.js';
+import { Lab, type LabOptions } from '../../src/host/lab.js';
 
 /** A lab from an inline definition, plus every event it emitted. */
 export function testLab(input: LabInput = {}, options: LabOptions = {}) {

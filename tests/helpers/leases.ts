@@ -6,10 +6,12 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { test as base, expect } from '@playwright/test';
+
+import { expect, test as base } from '@playwright/test';
+
+import { type StartedPostgres, startPostgres } from '../../fixtures/lab/postgres.js';
 import { defineLab } from '../../src/config/defineLab.js';
 import { Lab } from '../../src/host/lab.js';
-import { startPostgres, type StartedPostgres } from '../../fixtures/lab/postgres.js';
 
 export type StoreKind = 'postgres' | 'embedded';
 export const storeKinds: readonly StoreKind[] = ['postgres', 'embedded'];

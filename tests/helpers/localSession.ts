@@ -1,7 +1,7 @@
 /** Real local bash sessions for tests, with a tap on the raw bytes the shell printed. */
-import { shellOptionsSchema, type ShellOptions } from '../../src/config/schema.js';
+import { type ShellOptions, shellOptionsSchema } from '../../src/config/schema.js';
 import { LocalShellTransport } from '../../src/session/localShell.js';
-import { ShellSession, type SessionLifecycle } from '../../src/session/shellSession.js';
+import { type SessionLifecycle, ShellSession } from '../../src/session/shellSession.js';
 import type { ShellChannel, ShellSink, ShellTransport } from '../../src/session/transport.js';
 
 /** Wraps a transport and keeps every byte the shell printed. */

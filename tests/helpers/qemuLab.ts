@@ -4,14 +4,16 @@
  * reaches the board's serial console (and SSH where the board has it).
  */
 import { writeFileSync } from 'node:fs';
-import { test as base, expect as baseExpect } from '@playwright/test';
-import { labwrightMatchers } from '../../src/playwright/matchers.js';
-import { BOARD_PASSWORD, QemuBoard, ensureQemuArtifacts, type BoardOptions } from '../../fixtures/qemu/board.js';
+
+import { expect as baseExpect, test as base } from '@playwright/test';
+
+import { BOARD_PASSWORD, type BoardOptions, ensureQemuArtifacts, QemuBoard } from '../../fixtures/qemu/board.js';
 import { defineLab, type LabInput } from '../../src/config/defineLab.js';
 import type { HostInput } from '../../src/config/schema.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
 import type { RemoteHost } from '../../src/host/remoteHost.js';
+import { labwrightMatchers } from '../../src/playwright/matchers.js';
 
 export { BOARD_PASSWORD, QemuBoard };
 
@@ -32,9 +34,7 @@ export function boardHost(board: QemuBoard, overrides: Partial<HostInput> = {}):
     address: '127.0.0.1',
     term: board.options.ssh ? 'ssh' : 'console',
     users: { root: { password: BOARD_PASSWORD } },
-    ...(board.options.ssh
-      ? { ssh: { port: board.sshPort!, hostKeyPolicy: 'strict' as const, knownHosts: [knownHostsFor(board, files.hostKey)] } }
-      : {}),
+    ...(board.options.ssh ? { ssh: { port: board.sshPort!, hostKeyPolicy: 'strict' as const, knownHosts: [knownHostsFor(board, files.hostKey)] } } : {}),
     console: { transport: 'tcp', port: board.consolePort },
     commandTimeout: 20_000,
     ...overrides,
@@ -49,7 +49,9 @@ function knownHostsFor(board: QemuBoard, hostKey: string): string {
 }
 
 /** Starts a board (paused), connects its console, powers it on, and waits for its first prompt (U-Boot's countdown or Linux's login). */
-export async function startBoardLab(options: BoardOptions & { hostName?: string; host?: Partial<HostInput>; lab?: Omit<LabInput, 'hosts'> }): Promise<BoardLab> {
+export async function startBoardLab(
+  options: BoardOptions & { hostName?: string; host?: Partial<HostInput>; lab?: Omit<LabInput, 'hosts'> },
+): Promise<BoardLab> {
   const board = await QemuBoard.create(options);
   try {
     const name = options.hostName ?? 'board';

@@ -3,10 +3,11 @@
  * far end (the "board" side) running a small login program, exactly as a board's getty on
  * a USB serial adapter would look. Processes are killed by `stop()`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import { ensureQemuArtifacts } from '../../fixtures/qemu/board.js';
 
 /** The password the pair's login program accepts. */

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+
 import type { LabRole, StartedLab } from './containerLab.js';
 
 export interface FarSide {

@@ -6,13 +6,14 @@
  * worker starts its own board.
  */
 import { test as base } from '@playwright/test';
+
+import { labInput } from '../../fixtures/lab/labConfig.js';
+import { type BoardShell, type Lab as StartedLab, startLab } from '../../fixtures/lab/startLab.js';
 import { defineLab } from '../../src/config/defineLab.js';
 import type { HostInput, TransferMethod } from '../../src/config/schema.js';
 import { Lab } from '../../src/host/lab.js';
 import type { RemoteHost } from '../../src/host/remoteHost.js';
 import type { ShellFamily } from '../../src/session/wire.js';
-import { labInput } from '../../fixtures/lab/labConfig.js';
-import { startLab, type BoardShell, type Lab as StartedLab } from '../../fixtures/lab/startLab.js';
 
 /** One userland of the board: a login shell reached over one protocol. */
 export interface Userland {
@@ -67,7 +68,9 @@ interface TestFixtures {
  */
 export function userlandLab(board: StartedLab, land: Userland, host: Partial<HostInput> = {}): Lab {
   const user = board.credentials.board[land.shell].username;
-  return new Lab(defineLab(labInput(board, { board: { user, term: land.term, transfer: land.methods[0], ...host, shell: { recoveryTimeout: 1_500, ...host.shell } } })));
+  return new Lab(
+    defineLab(labInput(board, { board: { user, term: land.term, transfer: land.methods[0], ...host, shell: { recoveryTimeout: 1_500, ...host.shell } } })),
+  );
 }
 
 export const test = base.extend<TestFixtures, WorkerFixtures>({

@@ -5,8 +5,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import { runCliProcess } from '../helpers/cli.js';
-import { labWith, storeKinds, test, expect, untilQueued } from '../helpers/leases.js';
+import { expect, labWith, storeKinds, test, untilQueued } from '../helpers/leases.js';
 
 for (const kind of storeKinds) {
   test(`${kind} store: labwright leases shows who holds which device and who waits, in serving order`, async ({ newStore }) => {
@@ -31,10 +32,14 @@ for (const kind of storeKinds) {
       const lines = shown.stdout.split('\n');
       expect(lines[1]).toBe('held (1):');
       expect(lines[2]).toMatch(
-        new RegExp(`^ {2}dut1 held by pid ${process.pid} on ${os.hostname()}.* for "flash\\.spec\\.ts › flashes" since \\d\\d:\\d\\d:\\d\\d\\.\\d{3} \\(token ${held.token}\\), expires in .+ unless renewed$`),
+        new RegExp(
+          `^ {2}dut1 held by pid ${process.pid} on ${os.hostname()}.* for "flash\\.spec\\.ts › flashes" since \\d\\d:\\d\\d:\\d\\d\\.\\d{3} \\(token ${held.token}\\), expires in .+ unless renewed$`,
+        ),
       );
       expect(lines[3]).toBe('waiting (1), in serving order:');
-      expect(lines[4]).toMatch(new RegExp(`^ {2}1\\. request #\\d+ \\(tags \\[arm64\\], priority 3\\) of pid ${process.pid} on .* for "boot\\.spec\\.ts › boots", queued since `));
+      expect(lines[4]).toMatch(
+        new RegExp(`^ {2}1\\. request #\\d+ \\(tags \\[arm64\\], priority 3\\) of pid ${process.pid} on .* for "boot\\.spec\\.ts › boots", queued since `),
+      );
 
       const json = await runCliProcess(['-l', file, 'leases', '--json']);
       expect(json.code, json.stderr).toBe(0);
@@ -53,7 +58,7 @@ for (const kind of storeKinds) {
 
 test('an unreachable store is an error naming it, exit 1', async () => {
   mkdirSync(test.info().outputDir, { recursive: true });
-    const file = path.join(test.info().outputDir, 'lab.json');
+  const file = path.join(test.info().outputDir, 'lab.json');
   writeFileSync(file, JSON.stringify({ hosts: {}, leases: { store: 'postgres://lab:s3cret-pw@127.0.0.1:1/leases', connectTimeout: 2_000 } }));
   const run = await runCliProcess(['-l', file, 'leases']);
   expect(run.code).toBe(1);

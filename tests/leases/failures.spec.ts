@@ -5,13 +5,15 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+
 import pg from 'pg';
+
 import type { LabEvent } from '../../src/host/events.js';
 import { openLeaseStore } from '../../src/lease/open.js';
 import { POSTGRES_SCHEMA_VERSION } from '../../src/lease/postgresStore.js';
 import { LeaseError } from '../../src/util/errors.js';
 import { startInlineTest } from '../helpers/inlineTest.js';
-import { labWith, storeKinds, test, expect, untilQueued } from '../helpers/leases.js';
+import { expect, labWith, storeKinds, test, untilQueued } from '../helpers/leases.js';
 
 const TTL = 2_000;
 
@@ -127,7 +129,9 @@ test('an embedded store in a directory that cannot be made is an error naming it
   }
 });
 
-test('PostgreSQL restarted mid-run: holders and waiters resume within the TTL; an outage longer than the TTL fails the holder clearly', async ({ postgres }) => {
+test('PostgreSQL restarted mid-run: holders and waiters resume within the TTL; an outage longer than the TTL fails the holder clearly', async ({
+  postgres,
+}) => {
   const server = await postgres();
   const store = await server.createDatabase();
   const ttl = 4_000;

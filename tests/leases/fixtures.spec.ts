@@ -4,7 +4,7 @@
  * and what each of them leaves in the report.
  */
 import { allTests, inlineAttachment, resultOf, runInlineTest, stepTitles, unwrapReported } from '../helpers/inlineTest.js';
-import { test, expect } from '../helpers/leases.js';
+import { expect, test } from '../helpers/leases.js';
 
 const LAB = `
   import { defineLab } from 'labwright';
@@ -42,7 +42,9 @@ test('lease() gives one host or several, in order, for the test only', async () 
   expect(run.exitCode, run.output).toBe(0);
   const result = resultOf(run.report!, 'one');
   expect(stepTitles(result.steps)).toEqual(expect.arrayContaining(['lease tags [x86]', 'lease tags [arm64] + tags [board]']));
-  expect(inlineAttachment(result, 'transcript: dev-c')).toMatch(/\[lease\] · acquired dev-c \(token \d+\) from the embedded store .*\n.*\[lease\] · released dev-c/);
+  expect(inlineAttachment(result, 'transcript: dev-c')).toMatch(
+    /\[lease\] · acquired dev-c \(token \d+\) from the embedded store .*\n.*\[lease\] · released dev-c/,
+  );
 });
 
 test('a worker-scoped pool, and a worker-scoped lease(), give every test of the worker the same host under one lease', async () => {
@@ -88,7 +90,9 @@ test('a wait that runs out fails the test saying for what and behind whom, also 
   });
   expect(run.exitCode).toBe(1);
   const result = resultOf(run.report!, 'waits in vain');
-  expect(unwrapReported(result.error?.message)).toMatch(/dev-a \(lease\): no device for dev-a within 1.00 s: number 1 of 1 in the queue; dev-a held by pid \d+ on .+ for "the other holder" since .+ \(token \d+\)/);
+  expect(unwrapReported(result.error?.message)).toMatch(
+    /dev-a \(lease\): no device for dev-a within 1.00 s: number 1 of 1 in the queue; dev-a held by pid \d+ on .+ for "the other holder" since .+ \(token \d+\)/,
+  );
   expect(unwrapReported(result.error?.message)).toContain('unless renewed. Raise the wait bound');
   const transcript = inlineAttachment(result, 'transcript: dev-a');
   expect(transcript).toMatch(/\[lease\] · waiting for dev-a: number 1 of 1 in the queue; dev-a held by .+"the other holder"/);

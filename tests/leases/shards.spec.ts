@@ -6,8 +6,9 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { allTests, inlineAttachment, runInlineTest, type InlineRun } from '../helpers/inlineTest.js';
-import { storeKinds, test, expect } from '../helpers/leases.js';
+
+import { allTests, inlineAttachment, type InlineRun, runInlineTest } from '../helpers/inlineTest.js';
+import { expect, storeKinds, test } from '../helpers/leases.js';
 
 const SHARDS = 3;
 
@@ -105,7 +106,12 @@ for (const kind of storeKinds) {
 
     const holds: Hold[] = ['dev-a', 'dev-b'].flatMap((device) => {
       const log = path.join(recordDir, device, 'log.jsonl');
-      return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Hold) : [];
+      return existsSync(log)
+        ? readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .map((line) => JSON.parse(line) as Hold)
+        : [];
     });
     expect(holds).toHaveLength(15);
     expect(new Set(holds.map((h) => h.shard))).toEqual(new Set(['1', '2', '3']));
@@ -114,20 +120,27 @@ for (const kind of storeKinds) {
       const ordered = holds.filter((h) => h.device === device).sort((a, b) => a.start - b.start);
       for (let i = 1; i < ordered.length; i++) {
         const [before, after] = [ordered[i - 1]!, ordered[i]!];
-        expect(after.start, `${device}: "${after.title}" (shard ${after.shard}) began while "${before.title}" (shard ${before.shard}) held it`).toBeGreaterThanOrEqual(before.end);
+        expect(
+          after.start,
+          `${device}: "${after.title}" (shard ${after.shard}) began while "${before.title}" (shard ${before.shard}) held it`,
+        ).toBeGreaterThanOrEqual(before.end);
         expect(after.token, `${device}: fencing tokens grow from holder to holder`).toBeGreaterThan(before.token);
       }
     }
 
     // Somebody waited, and its transcript says for what and behind whom.
-    const waited = runs.flatMap((run) =>
-      allTests(run.report!).flatMap((t) => {
-        const result = t.results[0]!;
-        return result.attachments.filter((a) => a.name.startsWith('transcript: dev-')).map((a) => inlineAttachment(result, a.name));
-      }),
-    ).filter((transcript) => transcript.includes('[lease] · waiting'));
+    const waited = runs
+      .flatMap((run) =>
+        allTests(run.report!).flatMap((t) => {
+          const result = t.results[0]!;
+          return result.attachments.filter((a) => a.name.startsWith('transcript: dev-')).map((a) => inlineAttachment(result, a.name));
+        }),
+      )
+      .filter((transcript) => transcript.includes('[lease] · waiting'));
     expect(waited.length).toBeGreaterThan(0);
-    expect(waited[0]).toMatch(/\[lease\] · waiting for (tags \[shared\]|dev-a): number \d+ of \d+ in the queue; dev-\w held by pid \d+ on .+ for "\[rack\] .+\(shard \d\/3\)" since .+ \(token \d+\)/);
+    expect(waited[0]).toMatch(
+      /\[lease\] · waiting for (tags \[shared\]|dev-a): number \d+ of \d+ in the queue; dev-\w held by pid \d+ on .+ for "\[rack\] .+\(shard \d\/3\)" since .+ \(token \d+\)/,
+    );
     expect(waited[0]).toMatch(/\[lease\] · acquired dev-\w \(token \d+\) from the .+ after waiting/);
     expect(waited[0]).toMatch(/\[lease\] · released dev-\w \(token \d+\)/);
   });

@@ -3,12 +3,13 @@
  * Devices are placeholder hosts (leased, never connected to), except `local`, which runs
  * real commands where fencing is checked.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { LeaseError } from '../../src/util/errors.js';
+import { setTimeout as delay } from 'node:timers/promises';
+
 import { listLeases } from '../../src/lease/list.js';
-import { labWith, storeKinds, test, expect, untilQueued } from '../helpers/leases.js';
+import { LeaseError } from '../../src/util/errors.js';
+import { expect, labWith, storeKinds, test, untilQueued } from '../helpers/leases.js';
 
 /** Blocks this process's event loop, as a frozen or overloaded runner would be: no heartbeat can run. */
 function freeze(ms: number): void {
@@ -51,7 +52,9 @@ for (const kind of storeKinds) {
       expect(await listLeases(labs[0]!.config)).toMatchObject({ holders: [], waiters: [] });
     });
 
-    test('tags pick matching devices; the queue serves a higher priority first, then in order of arrival; holders and waiters can be listed', async ({ newStore }) => {
+    test('tags pick matching devices; the queue serves a higher priority first, then in order of arrival; holders and waiters can be listed', async ({
+      newStore,
+    }) => {
       const store = await newStore(kind);
       const devices = { a: ['arm64', 'rev-b'], b: ['arm64'], c: ['x86'] };
       const holderLab = labWith(store, devices);
@@ -103,7 +106,9 @@ for (const kind of storeKinds) {
       }
     });
 
-    test('a holder whose lease expired is told: the next call on the host fails clearly, and its release frees nothing of the next holder', async ({ newStore }) => {
+    test('a holder whose lease expired is told: the next call on the host fails clearly, and its release frees nothing of the next holder', async ({
+      newStore,
+    }) => {
       const store = await newStore(kind);
       const frozen = labWith(store, {}, { ttl: 1_000 });
       const other = labWith(store, {}, { ttl: 1_000 });
@@ -121,7 +126,9 @@ for (const kind of storeKinds) {
         );
         expect(refusal).toBeInstanceOf(LeaseError);
         expect((refusal as LeaseError).kind).toBe('lost');
-        expect((refusal as Error).message).toMatch(new RegExp(`^local \\(lease\\): the lease on local \\(token ${held.token}\\) is no longer held: .+ this call was not made`));
+        expect((refusal as Error).message).toMatch(
+          new RegExp(`^local \\(lease\\): the lease on local \\(token ${held.token}\\) is no longer held: .+ this call was not made`),
+        );
         await expect(local.exec('true')).rejects.toThrow(/is no longer held/);
         await expect(local.send('echo typed\n')).rejects.toThrow(/is no longer held/);
         await expect(local.openSession('side')).rejects.toThrow(/is no longer held/);

@@ -4,10 +4,11 @@
  * comes before the host's default.
  */
 import { execFileSync } from 'node:child_process';
-import { inlineAttachment, resultOf, test, expect } from '../helpers/inlineTest.js';
-import { testLab } from '../helpers/labs.js';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import { Lab } from '../../src/host/lab.js';
+import { expect, inlineAttachment, resultOf, test } from '../helpers/inlineTest.js';
+import { testLab } from '../helpers/labs.js';
 
 /** Whether a process whose command line contains `marker` runs on the runner. */
 function running(marker: string): boolean {
@@ -47,7 +48,9 @@ test("Playwright's test timeout interrupts the command, the transcript ends it, 
   const transcript = inlineAttachment(first, 'transcript: local');
   expect(transcript).toContain(`$ ${marker}; echo never`);
   expect(transcript).toMatch(/note: a command timeout of 2 min 0 s is longer than the [\d.]+ s this test has left/);
-  expect(transcript).toMatch(/\[default\] → ABORTED · .* · aborted \(the test ended \(its 3000 ms timeout was exceeded\)\); the shell was interrupted and recovered/);
+  expect(transcript).toMatch(
+    /\[default\] → ABORTED · .* · aborted \(the test ended \(its 3000 ms timeout was exceeded\)\); the shell was interrupted and recovered/,
+  );
   expect(transcript).not.toMatch(/│ never/);
   const second = resultOf(run.report!, 'the next test');
   expect(second.status, JSON.stringify(second.errors)).toBe('passed');

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { commitDeviceFiles, deviceDigests, deviceShellSide, deviceTreeDigests, explainDevicePath } from '../../src/transfer/deviceShell.js';
 import type { RemoteRunner } from '../../src/transfer/types.js';
 import type { TransferError } from '../../src/util/errors.js';
@@ -32,12 +34,23 @@ function scratch(): string {
 test('kinds of paths, directories created with their parents, and why a path cannot be used', async () => {
   const dir = scratch();
   const side = deviceShellSide(shell, context);
-  expect(await side.kinds([`${dir}/file`, `${dir}/dir`, `${dir}/nothing`, '/dev/null', `${dir}/it's "quoted"`])).toEqual(['file', 'directory', 'missing', 'other', 'missing']);
+  expect(await side.kinds([`${dir}/file`, `${dir}/dir`, `${dir}/nothing`, '/dev/null', `${dir}/it's "quoted"`])).toEqual([
+    'file',
+    'directory',
+    'missing',
+    'other',
+    'missing',
+  ]);
   await side.makeDirectories(`${dir}/a/b/c`);
   expect(statSync(`${dir}/a/b/c`).isDirectory()).toBe(true);
-  const blocked = await side.makeDirectories(`${dir}/file/sub`).then(() => undefined, (e: TransferError) => e);
+  const blocked = await side.makeDirectories(`${dir}/file/sub`).then(
+    () => undefined,
+    (e: TransferError) => e,
+  );
   expect(blocked?.kind).toBe('not-a-directory');
-  expect(blocked?.message).toBe(`dut (nc): cannot create directory ${dir}/file/sub on the device: a path component is not a directory. A component of the path is a file; pick another path.`);
+  expect(blocked?.message).toBe(
+    `dut (nc): cannot create directory ${dir}/file/sub on the device: a path component is not a directory. A component of the path is a file; pick another path.`,
+  );
   expect(await explainDevicePath(shell, `${dir}/no/such/file`, 'r')).toBe('missing');
   expect(await explainDevicePath(shell, `${dir}/file/x`, 'r')).toBe('not-a-directory');
   expect(await explainDevicePath(shell, `${dir}/file`, 'r')).toBe('denied');
@@ -75,7 +88,12 @@ test('uploaded files take their final names and modes only when every one verifi
   expect(existsSync(`${dir}/.a.part`)).toBe(false);
 
   writeFileSync(path.join(dir, '.c.part'), 'not what was sent');
-  const corrupted = await commitDeviceFiles(shell, [{ temp: `${dir}/.c.part`, final: `${dir}/c`, mode: 0o644, expected: sha256('what was sent') }], { verify: 'sha256', bytes: 17, what: 'upload of c' }, context).then(
+  const corrupted = await commitDeviceFiles(
+    shell,
+    [{ temp: `${dir}/.c.part`, final: `${dir}/c`, mode: 0o644, expected: sha256('what was sent') }],
+    { verify: 'sha256', bytes: 17, what: 'upload of c' },
+    context,
+  ).then(
     () => undefined,
     (e: TransferError) => e,
   );
@@ -83,7 +101,12 @@ test('uploaded files take their final names and modes only when every one verifi
   expect(existsSync(`${dir}/c`)).toBe(false);
 
   writeFileSync(path.join(dir, '.d.part'), 'd');
-  const onDirectory = await commitDeviceFiles(shell, [{ temp: `${dir}/.d.part`, final: `${dir}/dir`, mode: 0o644, expected: '1' }], { verify: 'none', bytes: 1, what: 'upload of d' }, context).then(
+  const onDirectory = await commitDeviceFiles(
+    shell,
+    [{ temp: `${dir}/.d.part`, final: `${dir}/dir`, mode: 0o644, expected: '1' }],
+    { verify: 'none', bytes: 1, what: 'upload of d' },
+    context,
+  ).then(
     () => undefined,
     (e: TransferError) => e,
   );

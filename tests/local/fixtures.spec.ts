@@ -2,7 +2,7 @@
  * The Playwright integration, tested the way Playwright tests its runner: inline test
  * files run through the real `playwright test` in a subprocess; assertions on the JSON report.
  */
-import { inlineAttachment, resultOf, stepTitles, test, expect } from '../helpers/inlineTest.js';
+import { expect, inlineAttachment, resultOf, stepTitles, test } from '../helpers/inlineTest.js';
 
 const LAB = `
 import { defineLab } from 'labwright';
@@ -32,7 +32,9 @@ test('each command is a step titled with host and command, and the transcript is
   const transcript = inlineAttachment(result, 'transcript: local');
   expect(transcript).toMatch(/^\d\d:\d\d:\d\d\.\d{3} \[default\] \$ cd \/tmp$/m);
   expect(transcript).toMatch(/\[default\] \$ echo "hello transcript"\n\s+│ hello transcript\n\d\d:\d\d:\d\d\.\d{3} \[default\] → exit 0 · \d+ ms/);
-  expect(transcript).toMatch(/\[exec#(\d+)\] \$ echo from exec; echo to stderr >&2\n\s+exec#\1 │ from exec\n.*\[exec#\1\] → exit 0 · \d+ ms\n\s+exec#\1 ! to stderr/);
+  expect(transcript).toMatch(
+    /\[exec#(\d+)\] \$ echo from exec; echo to stderr >&2\n\s+exec#\1 │ from exec\n.*\[exec#\1\] → exit 0 · \d+ ms\n\s+exec#\1 ! to stderr/,
+  );
   expect(result.attachments.find((a) => a.name === 'transcript: local')?.contentType).toBe('text/plain');
 });
 

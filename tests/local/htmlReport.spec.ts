@@ -4,9 +4,11 @@
  * labwright error is readable without horizontal scrolling.
  */
 import path from 'node:path';
-import { resultOf, test, expect } from '../helpers/inlineTest.js';
+
 import type { Browser } from 'playwright-core';
+
 import { launchChromium, serveFolder } from '../helpers/chromium.js';
+import { expect, resultOf, test } from '../helpers/inlineTest.js';
 import { closedPort } from '../helpers/net.js';
 
 let browser: Browser;

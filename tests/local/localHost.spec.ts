@@ -1,8 +1,10 @@
 /** LocalHost and the host layer on real processes: run lists, budgets, sessions, exec, transfers. */
-import { mkdtemp, mkdir, readFile, writeFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { secret } from '../../src/host/commands.js';
 import { testLab } from '../helpers/labs.js';
 
@@ -24,11 +26,7 @@ test.describe('run()', () => {
     const { lab } = testLab();
     const local = lab.host('local');
     const r = await local.run(
-      [
-        { cmd: 'printf "Proceed? "; read a; echo "answer=$a"', expects: [['Proceed? ', 'yes']] },
-        { cmd: 'sleep 5', timeout: 200 },
-        'echo reached',
-      ],
+      [{ cmd: 'printf "Proceed? "; read a; echo "answer=$a"', expects: [['Proceed? ', 'yes']] }, { cmd: 'sleep 5', timeout: 200 }, 'echo reached'],
       {},
     );
     expect(r.results[0]!.output).toBe('Proceed? answer=yes\n');
@@ -129,7 +127,9 @@ test.describe('exec()', () => {
     await local.exec('rm -rf /tmp/lw-conc && mkdir /tmp/lw-conc');
     // Each waits until all four have started: only possible when they run at the same time.
     const results = await Promise.all(
-      [1, 2, 3, 4].map((i) => local.exec(`touch /tmp/lw-conc/${i}; while [ $(ls /tmp/lw-conc | wc -l) -lt 4 ]; do sleep 0.05; done; echo ${i}`, { timeout: 10_000 })),
+      [1, 2, 3, 4].map((i) =>
+        local.exec(`touch /tmp/lw-conc/${i}; while [ $(ls /tmp/lw-conc | wc -l) -lt 4 ]; do sleep 0.05; done; echo ${i}`, { timeout: 10_000 }),
+      ),
     );
     expect(results.map((r) => r.output)).toEqual(['1\n', '2\n', '3\n', '4\n']);
     await local.exec('rm -rf /tmp/lw-conc');
@@ -152,7 +152,9 @@ test.describe('put() and get() on the local host', () => {
     expect(got).toMatchObject({ bytes: 5, verified: 'sha256' });
     expect(events.filter((e) => e.type === 'transfer')).toHaveLength(2);
     expect((await local.put(path.join(dir, 'src'), path.join(dir, 'dst2'), { verify: 'sha256' })).verified).toBe('sha256');
-    await expect(local.get(path.join(dir, 'missing'), path.join(dir, 'x'))).rejects.toThrow(/^local \(local\): get of .*missing to .*x failed: .*missing on the runner: no such file or directory\./);
+    await expect(local.get(path.join(dir, 'missing'), path.join(dir, 'x'))).rejects.toThrow(
+      /^local \(local\): get of .*missing to .*x failed: .*missing on the runner: no such file or directory\./,
+    );
     await rm(dir, { recursive: true, force: true });
     await lab.close();
   });

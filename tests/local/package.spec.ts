@@ -7,8 +7,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
 import ts from 'typescript';
+
 import { repoRoot } from '../helpers/inlineTest.js';
 
 test.describe.configure({ mode: 'default', timeout: 10 * 60_000 });
@@ -78,7 +80,16 @@ test.beforeAll(async () => {
   const versions = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
   execFileSync(
     'npm',
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', `./${tarball}`, `@playwright/test@${versions.devDependencies['@playwright/test']}`, `typescript@${versions.devDependencies.typescript}`, '@types/node@^20'],
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      `./${tarball}`,
+      `@playwright/test@${versions.devDependencies['@playwright/test']}`,
+      `typescript@${versions.devDependencies.typescript}`,
+      '@types/node@^20',
+    ],
     { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], timeout: 8 * 60_000 },
   );
   for (const kind of ['esm', 'cjs'] as const) {
@@ -95,7 +106,10 @@ test.beforeAll(async () => {
 
 for (const kind of ['esm', 'cjs'] as const) {
   test(`${kind}: the published types check with skipLibCheck false`, () => {
-    const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, kind)], { encoding: 'utf8', timeout: 120_000 });
+    const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, kind)], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);
   });
@@ -124,15 +138,18 @@ for (const kind of ['esm', 'cjs'] as const) {
   });
 }
 
-test('inside Playwright nothing loads tsx: the lab file is loaded by Playwright\'s own TypeScript loader', () => {
+test("inside Playwright nothing loads tsx: the lab file is loaded by Playwright's own TypeScript loader", () => {
   const trace = path.join(root, 'modules.txt');
-  writeFileSync(path.join(root, 'trace-hooks.mjs'), `import { appendFileSync } from 'node:fs';
+  writeFileSync(
+    path.join(root, 'trace-hooks.mjs'),
+    `import { appendFileSync } from 'node:fs';
 export async function resolve(specifier, context, next) {
   const resolved = await next(specifier, context);
   appendFileSync(${JSON.stringify(trace)}, resolved.url + '\\n');
   return resolved;
 }
-`);
+`,
+  );
   writeFileSync(path.join(root, 'trace.mjs'), `import { register } from 'node:module';\nregister('./trace-hooks.mjs', import.meta.url);\n`);
   const run = spawnSync(process.execPath, [path.join(root, 'node_modules/@playwright/test/cli.js'), 'test'], {
     cwd: path.join(root, 'esm'),
@@ -176,7 +193,9 @@ test('the labwright bin runs from the installed package', () => {
   const bin = path.join(root, 'node_modules/.bin/labwright');
   const help = spawnSync(bin, ['--help'], { encoding: 'utf8', timeout: 30_000 });
   expect(help.status).toBe(0);
-  expect(help.stdout).toMatch(/Commands:\n {2}check .*\n {2}run .*\n {2}shell .*\n {2}console .*\n {2}put .*\n {2}get .*\n {2}power .*\n {2}leases .*\n {2}trust /);
+  expect(help.stdout).toMatch(
+    /Commands:\n {2}check .*\n {2}run .*\n {2}shell .*\n {2}console .*\n {2}put .*\n {2}get .*\n {2}power .*\n {2}leases .*\n {2}trust /,
+  );
   const run = spawnSync(bin, ['-l', path.join(root, 'esm/lab.config.ts'), 'run', 'local', '--', 'echo', 'from-the-bin'], {
     encoding: 'utf8',
     timeout: 60_000,

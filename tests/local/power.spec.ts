@@ -7,7 +7,9 @@
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import type { LabInput } from '../../src/config/defineLab.js';
 import type { HostInput } from '../../src/config/schema.js';
 import { HostUnavailableError, PowerError } from '../../src/util/errors.js';
@@ -45,13 +47,24 @@ async function host(overrides: Partial<HostInput>, lab: Omit<LabInput, 'hosts'> 
   return { lab: running, events, dut: running.remote('dut1') };
 }
 
-const powerLines = (events: ReturnType<typeof testLab>['events']) => events.flatMap((e) => (e.type === 'power' ? [`${e.text}${e.error ? ` FAILED — ${e.error}` : ''}`] : []));
+const powerLines = (events: ReturnType<typeof testLab>['events']) =>
+  events.flatMap((e) => (e.type === 'power' ? [`${e.text}${e.error ? ` FAILED — ${e.error}` : ''}`] : []));
 
 test('command driver on the runner: state, off, on and cycle switch the relay; each action is in the transcript', async () => {
   const relay = relayScript();
   const { dut, events } = await host(
     { power: { pdu: 'relay', outlet: 4 } },
-    { pdus: { relay: { driver: 'command', on: `${relay.script} {outlet} on`, off: `${relay.script} {outlet} off`, state: `${relay.script} {outlet} state`, cycleDelay: 10 } } },
+    {
+      pdus: {
+        relay: {
+          driver: 'command',
+          on: `${relay.script} {outlet} on`,
+          off: `${relay.script} {outlet} off`,
+          state: `${relay.script} {outlet} state`,
+          cycleDelay: 10,
+        },
+      },
+    },
   );
   expect(await dut.power('state')).toBe('off');
   expect(await dut.power('on')).toBe('on');
@@ -63,7 +76,12 @@ test('command driver on the runner: state, off, on and cycle switch the relay; e
   await dut.power('on');
   await dut.power('cycle');
   // A cycle without a command of its own is off, then on.
-  expect(readFileSync(path.join(relay.dir, 'log'), 'utf8').split('\n').filter(Boolean).map((line) => line.split(' ')[0])).toEqual(['on', 'off', 'on', 'off', 'on']);
+  expect(
+    readFileSync(path.join(relay.dir, 'log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(' ')[0]),
+  ).toEqual(['on', 'off', 'on', 'off', 'on']);
   const lines = powerLines(events);
   expect(lines).toContainEqual(expect.stringMatching(/^state: outlet 4 of PDU "relay" \(command\) → off · \d+ ms$/));
   expect(lines).toContainEqual(expect.stringMatching(/^cycle: outlet 4 of PDU "relay" \(command\) · [\d.]+ m?s$/));
@@ -82,7 +100,9 @@ test('command driver failures name the host, the driver, the outlet and what the
     `dut1 (power): on of outlet 9 of PDU "relay" (command) failed: the command "${relay.script} '9' on" on the runner failed: exit status 3; it said "relay 9: no such outlet". Run the command by hand to check it, and the PDU it talks to.`,
   );
   expect(powerLines(events)).toContainEqual(expect.stringMatching(/^on: outlet 9 of PDU "relay" \(command\) FAILED — dut1 \(power\): on of outlet 9/));
-  await expect(dut.power('state')).rejects.toThrow(/^dut1 \(power\): state of outlet 9 of PDU "relay" \(command\) did not finish: the PDU's 500 ms timeout was exceeded/);
+  await expect(dut.power('state')).rejects.toThrow(
+    /^dut1 \(power\): state of outlet 9 of PDU "relay" \(command\) did not finish: the PDU's 500 ms timeout was exceeded/,
+  );
 });
 
 test('powered off: every call fails at once saying so; powered on: calls fail as booting until the host is back; a host that does not come back fails within the bound', async () => {
@@ -101,9 +121,14 @@ test('powered off: every call fails at once saying so; powered on: calls fail as
     ['forwardLocal', () => dut.forwardLocal('127.0.0.1', 80)],
   ];
   for (const [name, call] of calls) {
-    const error = await call().then(() => undefined, (e: unknown) => e);
+    const error = await call().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error, name).toBeInstanceOf(HostUnavailableError);
-    expect((error as Error).message, name).toMatch(/^dut1: dut1 is powered off \(powered off by host\.power\("off"\), \d+ ms ago\)\. Power it on with host\.power\("on"\), then wait with host\.waitUntilUp\(\)\.$/);
+    expect((error as Error).message, name).toMatch(
+      /^dut1: dut1 is powered off \(powered off by host\.power\("off"\), \d+ ms ago\)\. Power it on with host\.power\("on"\), then wait with host\.waitUntilUp\(\)\.$/,
+    );
   }
   await expect(dut.waitUntilUp()).rejects.toThrow(/dut1 is powered off/);
   await dut.power('on');
@@ -120,7 +145,9 @@ test('powered off: every call fails at once saying so; powered on: calls fail as
 
 test('a host without power control says so when asked for a hard reboot', async () => {
   const { dut } = await host({});
-  await expect(dut.reboot({ hard: true })).rejects.toThrow(/^dut1 \(power\): dut1 has no power control, so it cannot be power-cycled\. Add power: \{ pdu, outlet \}/);
+  await expect(dut.reboot({ hard: true })).rejects.toThrow(
+    /^dut1 \(power\): dut1 has no power control, so it cannot be power-cycled\. Add power: \{ pdu, outlet \}/,
+  );
   expect(dut.state).toBe('up');
   await expect(dut.power('state')).rejects.toThrow(/has no power control, so it cannot be asked for its power state/);
 });
@@ -130,7 +157,14 @@ test('HTTP driver against a REST PDU: token auth, templated URLs, state from the
   process.env.LW_TEST_PDU_TOKEN = token;
   const pdu = await startPduServer({ token, outlets: { '3': 'off', 'A 1': 'on' } });
   try {
-    const actions = { on: 'outlets/{outlet}/on', off: 'outlets/{outlet}/off', cycle: 'outlets/{outlet}/cycle', state: 'outlets/{outlet}', stateOn: '"state":"on"', stateOff: '"state":"off"' };
+    const actions = {
+      on: 'outlets/{outlet}/on',
+      off: 'outlets/{outlet}/off',
+      cycle: 'outlets/{outlet}/cycle',
+      state: 'outlets/{outlet}',
+      stateOn: '"state":"on"',
+      stateOff: '"state":"off"',
+    };
     const { lab } = testLab({
       pdus: { rack: { driver: 'http', baseUrl: pdu.url, auth: { bearer: { env: 'LW_TEST_PDU_TOKEN' } }, ...actions } },
       hosts: {
@@ -168,7 +202,13 @@ test("the HTTP driver's secrets never reach a message, an event or a transcript,
       pdus: { rack: { driver: 'http', baseUrl: pdu.url, auth: { bearer: token }, on: 'outlets/{outlet}/on', off: 'outlets/{outlet}/off' } },
       hosts: { dut1: { address: '127.0.0.1', users, power: { pdu: 'rack', outlet: 1 } } },
     });
-    const error = (await lab.remote('dut1').power('on').then(() => undefined, (e: unknown) => e)) as PowerError | undefined;
+    const error = (await lab
+      .remote('dut1')
+      .power('on')
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as PowerError | undefined;
     expect(error).toBeInstanceOf(PowerError);
     // The PDU answered 401 with the Authorization header it got in its body.
     expect(error!.message).toContain('answered HTTP 401 Unauthorized: "{\\"error\\":\\"unauthorized\\",\\"got\\":\\"Bearer ******\\"}"');
@@ -186,7 +226,20 @@ test('one PDU shared by hosts: their power actions never overlap', async () => {
   const pdu = await startPduServer({ token, delayMs: 50, outlets: { '1': 'on', '2': 'on', '3': 'on', '4': 'on' } });
   try {
     const hosts = Object.fromEntries([1, 2, 3, 4].map((n) => [`dut${n}`, { address: '127.0.0.1', users, power: { pdu: 'rack', outlet: n } }]));
-    const { lab } = testLab({ pdus: { rack: { driver: 'http', baseUrl: pdu.url, auth: { bearer: token }, on: 'outlets/{outlet}/on', off: 'outlets/{outlet}/off', cycle: 'outlets/{outlet}/cycle', state: 'outlets/{outlet}' } }, hosts });
+    const { lab } = testLab({
+      pdus: {
+        rack: {
+          driver: 'http',
+          baseUrl: pdu.url,
+          auth: { bearer: token },
+          on: 'outlets/{outlet}/on',
+          off: 'outlets/{outlet}/off',
+          cycle: 'outlets/{outlet}/cycle',
+          state: 'outlets/{outlet}',
+        },
+      },
+      hosts,
+    });
     const all = [1, 2, 3, 4].flatMap((n) => [lab.remote(`dut${n}`).power('cycle'), lab.remote(`dut${n}`).power('state')]);
     expect(await Promise.all(all)).toEqual(['on', 'on', 'on', 'on', 'on', 'on', 'on', 'on']);
     expect(pdu.requests).toHaveLength(8);

@@ -3,7 +3,9 @@
  * runner's /bin/sh (dash on Debian) and /proc: a forked tree ends, other processes stay.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { signalProcessTree, signalTaggedProcesses } from '../../src/util/processTree.js';
 
 function alive(pid: number): boolean {

@@ -4,8 +4,9 @@
  * cause and what to do within 100 columns; logs are collected on a failing test only;
  * a lab config error is reported once per run. Inline Playwright runs, JSON report.
  */
-import { allTests, inlineAttachment, resultOf, test, expect } from '../helpers/inlineTest.js';
 import type { JSONReportTestStep } from '@playwright/test/reporter';
+
+import { allTests, expect, inlineAttachment, resultOf, test } from '../helpers/inlineTest.js';
 import { closedPort } from '../helpers/net.js';
 
 function findStep(steps: readonly JSONReportTestStep[] | undefined, title: string): JSONReportTestStep | undefined {
@@ -113,13 +114,17 @@ test('labwright errors are laid out as cause and what to do, every line within 1
   expect(unreachable).toMatch(/^ConnectionError: board \(ssh\): cannot connect to 127\.0\.0\.1:\d+: connection refused\.\n\nWhat to do: Nothing listens there/);
   const unknown = resultOf(run.report!, 'unknown host').error!.message!;
   // Continuation lines are indented by two spaces.
-  expect(unknown.replace(/\n {2}/g, ' ')).toMatch(/^LabwrightError: no host named "bord" in .*lab\.config\.ts; did you mean "board"\?[\s\S]*\n\nWhat to do: Add it to the lab config or fix the name\.$/);
+  expect(unknown.replace(/\n {2}/g, ' ')).toMatch(
+    /^LabwrightError: no host named "bord" in .*lab\.config\.ts; did you mean "board"\?[\s\S]*\n\nWhat to do: Add it to the lab config or fix the name\.$/,
+  );
   for (const message of [unreachable, unknown]) {
     for (const line of message.split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
   }
 });
 
-test('logs are collected from the hosts a failing test used, bounded and masked, never failing it twice; not on a pass or an opt-out', async ({ runInlineTest }) => {
+test('logs are collected from the hosts a failing test used, bounded and masked, never failing it twice; not on a pass or an opt-out', async ({
+  runInlineTest,
+}) => {
   const port = await closedPort();
   const run = await runInlineTest(
     {
@@ -173,7 +178,11 @@ test('logs are collected from the hosts a failing test used, bounded and masked,
 
   expect(resultOf(run.report!, 'passes').status).toBe('passed');
   for (const title of ['passes', 'opts out', 'opts out by option']) {
-    expect(resultOf(run.report!, title).attachments.map((a) => a.name).filter((name) => name.startsWith('logs'))).toEqual([]);
+    expect(
+      resultOf(run.report!, title)
+        .attachments.map((a) => a.name)
+        .filter((name) => name.startsWith('logs')),
+    ).toEqual([]);
   }
   expect(JSON.stringify(run.report)).not.toContain('Log-S3cret-value');
 });

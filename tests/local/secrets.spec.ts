@@ -2,8 +2,9 @@
  * Secrets never leave labwright in any quoting: masked before quoting, escaping or cutting,
  * in error messages, in events (command-end included) and in transcripts.
  */
-import { test, expect } from '@playwright/test';
-import { registerSecret, quoteForMessage } from '../../src/util/secrets.js';
+import { expect, test } from '@playwright/test';
+
+import { quoteForMessage, registerSecret } from '../../src/util/secrets.js';
 import { testLab } from '../helpers/labs.js';
 
 /** A secret with characters that JSON quoting escapes. */

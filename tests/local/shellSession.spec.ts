@@ -1,7 +1,9 @@
 /** ShellSession core on a real local bash: markers, output fidelity, expects, timeouts, death. */
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { localSession } from '../helpers/localSession.js';
 
 const T = 10_000;
@@ -132,7 +134,9 @@ test.describe('state, expects and raw interaction', () => {
     await session.send('2 40\n');
     const sum = await session.expect(/sum=(\d+)/, { timeout: T });
     expect(sum.match[1]).toBe('42');
-    await expect(session.expect('never printed', { timeout: 300 })).rejects.toThrow(/local \(local\): expect on session "default": \/never printed\/ not seen within 300 ms/);
+    await expect(session.expect('never printed', { timeout: 300 })).rejects.toThrow(
+      /local \(local\): expect on session "default": \/never printed\/ not seen within 300 ms/,
+    );
     expect((await session.run('echo back to commands', { timeout: T })).output).toBe('back to commands\n');
     await session.close();
   });
@@ -141,7 +145,9 @@ test.describe('state, expects and raw interaction', () => {
     const { session } = localSession();
     await session.run('rm -f /tmp/lw-serial.log', { timeout: T });
     await Promise.all(
-      [1, 2, 3, 4, 5].map((i) => session.run(`echo begin${i} >> /tmp/lw-serial.log; sleep 0.0${6 - i}; echo end${i} >> /tmp/lw-serial.log; echo mine${i}`, { timeout: T })),
+      [1, 2, 3, 4, 5].map((i) =>
+        session.run(`echo begin${i} >> /tmp/lw-serial.log; sleep 0.0${6 - i}; echo end${i} >> /tmp/lw-serial.log; echo mine${i}`, { timeout: T }),
+      ),
     ).then((results) => results.forEach((r, i) => expect(r.output).toBe(`mine${i + 1}\n`)));
     const log = (await session.run('cat /tmp/lw-serial.log; rm -f /tmp/lw-serial.log', { timeout: T })).output.trim().split('\n');
     expect(log).toEqual([1, 2, 3, 4, 5].flatMap((i) => [`begin${i}`, `end${i}`]));

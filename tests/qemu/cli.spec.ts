@@ -6,11 +6,13 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
+import { type PoweredBoard, poweredBoardHost, startPoweredBoard } from '../../fixtures/qemu/poweredBoard.js';
 import { defineLab } from '../../src/config/defineLab.js';
 import { Lab } from '../../src/host/lab.js';
 import { CLI, runCliProcess } from '../helpers/cli.js';
-import { poweredBoardHost, startPoweredBoard, type PoweredBoard } from '../../fixtures/qemu/poweredBoard.js';
 
 test.describe.configure({ mode: 'default' });
 
@@ -38,19 +40,27 @@ test('console: what stdin carries is typed on the console, and what the board an
 });
 
 test('console: while a command holds it, another user of the console waits, then gets a clear error', async () => {
-  const child = spawn(CLI[0]!, [...CLI.slice(1), '-l', labFile, 'console', 'board', '--linger', '0'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LABWRIGHT_LAB: '' } });
+  const child = spawn(CLI[0]!, [...CLI.slice(1), '-l', labFile, 'console', 'board', '--linger', '0'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, LABWRIGHT_LAB: '' },
+  });
   const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   let printed = '';
   child.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
   child.stdin.write('echo "held-$((6*7))"\n');
   // Its answer on the console proves the command holds it.
   await expect.poll(() => printed, { timeout: 60_000 }).toMatch(/^held-42\r?$/m);
-  const other = new Lab(defineLab({ hosts: { board: poweredBoardHost(board.board, { console: { transport: 'tcp', port: board.board.consolePort, claimTimeout: 1_000 } }) } }));
+  const other = new Lab(
+    defineLab({ hosts: { board: poweredBoardHost(board.board, { console: { transport: 'tcp', port: board.board.consolePort, claimTimeout: 1_000 } }) } }),
+  );
   try {
-    const refused = await other.remote('board').console.send('\n').then(
-      () => undefined,
-      (error: unknown) => error as Error,
-    );
+    const refused = await other
+      .remote('board')
+      .console.send('\n')
+      .then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
     expect(refused?.message).toMatch(/^board \(console\): /);
     expect(refused?.message).toMatch(/another|held|busy/i);
   } finally {

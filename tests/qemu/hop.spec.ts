@@ -3,12 +3,12 @@
  * bastion container (on the Docker bridge's gateway address), and labwright reaches it
  * through the bastion's SSH connection (a direct-tcpip channel), like every protocol.
  */
-import { startLab } from '../../fixtures/lab/startLab.js';
 import { labInput } from '../../fixtures/lab/labConfig.js';
+import { startLab } from '../../fixtures/lab/startLab.js';
 import { defineLab } from '../../src/config/defineLab.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
-import { boardHost, QemuBoard, test, expect } from '../helpers/qemuLab.js';
+import { boardHost, expect, QemuBoard, test } from '../helpers/qemuLab.js';
 
 test('shell mode and the boot loader on a console through a bastion', async () => {
   test.setTimeout(300_000);
@@ -16,7 +16,12 @@ test('shell mode and the boot loader on a console through a bastion', async () =
   const gateway = containers.networks.front!.gateway;
   await using board = await QemuBoard.create({ name: 'hopped', firmware: 'u-boot', consoleHost: gateway });
   const input = labInput(containers);
-  const lab = new Lab(defineLab({ ...input, hosts: { ...input.hosts, hopped: boardHost(board, { hop: 'bastion', console: { transport: 'tcp', address: gateway, port: board.consolePort } }) } }));
+  const lab = new Lab(
+    defineLab({
+      ...input,
+      hosts: { ...input.hosts, hopped: boardHost(board, { hop: 'bastion', console: { transport: 'tcp', address: gateway, port: board.consolePort } }) },
+    }),
+  );
   const events: LabEvent[] = [];
   lab.events.on((event) => events.push(event));
   try {

@@ -5,7 +5,7 @@
  * waitFor() through reboots (a reboot, a QMP hard reset, QEMU quit and restarted).
  */
 import { secret } from '../../src/host/commands.js';
-import { test, expect } from '../helpers/qemuLab.js';
+import { expect, test } from '../helpers/qemuLab.js';
 
 test.describe.configure({ mode: 'default' });
 
@@ -79,7 +79,10 @@ test('kernel messages written to the console during a command stay out of its ou
   const expected = Array.from({ length: 40 }, (_, i) => `out-${String(i).padStart(2, '0')}:tail\n`).join('');
   expect(r.output).toBe(expected);
   // The kernel lines are kept apart: reported as kernel events, and in the console log.
-  const kernel = events.slice(from).filter((event) => event.type === 'kernel').map((event) => (event as { line: string }).line);
+  const kernel = events
+    .slice(from)
+    .filter((event) => event.type === 'kernel')
+    .map((event) => (event as { line: string }).line);
   expect(kernel.filter((line) => /labwright-kmsg-\d+$/.test(line)).length).toBe(40);
   expect(kernel[0]).toMatch(/^\[ *\d+\.\d+\] labwright-kmsg-0$/);
   // dmesg prints the same lines (LF-terminated): its output is not filtered.
@@ -91,7 +94,11 @@ test('kernel messages written to the console during a command stay out of its ou
 
 test('terminal queries are answered like a terminal would (cursor position)', async ({ linux }) => {
   // A program asks where the cursor is and reads the reply from the terminal.
-  const r = (await linux.host.run("stty -icanon min 0 time 20; printf '\\033[6n'; reply=$(dd bs=1 count=6 2>/dev/null | od -An -c | tr -d ' '); stty icanon; echo \"$reply\"")).only;
+  const r = (
+    await linux.host.run(
+      "stty -icanon min 0 time 20; printf '\\033[6n'; reply=$(dd bs=1 count=6 2>/dev/null | od -An -c | tr -d ' '); stty icanon; echo \"$reply\"",
+    )
+  ).only;
   expect(r.output).toContain('033[1;1R');
 });
 

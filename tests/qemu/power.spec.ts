@@ -8,12 +8,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { inlineAttachment, resultOf, test, expect } from '../helpers/inlineTest.js';
-import type { LabEvent } from '../../src/host/events.js';
-import { AbortedError, HostUnavailableError, TransferError } from '../../src/util/errors.js';
-import { BOARD_PASSWORD, QemuBoard, poweredBoardHost, startPoweredBoard, type PoweredBoard } from '../../fixtures/qemu/poweredBoard.js';
+
+import { BOARD_PASSWORD, type PoweredBoard, poweredBoardHost, QemuBoard, startPoweredBoard } from '../../fixtures/qemu/poweredBoard.js';
 import { defineLab } from '../../src/config/defineLab.js';
+import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
+import { AbortedError, HostUnavailableError, TransferError } from '../../src/util/errors.js';
+import { expect, inlineAttachment, resultOf, test } from '../helpers/inlineTest.js';
 
 test.describe.configure({ mode: 'default' });
 
@@ -45,7 +46,10 @@ test.describe('a Linux board with SSH', () => {
     await expect.poll(() => running('default') && running('console'), { timeout: 60_000 }).toBe(true);
     let moving!: () => void;
     const transferring = new Promise<void>((resolve) => (moving = resolve));
-    const upload = host.put(file, '/tmp/big.bin', { onProgress: (done) => done > 0 && moving() }).then(() => undefined, (e: unknown) => e);
+    const upload = host.put(file, '/tmp/big.bin', { onProgress: (done) => done > 0 && moving() }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await transferring;
     // The board's Dropbear (2022.83) takes exec channels one at a time (dropbear#321): this
     // exec waits for its channel behind the upload, and the reset ends the wait: it never ran.
@@ -62,18 +66,25 @@ test.describe('a Linux board with SSH', () => {
     const cut = /^aborted \(board was power-cycled while this ran \(power-cycled by host\.reboot\(\{ hard: true \}\)\)\)/;
     const waiting = await exec;
     expect(waiting).toBeInstanceOf(AbortedError);
-    expect((waiting as Error).message).toMatch(/^board \(ssh\): waiting for an SSH session channel for exec was aborted: board was power-cycled while this ran/);
+    expect((waiting as Error).message).toMatch(
+      /^board \(ssh\): waiting for an SSH session channel for exec was aborted: board was power-cycled while this ran/,
+    );
     expect((await run).only.error).toMatch(cut);
     expect((await onConsole).only.error).toMatch(cut);
     const uploadError = await upload;
     expect(uploadError).toBeInstanceOf(TransferError);
-    expect((uploadError as Error).message).toMatch(/^board \(sftp\): put of .*big\.bin to \/tmp\/big\.bin failed after \d+ of \d+ bytes: it was aborted \(board was power-cycled while this ran/);
+    expect((uploadError as Error).message).toMatch(
+      /^board \(sftp\): put of .*big\.bin to \/tmp\/big\.bin failed after \d+ of \d+ bytes: it was aborted \(board was power-cycled while this ran/,
+    );
     expect(result).toMatchObject({ hard: true, bootMs: expect.any(Number) });
     expect(await uptime(board)).toBeLessThan(result.totalMs / 1000 + 5);
     expect(powerLines(events)).toContainEqual(expect.stringMatching(/^cycle: board's own qemu driver · /));
     expect(powerLines(events)).toContainEqual(expect.stringMatching(/^board is up after .* \(console at .*, ssh at .*, shell at .*\)$/));
     // The console log has the board's new boot, up to its login prompt.
-    const consoleLog = events.slice(consoleFrom).flatMap((e) => (e.type === 'console' ? [e.line] : [])).join('\n');
+    const consoleLog = events
+      .slice(consoleFrom)
+      .flatMap((e) => (e.type === 'console' ? [e.line] : []))
+      .join('\n');
     expect(consoleLog).toMatch(/labwright board up[\s\S]*login: /);
     expect((await host.run('echo run')).only.output).toBe('run\n');
     expect((await host.console.run('echo console')).only.output).toBe('console\n');
@@ -103,16 +114,23 @@ test.describe('a Linux board with SSH', () => {
     expect(await host.power('off')).toBe('off');
     expect(await runState(board)).toBe('paused');
     expect(await host.power('state')).toBe('off');
-    const refused = await host.exec('true').then(() => undefined, (e: unknown) => e);
+    const refused = await host.exec('true').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(refused).toBeInstanceOf(HostUnavailableError);
-    expect((refused as Error).message).toMatch(/^board: board is powered off \(powered off by host\.power\("off"\), .* ago\)\. Power it on with host\.power\("on"\), then wait with host\.waitUntilUp\(\)\.$/);
+    expect((refused as Error).message).toMatch(
+      /^board: board is powered off \(powered off by host\.power\("off"\), .* ago\)\. Power it on with host\.power\("on"\), then wait with host\.waitUntilUp\(\)\.$/,
+    );
     await host.power('on');
     expect(await runState(board)).toBe('running');
     await host.waitUntilUp();
     expect(await uptime(board)).toBeLessThan(60);
   });
 
-  test('recovery: tests that left the board hung (a sleep on its console; a crashed kernel) and failed; labwright power-cycles it through QMP before each next test', async ({ runInlineTest }) => {
+  test('recovery: tests that left the board hung (a sleep on its console; a crashed kernel) and failed; labwright power-cycles it through QMP before each next test', async ({
+    runInlineTest,
+  }) => {
     test.setTimeout(400_000);
     // QEMU serves one client per console socket: the inline run's lab takes it over.
     await board.host.console.close();
@@ -158,7 +176,9 @@ test.describe('a Linux board with SSH', () => {
 
     const crashed = resultOf(run.report!, 'crashes the kernel');
     expect(crashed.status, run.output).toBe('failed');
-    expect(inlineAttachment(crashed, 'transcript: board')).toMatch(/\[power\] · board did not pass its health check after test "crashes the kernel" failed: "true": no answer within 5\.00 s\n/);
+    expect(inlineAttachment(crashed, 'transcript: board')).toMatch(
+      /\[power\] · board did not pass its health check after test "crashes the kernel" failed: "true": no answer within 5\.00 s\n/,
+    );
     expect(inlineAttachment(crashed, 'transcript: board')).toMatch(/\[power\] · board recovered by power-cycle in /);
     expect(resultOf(run.report!, 'uses the board next').status, run.output).toBe('passed');
     await board.host.waitUntilUp();
@@ -217,13 +237,18 @@ test('a board that never comes back (its kernel withheld): waiting fails within 
   try {
     const { host, events } = withheld;
     await host.power('on');
-    const error = await host.waitUntilUp({ timeout: 15_000 }).then(() => undefined, (e: unknown) => e);
+    const error = await host.waitUntilUp({ timeout: 15_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(HostUnavailableError);
     expect((error as Error).message).toMatch(/^board: board did not come back within 15\.0 s: ssh:? [a-z ]+ \(\d+ attempts\)\. Check the device/);
     expect(host.state).toBe('down');
     await expect(host.exec('true')).rejects.toThrow(/^board: board did not come back: /);
     // A hard reboot of it ends the same way, within its own bound; now the console is watched too.
-    await expect(host.reboot({ hard: true, timeout: 10_000 })).rejects.toThrow(/did not come back within 10\.0 s: console: no .* on the console \(tcp .*\) yet\. \(\d+ attempts\)/);
+    await expect(host.reboot({ hard: true, timeout: 10_000 })).rejects.toThrow(
+      /did not come back within 10\.0 s: console: no .* on the console \(tcp .*\) yet\. \(\d+ attempts\)/,
+    );
     expect(powerLines(events)).toContainEqual(expect.stringMatching(/^waiting for board: ssh:? [a-z ]+, \d+ s$/));
   } finally {
     await withheld.close();

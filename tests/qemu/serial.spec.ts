@@ -4,10 +4,11 @@
  * as a board's getty on a USB serial adapter would look.
  */
 import { test as base } from '@playwright/test';
-import { testLab } from '../helpers/labs.js';
+
 import { ConnectionError } from '../../src/util/errors.js';
+import { testLab } from '../helpers/labs.js';
 import { expect } from '../helpers/qemuLab.js';
-import { SERIAL_PASSWORD as PASSWORD, serialPair, type SerialPair } from '../helpers/serialPair.js';
+import { SERIAL_PASSWORD as PASSWORD, type SerialPair, serialPair } from '../helpers/serialPair.js';
 
 const test = base.extend<{ pair: SerialPair }>({
   // eslint-disable-next-line no-empty-pattern -- Playwright requires a destructuring pattern
@@ -42,8 +43,13 @@ test('a serial device: getty login, commands with exit codes, a timeout recovere
     expect(await usb.run('echo alive')).toHaveOutput('alive');
 
     // The device is opened exclusively: a second lab gets a clear error, not a silent share.
-    const other = testLab({ hosts: { usb: { term: 'console', users: { operator: { password: PASSWORD } }, console: { transport: 'serial', path: pair.device, claimTimeout: 500 } } } });
-    const error = await other.lab.remote('usb').run('true').catch((e: unknown) => e);
+    const other = testLab({
+      hosts: { usb: { term: 'console', users: { operator: { password: PASSWORD } }, console: { transport: 'serial', path: pair.device, claimTimeout: 500 } } },
+    });
+    const error = await other.lab
+      .remote('usb')
+      .run('true')
+      .catch((e: unknown) => e);
     await other.lab.close();
     expect(error).toBeInstanceOf(Error);
     expect(String((error as Error).message)).toMatch(/^usb \(console\): the console serial:.* is in use by another labwright process/);
@@ -57,7 +63,10 @@ test('a wrong password on the serial console is reported as a refused login', as
     hosts: { usb: { term: 'console', users: { operator: { password: 'not-the-password' } }, console: { transport: 'serial', path: pair.device } } },
   });
   try {
-    const error = await lab.remote('usb').run('true').catch((e: unknown) => e);
+    const error = await lab
+      .remote('usb')
+      .run('true')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectionError);
     expect((error as ConnectionError).kind).toBe('auth');
     expect((error as Error).message).toMatch(/^usb \(console\): login as "operator" on serial .* was refused: the device answered "Login incorrect"/);

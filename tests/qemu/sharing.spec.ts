@@ -4,11 +4,12 @@
  * for a terminal server's port.
  */
 import net from 'node:net';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
 import { ConsoleBusyError } from '../../src/util/errors.js';
-import { boardHost, test, expect } from '../helpers/qemuLab.js';
+import { boardHost, expect, test } from '../helpers/qemuLab.js';
 
 test.describe.configure({ mode: 'default' });
 
@@ -49,7 +50,9 @@ async function terminalServer(consolePort: number) {
 
 test('a second user of a busy console waits its turn, then gets a clear error past its bound', async ({ linux }) => {
   await linux.host.console.close();
-  const lab = new Lab(defineLab({ hosts: { dut: boardHost(linux.board, { console: { transport: 'tcp', port: linux.board.consolePort, claimTimeout: 1_500 } }) } }));
+  const lab = new Lab(
+    defineLab({ hosts: { dut: boardHost(linux.board, { console: { transport: 'tcp', port: linux.board.consolePort, claimTimeout: 1_500 } }) } }),
+  );
   const events: LabEvent[] = [];
   lab.events.on((event) => events.push(event));
   try {
@@ -66,7 +69,9 @@ test('a second user of a busy console waits its turn, then gets a clear error pa
     await new Promise((resolve) => setTimeout(resolve, 200));
     const error = await dut.console.send('\n').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConsoleBusyError);
-    expect(String((error as Error).message)).toMatch(/^dut \(console\): the console is busy: shell command "sleep 4; echo long" \(session "console"\) has held it for .*, and send waited 1\.50 s\./);
+    expect(String((error as Error).message)).toMatch(
+      /^dut \(console\): the console is busy: shell command "sleep 4; echo long" \(session "console"\) has held it for .*, and send waited 1\.50 s\./,
+    );
     expect((await long).only.output).toBe('long\n');
   } finally {
     await lab.close();
@@ -80,9 +85,14 @@ test('a second lab (another worker) cannot read a console another lab holds', as
   const second = new Lab(defineLab(input));
   try {
     expect(await first.remote('dut').run('echo mine')).toHaveOutput('mine');
-    const error = await second.remote('dut').run('echo theirs').catch((e: unknown) => e);
+    const error = await second
+      .remote('dut')
+      .run('echo theirs')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConsoleBusyError);
-    expect(String((error as Error).message)).toContain(`the console tcp:127.0.0.1:${linux.board.consolePort} is in use by another labwright process on this runner (pid ${process.pid}`);
+    expect(String((error as Error).message)).toContain(
+      `the console tcp:127.0.0.1:${linux.board.consolePort} is in use by another labwright process on this runner (pid ${process.pid}`,
+    );
     // Once the first lab lets go, the second one gets the console.
     await first.close();
     expect(await second.remote('dut').run('echo theirs now')).toHaveOutput('theirs now');

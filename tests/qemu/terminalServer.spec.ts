@@ -6,12 +6,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { test as base } from '@playwright/test';
+
 import { probeTcp } from '../../fixtures/lab/startLab.js';
 import { freePort } from '../../fixtures/qemu/board.js';
 import { testLab } from '../helpers/labs.js';
 import { expect } from '../helpers/qemuLab.js';
-import { SERIAL_PASSWORD, serialPair, type SerialPair } from '../helpers/serialPair.js';
+import { SERIAL_PASSWORD, type SerialPair, serialPair } from '../helpers/serialPair.js';
 
 const test = base.extend<{ pair: SerialPair }>({
   // eslint-disable-next-line no-empty-pattern -- Playwright requires a destructuring pattern

@@ -6,7 +6,7 @@
  */
 import { TranscriptRecorder } from '../../src/playwright/transcript.js';
 import { LabwrightError } from '../../src/util/errors.js';
-import { startBoardLab, test, expect } from '../helpers/qemuLab.js';
+import { expect, startBoardLab, test } from '../helpers/qemuLab.js';
 
 test.describe.configure({ mode: 'default' });
 
@@ -108,7 +108,9 @@ test('a board with its kernel withheld fails the boot stage within its bound, na
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LabwrightError);
     // U-Boot finds no kernel in the firmware config: the first boot-loader command fails.
-    expect((error as Error).message).toMatch(/^nokernel \(console\): the boot stage "commands" failed after .*: nokernel \(console\): boot-loader command "qfw load 02000000 10000000" exited with 1/);
+    expect((error as Error).message).toMatch(
+      /^nokernel \(console\): the boot stage "commands" failed after .*: nokernel \(console\): boot-loader command "qfw load 02000000 10000000" exited with 1/,
+    );
   } finally {
     await dead.close();
   }

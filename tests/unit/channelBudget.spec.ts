@@ -1,5 +1,6 @@
 /** The channel budget: bounded FIFO waits, signals, idle holders reclaimed, shrinking, loss. */
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import { ChannelBudget, type Slot } from '../../src/transport/channelBudget.js';
 import { AbortedError, ConnectionError, TimeoutError } from '../../src/util/errors.js';
 
@@ -26,7 +27,9 @@ test('a wait that runs out is a TimeoutError naming MaxSessions and the holders'
   await budget.acquire({ kind: 'shell', name: 'default' }, 1_000);
   const error = await budget.acquire(exec, 50).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(TimeoutError);
-  expect((error as Error).message).toMatch(/^dut \(ssh\): no SSH session channel free for exec within 50 ms: the server allows 1 per connection \(MaxSessions, configured\) and all are in use \(shell default\)/);
+  expect((error as Error).message).toMatch(
+    /^dut \(ssh\): no SSH session channel free for exec within 50 ms: the server allows 1 per connection \(MaxSessions, configured\) and all are in use \(shell default\)/,
+  );
 });
 
 test('a signal ends the wait with an AbortedError and leaves the queue intact', async () => {

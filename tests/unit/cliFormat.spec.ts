@@ -1,5 +1,6 @@
 /** The CLI's progress display and text formatting. */
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import { formatBytes, formatClock, formatTable } from '../../src/cli/format.js';
 import { ProgressReporter } from '../../src/cli/progress.js';
 
@@ -49,5 +50,13 @@ test('plain lines for logs, one per interval, no carriage returns; a narrow term
 test('sizes, clocks and tables', () => {
   expect([0, 1023, 1024, 1536, 10 * 1024 ** 3].map(formatBytes)).toEqual(['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '10.0 GiB']);
   expect([0, 7, 62, 3723].map(formatClock)).toEqual(['0:00', '0:07', '1:02', '1:02:03']);
-  expect(formatTable([['✔', 'auth', 'as lab'], ['✘', 'host key known', 'not in known_hosts']], '  ')).toBe('  ✔  auth            as lab\n  ✘  host key known  not in known_hosts');
+  expect(
+    formatTable(
+      [
+        ['✔', 'auth', 'as lab'],
+        ['✘', 'host key known', 'not in known_hosts'],
+      ],
+      '  ',
+    ),
+  ).toBe('  ✔  auth            as lab\n  ✘  host key known  not in known_hosts');
 });

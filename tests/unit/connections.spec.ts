@@ -3,14 +3,15 @@
  * factory seam: one connect for concurrent callers, retries for transient failures only,
  * reconnect after a loss, the executor's retry and its channel budget.
  */
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import type { LabEvent } from '../../src/host/events.js';
 import { Lab } from '../../src/host/lab.js';
-import { connectSsh } from '../../src/transport/sshConnect.js';
-import { ConnectionManager, type ConnectionFactory } from '../../src/transport/connectionManager.js';
+import { type ConnectionFactory, ConnectionManager } from '../../src/transport/connectionManager.js';
 import { directPath } from '../../src/transport/network.js';
+import { connectSsh } from '../../src/transport/sshConnect.js';
 import { ConnectionError, TimeoutError } from '../../src/util/errors.js';
-import { fakeLab, startFakeSsh, type FakeSshServer } from '../helpers/fakeSshServer.js';
+import { fakeLab, type FakeSshServer, startFakeSsh } from '../helpers/fakeSshServer.js';
 
 let server: FakeSshServer;
 test.beforeEach(async () => {
@@ -105,7 +106,9 @@ test('waiting for a channel slot that does not come is a timeout, not a lost con
     (error: unknown) => error,
   );
   expect(waiting).toBeInstanceOf(TimeoutError);
-  expect((waiting as Error).message).toMatch(/^fake \(ssh\): no SSH session channel free for exec within \d+ ms: the server allows 1 per connection \(MaxSessions, configured\) and all are in use \(exec\)/);
+  expect((waiting as Error).message).toMatch(
+    /^fake \(ssh\): no SSH session channel free for exec within \d+ ms: the server allows 1 per connection \(MaxSessions, configured\) and all are in use \(exec\)/,
+  );
   expect((await long).exitCode).toBe(0);
   expect((await fake.exec('echo next')).output).toBe('next\n');
   expect(server.connections).toBe(1);

@@ -5,14 +5,16 @@
  * server, and console config validation. The real components are in the qemu project.
  */
 import net from 'node:net';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import { consoleOptionsSchema } from '../../src/config/schema.js';
 import { ConsoleConnection } from '../../src/transport/consoleConnection.js';
 import { openConsoleStream } from '../../src/transport/consoleOpen.js';
 import { directPath } from '../../src/transport/network.js';
 import { COM_PORT_OPTION } from '../../src/transport/rfc2217.js';
-import { ConsoleBusyError, type ConfigError } from '../../src/util/errors.js';
+import { type ConfigError, ConsoleBusyError } from '../../src/util/errors.js';
 
 /** A TCP server standing in for a terminal-server port; records what clients send. */
 async function fakeConsole(onClient?: (socket: net.Socket) => void) {
@@ -120,7 +122,15 @@ test('a dropped connection is reported to the consumer and reopened on next use'
 test('telnet consoles offer RFC 2217 and send the line settings when the server agrees', async () => {
   const IAC = 255;
   const server = await fakeConsole((socket) => socket.write(Buffer.from([IAC, 253 /* DO */, COM_PORT_OPTION])));
-  const options = consoleOptionsSchema.parse({ transport: 'telnet', port: server.port, baudRate: 9600, dataBits: 7, parity: 'even', stopBits: 2, flowControl: 'hardware' });
+  const options = consoleOptionsSchema.parse({
+    transport: 'telnet',
+    port: server.port,
+    baudRate: 9600,
+    dataBits: 7,
+    parity: 'even',
+    stopBits: 2,
+    flowControl: 'hardware',
+  });
   const stream = await openConsoleStream('dut', options, directPath, '127.0.0.1');
   try {
     await until(() => server.received().includes(Buffer.from([IAC, 250, COM_PORT_OPTION, 5])));

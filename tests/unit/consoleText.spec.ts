@@ -2,9 +2,10 @@
  * Console text handling without a board: kernel lines taken out of a byte stream split at
  * every position, and the console log's line assembly (timestamps, partial lines, masking).
  */
-import { test, expect } from '@playwright/test';
-import { LabEvents, type LabEvent } from '../../src/host/events.js';
+import { expect, test } from '@playwright/test';
+
 import { ConsoleLog } from '../../src/host/consoleLog.js';
+import { type LabEvent, LabEvents } from '../../src/host/events.js';
 import { KernelLineFilter } from '../../src/session/kernelLines.js';
 import { registerSecret } from '../../src/util/secrets.js';
 

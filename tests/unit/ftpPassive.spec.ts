@@ -3,9 +3,11 @@
  * a fake NetworkPath records what it is asked and serves a real local TCP endpoint.
  */
 import net from 'node:net';
-import { test, expect } from '@playwright/test';
-import { FTPError, type Client, type FTPContext, type FTPResponse } from 'basic-ftp';
-import { PassiveDataConnector, parseEpsvPort, parsePasvPort, type PassiveCommand } from '../../src/transfer/ftp/passive.js';
+
+import { expect, test } from '@playwright/test';
+import { type Client, type FTPContext, FTPError, type FTPResponse } from 'basic-ftp';
+
+import { parseEpsvPort, parsePasvPort, type PassiveCommand, PassiveDataConnector } from '../../src/transfer/ftp/passive.js';
 import type { LocalEndpoint, NetworkPath } from '../../src/transport/network.js';
 import { ConnectionError } from '../../src/util/errors.js';
 
@@ -151,7 +153,9 @@ test.describe('PassiveDataConnector', () => {
     const error = await prepare(control.asContext()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectionError);
     expect((error as ConnectionError).kind).toBe('protocol');
-    expect((error as Error).message).toMatch(/^dut1 \(ftp\): the server refused passive mode \(EPSV: 500 Unknown command EPSV\.; PASV: 500 Unknown command PASV\.\)\. .*pasv_enable/);
+    expect((error as Error).message).toMatch(
+      /^dut1 \(ftp\): the server refused passive mode \(EPSV: 500 Unknown command EPSV\.; PASV: 500 Unknown command PASV\.\)\. .*pasv_enable/,
+    );
     expect(path.asked).toEqual([]);
   });
 
@@ -163,12 +167,19 @@ test.describe('PassiveDataConnector', () => {
         server.close(() => resolve(port));
       });
     });
-    const refusing: NetworkPath = { ...path, description: 'via fake hop', connect: path.connect, endpoint: async () => ({ host: '127.0.0.1', port: closed, release: async () => {} }) };
+    const refusing: NetworkPath = {
+      ...path,
+      description: 'via fake hop',
+      connect: path.connect,
+      endpoint: async () => ({ host: '127.0.0.1', port: closed, release: async () => {} }),
+    };
     const prepare = installed(new PassiveDataConnector({ address: 'dut1.lab', path: refusing, context, connectTimeout: 2_000 }));
     const error = await prepare(control.asContext()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectionError);
     expect((error as ConnectionError).kind).toBe('refused');
-    expect((error as Error).message).toContain(`dut1 (ftp): cannot open the FTP data connection to dut1.lab:40123 (through 127.0.0.1:${closed}): ECONNREFUSED.`);
+    expect((error as Error).message).toContain(
+      `dut1 (ftp): cannot open the FTP data connection to dut1.lab:40123 (through 127.0.0.1:${closed}): ECONNREFUSED.`,
+    );
   });
 
   test('an endpoint failure of the path is passed on', async () => {

@@ -1,5 +1,6 @@
 /** The connection pool behind FTP transfers: bounded size, queueing, replacement, bounded waits. */
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import { Pool, type PoolHooks } from '../../src/transfer/ftp/pool.js';
 
 interface Fake {
@@ -62,7 +63,12 @@ test('replaces dead and broken resources', async () => {
   made[0]!.alive = false; // died while idle
   expect(await p.use(async (fake) => fake.id, never)).toBe(2);
   expect(made[0]!.destroyed).toBe('lost');
-  await expect(p.use(async () => Promise.reject(new Error('socket hang up')), () => true)).rejects.toThrow('socket hang up');
+  await expect(
+    p.use(
+      async () => Promise.reject(new Error('socket hang up')),
+      () => true,
+    ),
+  ).rejects.toThrow('socket hang up');
   expect(made[1]!.destroyed).toBe('lost');
   expect(await p.use(async (fake) => fake.id, never)).toBe(3);
 });

@@ -1,4 +1,5 @@
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import { NO_TUNING_ENV, workerNodeOptions } from '../../src/playwright/globalSetup.js';
 
 test('workers get a larger young generation unless the user chose one or opted out', () => {

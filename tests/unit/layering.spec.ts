@@ -2,13 +2,19 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { repoRoot } from '../helpers/inlineTest.js';
 
 const probes: [string, string, RegExp][] = [
   ['src/session/__probe.ts', "import { Lab } from '../host/lab.js';\nexport const x = Lab;\n", /src\/session\/ must not import from higher layers/],
   ['src/host/__probe.ts', "import { test } from '@playwright/test';\nexport const x = test;\n", /Only src\/playwright\/ may import Playwright/],
-  ['src/config/__probe.ts', "import { ShellSession } from '../session/shellSession.js';\nexport const x = ShellSession;\n", /src\/config\/ must not import from higher layers/],
+  [
+    'src/config/__probe.ts',
+    "import { ShellSession } from '../session/shellSession.js';\nexport const x = ShellSession;\n",
+    /src\/config\/ must not import from higher layers/,
+  ],
   ['src/lease/__probe.ts', "import { Lab } from '../host/lab.js';\nexport const x = Lab;\n", /src\/lease\/ must not import from higher layers/],
 ];
 

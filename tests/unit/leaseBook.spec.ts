@@ -1,10 +1,17 @@
 /** The lease book: the scheduling and expiry rules every store applies, on plain data. */
-import { test, expect } from '@playwright/test';
-import { LeaseBook, assignSlots } from '../../src/lease/book.js';
+import { expect, test } from '@playwright/test';
+
+import { assignSlots, LeaseBook } from '../../src/lease/book.js';
 import type { LeaseState, NewRequest } from '../../src/lease/types.js';
 
 const holder = (purpose: string) => ({ machine: 'm', pid: 1, purpose });
-const request = (purpose: string, slots: string[][], priority = 0): NewRequest => ({ priority, slots, selector: purpose, holder: holder(purpose), ttlMs: 1_000 });
+const request = (purpose: string, slots: string[][], priority = 0): NewRequest => ({
+  priority,
+  slots,
+  selector: purpose,
+  holder: holder(purpose),
+  ttlMs: 1_000,
+});
 
 /** A store in memory: each operation is one book at a given time. */
 class MemoryStore {

@@ -1,7 +1,9 @@
 /** The `leases` field of the lab config, LABWRIGHT_LEASES, and lease selectors. */
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { defineLab, type LabInput } from '../../src/config/defineLab.js';
 import { parseLeaseStore } from '../../src/config/leases.js';
 import { resolveSelectors } from '../../src/lease/selector.js';
@@ -37,13 +39,21 @@ function leasesOf(input: LabInput, environment: string | undefined) {
 
 test('without a setting the embedded store in the temp directory is used, with a 15 s TTL', () => {
   const leases = leasesOf({}, undefined);
-  expect(leases).toMatchObject({ origin: 'default', ttl: 15_000, waitTimeout: 300_000, store: { kind: 'embedded', directory: path.join(os.tmpdir(), 'labwright-leases') } });
+  expect(leases).toMatchObject({
+    origin: 'default',
+    ttl: 15_000,
+    waitTimeout: 300_000,
+    store: { kind: 'embedded', directory: path.join(os.tmpdir(), 'labwright-leases') },
+  });
 });
 
 test('store forms: embedded, a directory, a file URL, a PostgreSQL URL; LABWRIGHT_LEASES wins over the config', () => {
   expect(parseLeaseStore('/srv/leases')).toMatchObject({ kind: 'embedded', directory: '/srv/leases' });
   expect(parseLeaseStore('file:///srv/leases')).toMatchObject({ kind: 'embedded', directory: '/srv/leases' });
-  expect(parseLeaseStore('postgresql://lab@db.example:5433/lab')).toMatchObject({ kind: 'postgres', description: 'PostgreSQL store postgres://lab@db.example:5433/lab' });
+  expect(parseLeaseStore('postgresql://lab@db.example:5433/lab')).toMatchObject({
+    kind: 'postgres',
+    description: 'PostgreSQL store postgres://lab@db.example:5433/lab',
+  });
   const leases = leasesOf({ leases: { store: '/from/config', ttl: 2_000 } }, 'postgres://ci@db/leases');
   expect(leases).toMatchObject({ origin: 'LABWRIGHT_LEASES', ttl: 2_000, store: { kind: 'postgres' } });
   expect(leasesOf({ leases: { store: '/from/config' } }, undefined)).toMatchObject({ origin: 'leases.store', store: { directory: '/from/config' } });

@@ -1,5 +1,6 @@
 /** The host lifecycle: calls fail at once during an outage, calls in flight are told, and its gate on the network path. */
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import { HostLifecycle } from '../../src/host/lifecycle.js';
 import type { NetworkPath } from '../../src/transport/network.js';
 import { HostUnavailableError } from '../../src/util/errors.js';

@@ -3,9 +3,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
-import ssh2 from 'ssh2';
+
+import { expect, test } from '@playwright/test';
 import type { ParsedKey } from 'ssh2';
+import ssh2 from 'ssh2';
+
 import { oneTimeKeyPair } from '../../src/share/oneTimeKeys.js';
 
 function parse(key: string): ParsedKey {

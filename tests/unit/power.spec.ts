@@ -4,15 +4,17 @@
  * and the QEMU driver's QMP dialogue against a QMP double. The real QEMU is exercised in the
  * qemu project; the drivers' end-to-end tests are in local/ and containers/.
  */
-import net from 'node:net';
 import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { commandPowerSchema, qemuPowerSchema } from '../../src/config/schema.js';
-import { stateFromText } from '../../src/power/templateDriver.js';
 import { Pdu } from '../../src/power/pdu.js';
 import { QemuDriver } from '../../src/power/qemuDriver.js';
+import { stateFromText } from '../../src/power/templateDriver.js';
 import { fillTemplate } from '../../src/power/templates.js';
 import type { OutletRef, PowerDriver } from '../../src/power/types.js';
 import { PowerError } from '../../src/util/errors.js';
@@ -22,7 +24,9 @@ test('templates: outlet and host filled in, escaped for where they go; other bra
   const ref = { host: 'dut1', outlet: "A 1'x" };
   expect(fillTemplate('pdu-cli --outlet {outlet} --label {host} on', ref, shellQuote)).toBe(`pdu-cli --outlet 'A 1'\\''x' --label 'dut1' on`);
   expect(fillTemplate('http://pdu/outlets/{outlet}', ref, encodeURIComponent)).toBe("http://pdu/outlets/A%201'x");
-  expect(fillTemplate(`docker inspect -f '{{.State.Running}}' {outlet}`, { host: 'h', outlet: 'c1' }, shellQuote)).toBe(`docker inspect -f '{{.State.Running}}' 'c1'`);
+  expect(fillTemplate(`docker inspect -f '{{.State.Running}}' {outlet}`, { host: 'h', outlet: 'c1' }, shellQuote)).toBe(
+    `docker inspect -f '{{.State.Running}}' 'c1'`,
+  );
   expect(() => fillTemplate('relay {outlet} on', { host: 'dut1', outlet: undefined })).toThrow(/needs \{outlet\}, and host "dut1" has no outlet/);
 });
 
@@ -101,7 +105,9 @@ test('a driver that overstays the bound fails within it, naming host, driver and
   expect(firstError.message).toMatch(/^dut1 \(power\): on of outlet 7 of PDU "slow-.*" \(command\) did not finish: the PDU's 300 ms timeout was exceeded\./);
   expect(firstError.target).toMatchObject({ driver: 'command', outlet: '7' });
   const secondError = (second as PromiseRejectedResult).reason as PowerError;
-  expect(secondError.message).toMatch(/^dut2 \(power\): off of outlet 8 of PDU "slow-.*" \(command\) did not start: the PDU's 300 ms timeout was exceeded; it was busy with on for dut1 for \d+ ms\./);
+  expect(secondError.message).toMatch(
+    /^dut2 \(power\): off of outlet 8 of PDU "slow-.*" \(command\) did not start: the PDU's 300 ms timeout was exceeded; it was busy with on for dut1 for \d+ ms\./,
+  );
 });
 
 test('a caller giving up is told so, and its action never runs later', async () => {
@@ -201,7 +207,14 @@ test('qemu driver: state from the run state; on = reset then run, once the reset
     expect(qmp.state.status).toBe('paused');
     await pdu.act('cycle', vm);
     expect(qmp.state.status).toBe('running');
-    expect(qmp.state.commands.filter((c) => c !== 'qmp_capabilities')).toEqual(['query-status', 'query-status', 'stop', 'system_reset', 'query-status', 'cont']);
+    expect(qmp.state.commands.filter((c) => c !== 'qmp_capabilities')).toEqual([
+      'query-status',
+      'query-status',
+      'stop',
+      'system_reset',
+      'query-status',
+      'cont',
+    ]);
     qmp.state.status = 'guest-panicked';
     expect(await pdu.act('state', vm)).toBe('on');
   } finally {
@@ -212,14 +225,18 @@ test('qemu driver: state from the run state; on = reset then run, once the reset
 test('qemu driver: no QEMU on the socket is off, and on says QEMU is not running', async () => {
   const pdu = qemuPdu(path.join(mkdtempSync(path.join(os.tmpdir(), 'lw-qmp-')), 'absent.sock'));
   expect(await pdu.act('state', vm)).toBe('off');
-  await expect(pdu.act('on', vm)).rejects.toThrow(/^vm \(power\): on of vm's own qemu driver failed: QEMU is not running: nothing answers on its QMP socket .*absent\.sock\. The qemu driver switches a running QEMU on and off but cannot start one/);
+  await expect(pdu.act('on', vm)).rejects.toThrow(
+    /^vm \(power\): on of vm's own qemu driver failed: QEMU is not running: nothing answers on its QMP socket .*absent\.sock\. The qemu driver switches a running QEMU on and off but cannot start one/,
+  );
 });
 
 test('qemu driver: a monitor held by another client is reported as such, within the bound', async () => {
   const qmp = qmpDouble('running', { greet: false });
   await qmp.listen();
   try {
-    await expect(qemuPdu(qmp.socket).act('cycle', vm)).rejects.toThrow(/cycle of vm's own qemu driver failed: the QMP monitor at .* accepted the connection but did not answer within 1\.00 s.*QEMU serves one client per QMP socket/);
+    await expect(qemuPdu(qmp.socket).act('cycle', vm)).rejects.toThrow(
+      /cycle of vm's own qemu driver failed: the QMP monitor at .* accepted the connection but did not answer within 1\.00 s.*QEMU serves one client per QMP socket/,
+    );
     await expect.poll(() => qmp.clients).toBe(0);
   } finally {
     await qmp.close();

@@ -3,14 +3,16 @@
  * netstat and /proc, telnet exec output split into stdout and stderr, exec scripts for env
  * and cwd, and loops in hop chains.
  */
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import { findHopCycle } from '../../src/config/hops.js';
 import { execScript } from '../../src/host/execScript.js';
 import { splitTelnetExec, telnetExecScript } from '../../src/host/telnetExec.js';
 import { listeningPorts } from '../../src/transfer/nc.js';
 
 test('listening ports from ss, netstat (GNU and BusyBox) and /proc/net/tcp', () => {
-  const ss = 'LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\nLISTEN 0      5               [::]:2121           [::]:*\nESTAB  0      0        127.0.0.1:5000     127.0.0.1:40000\n';
+  const ss =
+    'LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\nLISTEN 0      5               [::]:2121           [::]:*\nESTAB  0      0        127.0.0.1:5000     127.0.0.1:40000\n';
   expect([...listeningPorts(ss)].sort()).toEqual([2121, 22]);
   const netstat =
     'Active Internet connections (only servers)\nProto Recv-Q Send-Q Local Address           Foreign Address         State\ntcp        0      0 0.0.0.0:21              0.0.0.0:*               LISTEN\ntcp        0      0 :::23                   :::*                    LISTEN\ntcp        0      0 10.0.0.2:22             10.0.0.1:5555           ESTABLISHED\n';
@@ -34,12 +36,16 @@ test('telnet exec output splits at its own separator only, with LF or CR LF line
 
 test('exec scripts export env and enter cwd; a missing cwd is told apart by a marker on stderr', () => {
   const prepared = execScript('make all', { env: { CC: "gcc -O2 'x'" }, cwd: '/opt/my build' }, 'dut', 'ssh');
-  expect(prepared.script).toBe(`export CC='gcc -O2 '\\''x'\\'''\ncd -- '/opt/my build' 2>/dev/null || { printf '%s_%s\\n' LWNOCWD ${/LWNOCWD (\w+)/.exec(prepared.script)![1]} >&2; exit 1; }\nmake all`);
+  expect(prepared.script).toBe(
+    `export CC='gcc -O2 '\\''x'\\'''\ncd -- '/opt/my build' 2>/dev/null || { printf '%s_%s\\n' LWNOCWD ${/LWNOCWD (\w+)/.exec(prepared.script)![1]} >&2; exit 1; }\nmake all`,
+  );
   const token = /LWNOCWD (\w+)/.exec(prepared.script)![1];
   expect(prepared.checkCwd(Buffer.from(`LWNOCWD_${token}\n`))).toEqual({ stderr: Buffer.alloc(0), missingCwd: true });
   expect(prepared.checkCwd(Buffer.from('make: error\n'))).toEqual({ stderr: Buffer.from('make: error\n'), missingCwd: false });
   expect(execScript('true', {}, 'dut', 'ssh').script).toBe('true');
-  expect(() => execScript('true', { env: { 'BAD-NAME': '1' } }, 'dut', 'telnet')).toThrow(/^dut \(telnet\): exec: "BAD-NAME" is not a valid environment variable name/);
+  expect(() => execScript('true', { env: { 'BAD-NAME': '1' } }, 'dut', 'telnet')).toThrow(
+    /^dut \(telnet\): exec: "BAD-NAME" is not a valid environment variable name/,
+  );
 });
 
 test('hop cycles are found with the names around the loop; chains without loops pass', () => {

@@ -1,5 +1,6 @@
-import { test, expect } from '@playwright/test';
-import { CommandResult, RunResult, type CommandStatus } from '../../src/host/results.js';
+import { expect, test } from '@playwright/test';
+
+import { CommandResult, type CommandStatus, RunResult } from '../../src/host/results.js';
 
 const result = (status: CommandStatus, output = '', exitCode: number | null = status === 'success' ? 0 : 1) =>
   new CommandResult({ host: 'h', session: 'default', protocol: 'local', command: 'c', output, exitCode, status, durationMs: 1, timedOut: false });

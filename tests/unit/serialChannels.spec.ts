@@ -1,5 +1,6 @@
 /** Channel budget for servers that close channels opening while a command ends (Dropbear 2022.82-2024.85). */
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import { ChannelBudget, serverClosesNewChannels } from '../../src/transport/channelBudget.js';
 
 test('the affected Dropbear versions are recognised by their version string', () => {
@@ -40,7 +41,11 @@ test('in serial mode an exec runs alone, channels open one at a time, open shell
 
 test('without serial mode the same requests are granted at once', async () => {
   const budget = new ChannelBudget(10, 'target', 'probed');
-  const grants = await Promise.all([budget.acquire({ kind: 'exec', name: 'exec' }, 10), budget.acquire({ kind: 'shell', name: 'a' }, 10), budget.acquire({ kind: 'exec', name: 'exec' }, 10)]);
+  const grants = await Promise.all([
+    budget.acquire({ kind: 'exec', name: 'exec' }, 10),
+    budget.acquire({ kind: 'shell', name: 'a' }, 10),
+    budget.acquire({ kind: 'exec', name: 'exec' }, 10),
+  ]);
   expect(budget.inUse).toBe(3);
   grants.forEach((slot) => slot.release());
 });

@@ -2,8 +2,10 @@
 import { mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
-import { BadPathError, OutsideShareError, ShareRoot, normalizeVirtual } from '../../src/share/shareRoot.js';
+
+import { expect, test } from '@playwright/test';
+
+import { BadPathError, normalizeVirtual, OutsideShareError, ShareRoot } from '../../src/share/shareRoot.js';
 
 /**
  * A folder layout with links pointing everywhere:

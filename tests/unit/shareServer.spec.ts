@@ -6,11 +6,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
-import ssh2 from 'ssh2';
+
+import { expect, test } from '@playwright/test';
 import type { SFTPWrapper } from 'ssh2';
+import ssh2 from 'ssh2';
+
+import { type KeyPair, oneTimeKeyPair } from '../../src/share/oneTimeKeys.js';
 import { ShareRoot } from '../../src/share/shareRoot.js';
-import { oneTimeKeyPair, type KeyPair } from '../../src/share/oneTimeKeys.js';
 import { ShareServer } from '../../src/share/shareServer.js';
 
 const STATUS = ssh2.utils.sftp.STATUS_CODE;
@@ -72,7 +74,9 @@ async function harness(readOnly = false): Promise<Harness> {
 }
 
 /** Runs an SFTP client call; resolves with its value or `{ code }` of its error. */
-function call<T = unknown>(body: (cb: (error: (Error & { code?: number }) | null | undefined, value?: T) => void) => void): Promise<T | { code: number | undefined; message: string }> {
+function call<T = unknown>(
+  body: (cb: (error: (Error & { code?: number }) | null | undefined, value?: T) => void) => void,
+): Promise<T | { code: number | undefined; message: string }> {
   return new Promise((resolve) => body((error, value) => resolve(error ? { code: error.code, message: error.message } : (value as T))));
 }
 
@@ -95,7 +99,9 @@ test.describe('access', () => {
     expect(exec).not.toBe('opened');
     const shell = await new Promise<string>((resolve) => client.shell((error) => resolve(error ? error.message : 'opened')));
     expect(shell).not.toBe('opened');
-    const tunnel = await new Promise<string>((resolve) => client.forwardOut('127.0.0.1', 0, '127.0.0.1', 22, (error) => resolve(error ? error.message : 'opened')));
+    const tunnel = await new Promise<string>((resolve) =>
+      client.forwardOut('127.0.0.1', 0, '127.0.0.1', 22, (error) => resolve(error ? error.message : 'opened')),
+    );
     expect(tunnel).not.toBe('opened');
     await h.close();
   });

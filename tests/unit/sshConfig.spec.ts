@@ -1,8 +1,10 @@
 /** OpenSSH client config import: what each directive becomes in the lab, and that the lab wins. */
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import { ConfigError } from '../../src/util/errors.js';
 
@@ -117,7 +119,9 @@ test('Include is followed; a missing file, an unknown wanted alias and a jump lo
     throw new Error('no ConfigError');
   };
   expect(problems(() => defineLab({ sshConfig: '/nonexistent/ssh_config' }))).toMatch(/sshConfig: cannot read \/nonexistent\/ssh_config \(no such file\)/);
-  expect(problems(() => defineLab({ sshConfig: { file, hosts: ['nope'] } }))).toMatch(/sshConfig\.hosts: "nope" is not a Host alias of .*; its aliases: from-include/);
+  expect(problems(() => defineLab({ sshConfig: { file, hosts: ['nope'] } }))).toMatch(
+    /sshConfig\.hosts: "nope" is not a Host alias of .*; its aliases: from-include/,
+  );
   const loop = configFile('Host a\n  ProxyJump b\nHost b\n  ProxyJump a\n');
   expect(problems(() => defineLab({ sshConfig: loop }))).toMatch(/ProxyJump chain loops: a → b → a|hop chain loops/);
 });

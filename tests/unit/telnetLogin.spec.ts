@@ -4,7 +4,9 @@
  * refusals without a failure message, hang-ups, silence).
  */
 import net from 'node:net';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { telnetOptionsSchema } from '../../src/config/schema.js';
 import { telnetLogin, type TelnetLoginParams } from '../../src/session/telnetLogin.js';
 import { TelnetStream } from '../../src/transport/telnetStream.js';
@@ -178,7 +180,9 @@ test('a hang-up and silence are reported with the stage and the last output', as
     io.close();
   });
   expect(hangup.error!.kind).toBe('closed');
-  expect(hangup.error!.message).toMatch(/^dut \(telnet\): the device closed the connection during the login \(no password prompt after the user name\); last output: ".*Too many sessions\\n"\. /);
+  expect(hangup.error!.message).toMatch(
+    /^dut \(telnet\): the device closed the connection during the login \(no password prompt after the user name\); last output: ".*Too many sessions\\n"\. /,
+  );
 
   const silent = await withDevice(async (io) => io.write('Press RETURN to get started'), { options: telnetOptionsSchema.parse({ loginTimeout: 800 }) });
   expect(silent.error!.kind).toBe('timeout');

@@ -5,12 +5,28 @@
  */
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import { test, expect } from '@playwright/test';
+
+import { expect, test } from '@playwright/test';
+
 import { TelnetStream, type TelnetTerminal } from '../../src/transport/telnetStream.js';
 
-const IAC = 255, DONT = 254, DO = 253, WONT = 252, WILL = 251, SB = 250, SE = 240;
-const NOP = 241, AYT = 246, IP = 244;
-const BINARY = 0, ECHO = 1, SGA = 3, TTYPE = 24, NAWS = 31, LINEMODE = 34, NEW_ENVIRON = 39;
+const IAC = 255,
+  DONT = 254,
+  DO = 253,
+  WONT = 252,
+  WILL = 251,
+  SB = 250,
+  SE = 240;
+const NOP = 241,
+  AYT = 246,
+  IP = 244;
+const BINARY = 0,
+  ECHO = 1,
+  SGA = 3,
+  TTYPE = 24,
+  NAWS = 31,
+  LINEMODE = 34,
+  NEW_ENVIRON = 39;
 
 const NAMES: Record<number, string> = { [DO]: 'DO', [DONT]: 'DONT', [WILL]: 'WILL', [WONT]: 'WONT' };
 
@@ -141,9 +157,45 @@ for (const split of ['bytes', 'none'] as const) {
     test('negotiation follows the policy: accepted options confirmed, everything else refused', async () => {
       const pair = await connectPair(split);
       const replies = await pair.exchange([
-        IAC, WILL, BINARY, IAC, DO, BINARY, IAC, WILL, SGA, IAC, DO, SGA, // confirmations of our requests
-        IAC, DO, TTYPE, IAC, DO, NAWS, IAC, WILL, ECHO, IAC, DO, ECHO,
-        IAC, DO, LINEMODE, IAC, DO, NEW_ENVIRON, IAC, DO, 200, IAC, WILL, 201, IAC, WILL, TTYPE,
+        IAC,
+        WILL,
+        BINARY,
+        IAC,
+        DO,
+        BINARY,
+        IAC,
+        WILL,
+        SGA,
+        IAC,
+        DO,
+        SGA, // confirmations of our requests
+        IAC,
+        DO,
+        TTYPE,
+        IAC,
+        DO,
+        NAWS,
+        IAC,
+        WILL,
+        ECHO,
+        IAC,
+        DO,
+        ECHO,
+        IAC,
+        DO,
+        LINEMODE,
+        IAC,
+        DO,
+        NEW_ENVIRON,
+        IAC,
+        DO,
+        200,
+        IAC,
+        WILL,
+        201,
+        IAC,
+        WILL,
+        TTYPE,
       ]);
       expect(replies).toEqual([
         `WILL ${TTYPE}`,
@@ -191,11 +243,50 @@ for (const split of ['bytes', 'none'] as const) {
       const pair = await connectPair(split);
       await pair.exchange([IAC, WILL, BINARY]);
       const replies = await pair.exchange([
-        ...Buffer.from('a'), IAC, IAC, ...Buffer.from('b'), IAC, NOP, ...Buffer.from('c'), IAC, AYT,
-        IAC, SB, 201, 1, 2, IAC, IAC, 3, IAC, SE, // unknown option: skipped whole
-        IAC, SB, TTYPE, 1, IAC, SE, // TTYPE SEND before TTYPE was agreed: not answered
-        IAC, SB, NAWS, IAC, IAC, IAC, IAC, IAC, SE, // something we never agreed to
-        ...Buffer.from('d'), IAC, IAC, IAC, IAC, 0, 0x0d, 0, 0x0d, 0x0a,
+        ...Buffer.from('a'),
+        IAC,
+        IAC,
+        ...Buffer.from('b'),
+        IAC,
+        NOP,
+        ...Buffer.from('c'),
+        IAC,
+        AYT,
+        IAC,
+        SB,
+        201,
+        1,
+        2,
+        IAC,
+        IAC,
+        3,
+        IAC,
+        SE, // unknown option: skipped whole
+        IAC,
+        SB,
+        TTYPE,
+        1,
+        IAC,
+        SE, // TTYPE SEND before TTYPE was agreed: not answered
+        IAC,
+        SB,
+        NAWS,
+        IAC,
+        IAC,
+        IAC,
+        IAC,
+        IAC,
+        SE, // something we never agreed to
+        ...Buffer.from('d'),
+        IAC,
+        IAC,
+        IAC,
+        IAC,
+        0,
+        0x0d,
+        0,
+        0x0d,
+        0x0a,
       ]);
       expect(replies).toEqual([]);
       expect([...pair.data()]).toEqual([...Buffer.from('a\xffbcd', 'latin1'), 0xff, 0xff, 0, 0x0d, 0, 0x0d, 0x0a]);

@@ -1,6 +1,7 @@
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import { markerPrefixLength } from '../../src/session/shellSession.js';
-import { LineSplitter, TextCleaner, cleanText } from '../../src/session/text.js';
+import { cleanText, LineSplitter, TextCleaner } from '../../src/session/text.js';
 
 test('cleanText strips ANSI sequences and CRLF, keeps lone CR', () => {
   expect(cleanText('\x1b[31mred\x1b[0m\r\nnext\rprogress\x1b]0;title\x07')).toBe('red\nnext\rprogress');

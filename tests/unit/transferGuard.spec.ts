@@ -1,14 +1,19 @@
 /** The transfer guard and the path rules, with in-process doubles: no device, no network. */
-import { test, expect } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+
 import { defineLab } from '../../src/config/defineLab.js';
 import { guarded, type TransferGuard, type TransferSpec } from '../../src/transfer/guard.js';
 import { modeFromLs } from '../../src/transfer/nc.js';
-import { devicePaths, expandHome, placeDestination, temporaryName, type FileSide, type PathKind } from '../../src/transfer/paths.js';
+import { devicePaths, expandHome, type FileSide, type PathKind, placeDestination, temporaryName } from '../../src/transfer/paths.js';
 import { ConfigError, TransferError } from '../../src/util/errors.js';
 
 const spec: TransferSpec = { host: 'dut', protocol: 'sftp', direction: 'put', local: '/runner/fw.bin', remote: '/device/fw.bin' };
 const never = () => new Promise<never>(() => {});
-const failureOf = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error as TransferError);
+const failureOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error as TransferError,
+  );
 
 test.describe('TransferGuard', () => {
   test('a step with no progress for the idle timeout fails as stalled, naming host, method, paths and bytes', async () => {
@@ -21,7 +26,9 @@ test.describe('TransferGuard', () => {
     );
     expect(error).toBeInstanceOf(TransferError);
     expect(error?.kind).toBe('stalled');
-    expect(error?.message).toMatch(/^dut \(sftp\): put of \/runner\/fw\.bin to \/device\/fw\.bin failed after 1024 of 4096 bytes: nothing moved for 100 ms\. The device may have hung/);
+    expect(error?.message).toMatch(
+      /^dut \(sftp\): put of \/runner\/fw\.bin to \/device\/fw\.bin failed after 1024 of 4096 bytes: nothing moved for 100 ms\. The device may have hung/,
+    );
   });
 
   test('progress keeps a transfer alive; a hushed wait does not count against the idle timeout', async () => {
@@ -95,7 +102,9 @@ test.describe('TransferGuard', () => {
       }),
     );
     expect(stuck?.kind).toBe('incomplete');
-    expect(stuck?.message).toContain('put of /runner/fw.bin to /device/fw.bin failed: verification failed. Partial files remain at /device/.fw.bin.lw-2.part (on the device): remove them.');
+    expect(stuck?.message).toContain(
+      'put of /runner/fw.bin to /device/fw.bin failed: verification failed. Partial files remain at /device/.fw.bin.lw-2.part (on the device): remove them.',
+    );
 
     const deviceRemovals: string[] = [];
     const runnerRemovals: string[] = [];
@@ -124,10 +133,19 @@ test.describe('TransferGuard', () => {
     expect(reports.at(-1)).toEqual([3000, 3000]);
     expect(reports.map(([done]) => done)).toEqual([...reports.map(([done]) => done)].sort((a, b) => a - b));
     await expect(
-      guarded(spec, 60_000, { onProgress: () => { throw new Error('observer bug'); } }, async (guard) => {
-        guard.progress(10);
-        return 'still ok';
-      }),
+      guarded(
+        spec,
+        60_000,
+        {
+          onProgress: () => {
+            throw new Error('observer bug');
+          },
+        },
+        async (guard) => {
+          guard.progress(10);
+          return 'still ok';
+        },
+      ),
     ).resolves.toBe('still ok');
   });
 
@@ -138,7 +156,9 @@ test.describe('TransferGuard', () => {
       }),
     );
     expect(missing?.kind).toBe('missing');
-    expect(missing?.message).toBe('dut (sftp): put of /runner/fw.bin to /device/fw.bin failed: /runner/fw.bin on the runner: no such file or directory. Check the local path, its permissions and free space.');
+    expect(missing?.message).toBe(
+      'dut (sftp): put of /runner/fw.bin to /device/fw.bin failed: /runner/fw.bin on the runner: no such file or directory. Check the local path, its permissions and free space.',
+    );
     const other = await failureOf(
       guarded(spec, 60_000, {}, async (guard) => {
         guard.progress(5);
@@ -155,7 +175,9 @@ test.describe('TransferGuard', () => {
     for (const options of [{ timeout: 0 }, { timeout: -5 }, { timeout: Number.NaN }, { mode: 0o10000 }, { mode: 1.5 }]) {
       const error = await failureOf(guarded(spec, 60_000, options, body));
       expect(error?.kind, JSON.stringify(options)).toBe('unsupported');
-      expect(error?.message).toMatch(/^dut \(sftp\): put of \/runner\/fw\.bin: (timeout must be a positive number of milliseconds|mode must be permission bits between 0 and 0o7777)/);
+      expect(error?.message).toMatch(
+        /^dut \(sftp\): put of \/runner\/fw\.bin: (timeout must be a positive number of milliseconds|mode must be permission bits between 0 and 0o7777)/,
+      );
     }
     expect(ran).toBe(false);
   });
@@ -207,11 +229,21 @@ test.describe('transfer path rules', () => {
 
   test('what cannot hold the result is refused with a typed error naming the path', async () => {
     const side = memorySide({ '/opt/file': 'file', '/opt/dir': 'directory', '/opt/dir/fw.bin': 'directory', '/dev/null': 'other' });
-    const kind = (p: Promise<unknown>) => p.then(() => 'placed', (error: TransferError) => `${error.kind}: ${error.detail}`);
-    expect(await kind(place(side, '/opt/file', true))).toBe('not-a-directory: cannot write the directory /opt/file on the device: a path component is not a directory.');
-    expect(await kind(place(side, '/opt/file/x.bin', false))).toBe('not-a-directory: cannot write /opt/file/x.bin on the device: a path component is not a directory.');
+    const kind = (p: Promise<unknown>) =>
+      p.then(
+        () => 'placed',
+        (error: TransferError) => `${error.kind}: ${error.detail}`,
+      );
+    expect(await kind(place(side, '/opt/file', true))).toBe(
+      'not-a-directory: cannot write the directory /opt/file on the device: a path component is not a directory.',
+    );
+    expect(await kind(place(side, '/opt/file/x.bin', false))).toBe(
+      'not-a-directory: cannot write /opt/file/x.bin on the device: a path component is not a directory.',
+    );
     expect(await kind(place(side, '/opt/dir', false))).toBe('is-a-directory: cannot replace /opt/dir/fw.bin on the device: it is a directory.');
-    expect(await kind(place(side, '/dev/null', false))).toBe('unsupported: cannot replace the special file /dev/null on the device: it is neither a regular file nor a directory.');
+    expect(await kind(place(side, '/dev/null', false))).toBe(
+      'unsupported: cannot replace the special file /dev/null on the device: it is neither a regular file nor a directory.',
+    );
   });
 
   test('~ is the login directory; temporary names are hidden, beside the final name and unique', () => {
@@ -234,7 +266,8 @@ test.describe('transfer path rules', () => {
 });
 
 test('ftp.user naming a user the host does not have is a config error from defineLab', () => {
-  const define = () => defineLab({ hosts: { dut: { address: '10.0.0.5', users: { root: { password: 'x' }, ftpuser: { password: 'y' } }, ftp: { user: 'ftpusr' } } } });
+  const define = () =>
+    defineLab({ hosts: { dut: { address: '10.0.0.5', users: { root: { password: 'x' }, ftpuser: { password: 'y' } }, ftp: { user: 'ftpusr' } } } });
   expect(define).toThrow(ConfigError);
   expect(define).toThrow(/host "dut" → ftp\.user: "ftpusr" is not one of its users \(root, ftpuser\); did you mean "ftpuser"\?/);
 });

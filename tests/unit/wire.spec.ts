@@ -1,8 +1,10 @@
 /** What is typed into shells: every command survives the trip through real sh, dash and bash exactly. */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { test, expect } from '@playwright/test';
-import { MarkerFactory, assignmentLines, parseFamily } from '../../src/session/wire.js';
+
+import { expect, test } from '@playwright/test';
+
+import { assignmentLines, MarkerFactory, parseFamily } from '../../src/session/wire.js';
 
 const shells = ['/bin/sh', '/bin/bash', '/bin/dash'].filter((shell) => existsSync(shell));
 

@@ -4,10 +4,10 @@
  * never change a reported status or lose output; where the shell cannot be trusted the
  * error says so.
  */
+import type { Lab as StartedLab } from '../../fixtures/lab/startLab.js';
 import type { RemoteHost } from '../../src/host/remoteHost.js';
 import { shellQuote } from '../../src/util/shellQuote.js';
-import type { Lab as StartedLab } from '../../fixtures/lab/startLab.js';
-import { test, expect, userlandLab, type Userland } from '../helpers/userlands.js';
+import { expect, test, type Userland, userlandLab } from '../helpers/userlands.js';
 
 /**
  * Definitions that would fool a naive wrapper: each of the names labwright types, as a
@@ -106,10 +106,13 @@ test('a profile defining a function named builtin (bash, zsh): opening the shell
   // Short bounds: the shell never answers, and the test need not wait the default 20 s.
   const lab = userlandLab(board, land, { shell: { openTimeout: 3_000 }, telnet: { loginTimeout: 4_000 } });
   await withProfile(board, land, 'builtin() { return 0; }', async () => {
-    const error = await lab.remote('board').run('true').then(
-      () => 'opened',
-      (e: Error) => e.message,
-    );
+    const error = await lab
+      .remote('board')
+      .run('true')
+      .then(
+        () => 'opened',
+        (e: Error) => e.message,
+      );
     expect(error).toMatch(new RegExp(`^board \\(${land.term}\\): .*function named \`builtin\``));
   });
   await lab.close();

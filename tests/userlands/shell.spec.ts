@@ -4,12 +4,12 @@
  * expect() output, and nothing typed is lost.
  */
 import { secret } from '../../src/host/commands.js';
-import { test, expect } from '../helpers/userlands.js';
+import { expect, test } from '../helpers/userlands.js';
 
 /** A shell snippet printing the bytes 0x00-0xFF (printf with octal escapes: any POSIX shell). */
 const ALL_BYTES = `printf "$(i=0; while [ $i -lt 256 ]; do printf '\\\\%03o' $i; i=$((i+1)); done)"`;
 
-test('state persists, exit codes are the commands\' own, output bytes arrive exactly (tabs, CR, every byte value)', async ({ device }) => {
+test("state persists, exit codes are the commands' own, output bytes arrive exactly (tabs, CR, every byte value)", async ({ device }) => {
   const r = await device.run(['cd /tmp && export LW_X=kept', 'pwd; echo "$LW_X"', 'false', '(exit 7)']);
   expect(r.results.map((x) => x.exitCode)).toEqual([0, 0, 1, 7]);
   expect(r.results[1]!.output).toBe('/tmp\nkept\n');
@@ -114,7 +114,9 @@ test('named sessions run in parallel, each with its own state', async ({ device 
   const [a, b] = await Promise.all(['a', 'b'].map((name) => device.openSession(name)));
   await device.exec('rm -f /tmp/lw-par-*');
   // Each waits for the other's file: only possible when both run at once.
-  const both = await Promise.all([a!, b!].map((s, i) => s.run(`touch /tmp/lw-par-${i}; while [ $(ls /tmp/lw-par-* | wc -l) -lt 2 ]; do sleep 0.05; done; echo ${i}`, { timeout: 10_000 })));
+  const both = await Promise.all(
+    [a!, b!].map((s, i) => s.run(`touch /tmp/lw-par-${i}; while [ $(ls /tmp/lw-par-* | wc -l) -lt 2 ]; do sleep 0.05; done; echo ${i}`, { timeout: 10_000 })),
+  );
   expect(both.map((r) => r.only.output)).toEqual(['0\n', '1\n']);
 });
 

@@ -7,8 +7,9 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import type { TransferMethod } from '../../src/config/schema.js';
-import { test, expect, USERLANDS, type UserlandName } from '../helpers/userlands.js';
+import { expect, test, type UserlandName, USERLANDS } from '../helpers/userlands.js';
 
 /** 5 MiB in which every byte value occurs at every offset modulo 256 (a pseudo-random permutation per block). */
 function everyByteValue(size = 5 * 1024 * 1024): Buffer {

@@ -5,9 +5,10 @@
  * naming the host and the reason.
  */
 import { Option } from 'commander';
-import type { CliCommand } from '../program.js';
+
 import { formatTable } from '../format.js';
 import type { CheckStatus, HostReport } from '../hostChecks.js';
+import type { CliCommand } from '../program.js';
 
 const MARK: Record<CheckStatus, string> = { ok: '✔', failed: '✘', warning: '!', skipped: '–' };
 

@@ -5,9 +5,10 @@
  * ends `--linger` ms after stdin ends, so a script can type a few lines and read the answers.
  */
 import { Option } from 'commander';
+
 import type { RemoteHost } from '../../host/remoteHost.js';
-import type { CliCommand } from '../program.js';
 import { UsageError } from '../context.js';
+import type { CliCommand } from '../program.js';
 
 /** Ctrl+], the key that leaves the console (as telnet's escape character). */
 const ESCAPE = 0x1d;

@@ -4,6 +4,7 @@
  * scripts. Reads the store the lab config or LABWRIGHT_LEASES names.
  */
 import { Option } from 'commander';
+
 import { describeHolding, describeWaiter } from '../../lease/describe.js';
 import type { CliCommand } from '../program.js';
 
@@ -11,8 +12,8 @@ export const leases: CliCommand = {
   register(program, runAction) {
     program
       .command('leases')
-      .description('show who holds which device and who waits, from the lab\'s lease store')
-      .addOption(new Option('--json', 'print the store\'s snapshot as JSON'))
+      .description("show who holds which device and who waits, from the lab's lease store")
+      .addOption(new Option('--json', "print the store's snapshot as JSON"))
       .action((options: { json?: boolean }) =>
         runAction(async (context) => {
           const [lab] = await context.labList();

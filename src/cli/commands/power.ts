@@ -4,11 +4,12 @@
  * is back (its console's login prompt and/or SSH and the shell answering), bounded.
  */
 import { Option } from 'commander';
+
 import type { RemoteHost } from '../../host/remoteHost.js';
 import type { PowerAction } from '../../power/types.js';
 import { formatDuration } from '../../util/time.js';
-import type { CliCommand } from '../program.js';
 import { UsageError } from '../context.js';
+import type { CliCommand } from '../program.js';
 
 const ACTIONS: readonly PowerAction[] = ['on', 'off', 'cycle', 'state'];
 

@@ -3,8 +3,9 @@
  * as it comes, stderr kept apart, the remote exit status as labwright's own.
  */
 import { Option } from 'commander';
-import type { CliCommand } from '../program.js';
+
 import { UsageError } from '../context.js';
+import type { CliCommand } from '../program.js';
 
 /** Exit code of a command that timed out, as timeout(1) uses. */
 export const EXIT_TIMEOUT = 124;
@@ -20,7 +21,7 @@ export const run: CliCommand = {
       .description('run a command on a host and exit with its exit code (stdout and stderr kept apart)')
       .argument('<host>', 'lab host')
       .argument('<command...>', 'the command (put it after --); its words are joined with spaces, as ssh does')
-      .addOption(new Option('-t, --timeout <ms>', 'end the command after this long (default: the host\'s command timeout)').argParser(Number))
+      .addOption(new Option('-t, --timeout <ms>', "end the command after this long (default: the host's command timeout)").argParser(Number))
       .action((hostName: string, words: string[], options: { timeout?: number }) =>
         runAction(async (context) => {
           if (options.timeout !== undefined && !(options.timeout > 0)) throw new UsageError('--timeout takes a positive number of milliseconds');

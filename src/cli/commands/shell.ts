@@ -4,8 +4,8 @@
  * exit status as labwright's own. Without a local terminal the bytes are piped as they are.
  */
 import type { RemoteHost } from '../../host/remoteHost.js';
-import type { CliCommand } from '../program.js';
 import { UsageError } from '../context.js';
+import type { CliCommand } from '../program.js';
 
 export const shell: CliCommand = {
   register(program, runAction) {

@@ -4,11 +4,13 @@
  * ETA) on a terminal, plain lines otherwise.
  */
 import path from 'node:path';
-import { Option, type Command } from 'commander';
-import type { CliCommand, ActionRunner } from '../program.js';
+
+import { type Command, Option } from 'commander';
+
 import { UsageError } from '../context.js';
 import { formatBytes, formatRate } from '../format.js';
-import { ProgressReporter, type ProgressMode } from '../progress.js';
+import type { ActionRunner, CliCommand } from '../program.js';
+import { type ProgressMode, ProgressReporter } from '../progress.js';
 
 interface TransferCliOptions {
   method?: 'sftp' | 'scp' | 'ftp' | 'nc';
@@ -24,8 +26,8 @@ function register(direction: 'put' | 'get', program: Command, runAction: ActionR
     .argument('<host>', 'lab host')
     .argument('<source>', `${from} path`)
     .argument('<destination>', `${to} path`)
-    .addOption(new Option('-m, --method <method>', 'transfer method (default: the host\'s)').choices(['sftp', 'scp', 'ftp', 'nc']))
-    .addOption(new Option('--verify <mode>', 'verification (default: the method\'s, size)').choices(['size', 'sha256', 'none']))
+    .addOption(new Option('-m, --method <method>', "transfer method (default: the host's)").choices(['sftp', 'scp', 'ftp', 'nc']))
+    .addOption(new Option('--verify <mode>', "verification (default: the method's, size)").choices(['size', 'sha256', 'none']))
     .addOption(new Option('--progress <mode>', 'bar (default on a terminal), plain (default otherwise) or none').choices(['bar', 'plain', 'none']))
     .action((hostName: string, source: string, destination: string, options: TransferCliOptions) =>
       runAction(async (context) => {

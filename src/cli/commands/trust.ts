@@ -5,9 +5,10 @@
  * with mode 0700 and the file with 0600. A key that differs from a known one is refused.
  */
 import { Option } from 'commander';
-import type { CliCommand } from '../program.js';
+
 import { ConnectionError } from '../../util/errors.js';
 import { UsageError } from '../context.js';
+import type { CliCommand } from '../program.js';
 
 export const trust: CliCommand = {
   register(program, runAction) {
@@ -49,7 +50,10 @@ export const trust: CliCommand = {
             }
             const where = { host: name, protocol: 'ssh' as const };
             if (verdict.kind === 'revoked') {
-              throw new ConnectionError('host-key', `this key is marked @revoked in ${verdict.entry.file}:${verdict.entry.line}; it is not pinned.`, { ...where, hint: 'Re-key the device.' });
+              throw new ConnectionError('host-key', `this key is marked @revoked in ${verdict.entry.file}:${verdict.entry.line}; it is not pinned.`, {
+                ...where,
+                hint: 'Re-key the device.',
+              });
             }
             if (name === hostName && options.fingerprint !== undefined && options.fingerprint !== fingerprint) {
               throw new ConnectionError('host-key', `the key's fingerprint is ${fingerprint}, not ${options.fingerprint}; it is not pinned.`, {

@@ -6,12 +6,14 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+
 import { Client, FTPError } from 'basic-ftp';
+
 import type { ConnectContext, LocalEndpoint, NetworkPath } from '../../transport/network.js';
 import { adviceFor, classifySocketError } from '../../transport/network.js';
-import { ConnectionError, messageOf, type ConnectFailure } from '../../util/errors.js';
+import { type ConnectFailure, ConnectionError, messageOf } from '../../util/errors.js';
 import { formatDuration, withTimeout } from '../../util/time.js';
-import { PassiveDataConnector, type PassiveCommand } from './passive.js';
+import { type PassiveCommand, PassiveDataConnector } from './passive.js';
 
 /** Everything needed to log in to one FTP server. */
 export interface FtpLogin {
@@ -123,11 +125,14 @@ export async function openFtpConnection(login: FtpLogin): Promise<FtpConnection>
   let home: string;
   const running = sequence();
   try {
-    home = await withTimeout(running, login.connectTimeout, () =>
-      new ConnectionError('timeout', `no FTP login at ${where} within ${formatDuration(login.connectTimeout)} (stuck ${stepText(step)}).`, {
-        ...context,
-        hint: adviceFor('timeout'),
-      }),
+    home = await withTimeout(
+      running,
+      login.connectTimeout,
+      () =>
+        new ConnectionError('timeout', `no FTP login at ${where} within ${formatDuration(login.connectTimeout)} (stuck ${stepText(step)}).`, {
+          ...context,
+          hint: adviceFor('timeout'),
+        }),
     );
   } catch (error) {
     await cleanup();
@@ -185,11 +190,18 @@ function loginError(error: unknown, step: Step | 'endpoint', login: FtpLogin, wh
     const reply = error.message.trim();
     if (error.code === 421) return fail('reset', `the FTP server at ${where} turned the connection away ${stepText(step)}: "${reply}".`);
     if (step === 'login') {
-      return fail('auth', `login as "${login.user}" at ${where} refused: "${reply}".`,
-        `Check the password of user "${login.user}" for host "${login.host}" in the lab config (FTP logs in as ftp.user, else the host's user), and that the account may use FTP.`);
+      return fail(
+        'auth',
+        `login as "${login.user}" at ${where} refused: "${reply}".`,
+        `Check the password of user "${login.user}" for host "${login.host}" in the lab config (FTP logs in as ftp.user, else the host's user), and that the account may use FTP.`,
+      );
     }
     if (step === 'tls') {
-      return fail('protocol', `the FTP server at ${where} refused ${tlsMode}: "${reply}".`, "Set ftp.secure to match the server: false (plain FTP), 'explicit' or 'implicit'.");
+      return fail(
+        'protocol',
+        `the FTP server at ${where} refused ${tlsMode}: "${reply}".`,
+        "Set ftp.secure to match the server: false (plain FTP), 'explicit' or 'implicit'.",
+      );
     }
     return fail('protocol', `the FTP server at ${where} answered "${reply}" while ${stepText(step)}.`);
   }
@@ -197,21 +209,30 @@ function loginError(error: unknown, step: Step | 'endpoint', login: FtpLogin, wh
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const message = messageOf(error);
   if (code && TLS_IDENTITY_CODES.test(code)) {
-    return fail('host-key', `the TLS certificate of the FTP server at ${where} was rejected (${code}: ${message}).`,
-      'Install the CA that signed it on the runner (NODE_EXTRA_CA_CERTS), or set ftp.allowUnauthorizedTls: true for a self-signed lab certificate.');
+    return fail(
+      'host-key',
+      `the TLS certificate of the FTP server at ${where} was rejected (${code}: ${message}).`,
+      'Install the CA that signed it on the runner (NODE_EXTRA_CA_CERTS), or set ftp.allowUnauthorizedTls: true for a self-signed lab certificate.',
+    );
   }
   if ((code && /^ERR_SSL_|^EPROTO$/.test(code)) || /SSL routines|wrong version number|packet length too long/i.test(message)) {
-    return fail('protocol', `TLS failed with the FTP server at ${where} while ${stepText(step)} (${message}).`,
-      `The server does not speak ${tlsMode} on this port: set ftp.secure to match it (false, 'explicit' or 'implicit') and check ftp.port.`);
+    return fail(
+      'protocol',
+      `TLS failed with the FTP server at ${where} while ${stepText(step)} (${message}).`,
+      `The server does not speak ${tlsMode} on this port: set ftp.secure to match it (false, 'explicit' or 'implicit') and check ftp.port.`,
+    );
   }
   if (/^Timeout \(control socket\)/.test(message)) {
     return fail('timeout', `the FTP server at ${where} did not answer within ${formatDuration(login.idleTimeout)} while ${stepText(step)}.`);
   }
   if (/Server sent FIN|closed connection unexpectedly/i.test(message)) {
-    return fail('closed', `the FTP server at ${where} closed the connection while ${stepText(step)}.`,
+    return fail(
+      'closed',
+      `the FTP server at ${where} closed the connection while ${stepText(step)}.`,
       step === 'tls' || login.secure === 'implicit'
         ? `It may not support ${tlsMode}: set ftp.secure to match the server.`
-        : 'Check that an FTP server (not another service) listens on ftp.port and accepts more connections.');
+        : 'Check that an FTP server (not another service) listens on ftp.port and accepts more connections.',
+    );
   }
   if (code) {
     const kind = classifySocketError(code);

@@ -11,8 +11,10 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+
 import type { Client, FTPContext, FTPResponse } from 'basic-ftp';
 import { FTPError } from 'basic-ftp';
+
 import type { ConnectContext, LocalEndpoint, NetworkPath } from '../../transport/network.js';
 import { classifySocketError } from '../../transport/network.js';
 import { ConnectionError, messageOf } from '../../util/errors.js';
@@ -118,7 +120,12 @@ export class PassiveDataConnector {
     const endpoint = await withTimeout(
       path.endpoint(address, port, context),
       connectTimeout,
-      () => new ConnectionError('timeout', `no forward to the FTP data port ${address}:${port} ${path.description} within ${formatDuration(connectTimeout)}.`, context),
+      () =>
+        new ConnectionError(
+          'timeout',
+          `no forward to the FTP data port ${address}:${port} ${path.description} within ${formatDuration(connectTimeout)}.`,
+          context,
+        ),
     );
     this.endpoints.push(endpoint);
     await openDataSocket(ftp, endpoint, { address, port }, connectTimeout, context);
@@ -149,17 +156,21 @@ function openDataSocket(
     };
     const onError = (error: NodeJS.ErrnoException) => {
       const kind = classifySocketError(error.code);
-      fail(new ConnectionError(kind, `cannot open the FTP data connection to ${where}${via}: ${error.code ?? messageOf(error)}.`, {
-        ...context,
-        hint: 'Check that the passive port range of the device is reachable (firewall, hop forwarding).',
-        cause: error,
-      }));
+      fail(
+        new ConnectionError(kind, `cannot open the FTP data connection to ${where}${via}: ${error.code ?? messageOf(error)}.`, {
+          ...context,
+          hint: 'Check that the passive port range of the device is reachable (firewall, hop forwarding).',
+          cause: error,
+        }),
+      );
     };
     const onTimeout = () =>
-      fail(new ConnectionError('timeout', `the FTP data connection to ${where}${via} was not accepted within ${formatDuration(timeoutMs)}.`, {
-        ...context,
-        hint: 'Check that the passive port range of the device is reachable (firewall, hop forwarding).',
-      }));
+      fail(
+        new ConnectionError('timeout', `the FTP data connection to ${where}${via} was not accepted within ${formatDuration(timeoutMs)}.`, {
+          ...context,
+          hint: 'Check that the passive port range of the device is reachable (firewall, hop forwarding).',
+        }),
+      );
     raw.setTimeout(timeoutMs);
     raw.once('error', onError);
     raw.once('timeout', onTimeout);

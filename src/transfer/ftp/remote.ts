@@ -4,7 +4,9 @@
  * Paths given here are absolute; server refusals become {@link FtpRefusal}s naming the path.
  */
 import path from 'node:path';
-import { FTPError, type Client, type FileInfo } from 'basic-ftp';
+
+import { type Client, type FileInfo, FTPError } from 'basic-ftp';
+
 import { expandHome } from '../paths.js';
 
 /** The server refused an operation on a remote path. */
@@ -73,10 +75,7 @@ export async function remoteFileSize(client: Client, remotePath: string): Promis
 }
 
 /** What a remote path is. */
-export type RemoteKind =
-  | { kind: 'file'; size: number }
-  | { kind: 'directory' }
-  | { kind: 'missing'; reply: string; code: number };
+export type RemoteKind = { kind: 'file'; size: number } | { kind: 'directory' } | { kind: 'missing'; reply: string; code: number };
 
 /** Whether `remotePath` is a file (with its size), a directory, or absent/unreadable. */
 export async function remoteKind(client: Client, remotePath: string): Promise<RemoteKind> {
