@@ -73,9 +73,25 @@ export class SshExecutor {
     for (let attempt = 0; attempt <= retries; attempt++) {
       const left = deadline - Date.now();
       if (left <= 0) break;
-      let connection: SshConnection;
+      let connection!: SshConnection;
+      let channelOptions!: ChannelExecOptions;
+      let opening: Promise<HeldChannel<OpenedExec>>;
       try {
-        connection = await this.connections.ssh(waiting);
+        // The connection is chosen and the slot taken in one step (see withEndingConnection).
+        ({ value: opening } = await this.connections.withEndingConnection(waiting, (picked) => {
+          connection = picked;
+          const text = typeof command === 'string' ? command : command(picked.budget.serialExec);
+          const program = wrapper ?? text;
+          channelOptions = wrapper ? { ...options, stdin: wrapperScript(text, options.stdin) } : options;
+          const chosen = channelOptions;
+          return picked.openChannel(
+            { kind: 'exec', name: 'exec' },
+            Math.max(1, deadline - Date.now()),
+            (client) => openExec(client, program, chosen),
+            (opened) => opened.channel,
+            waiting,
+          );
+        }));
       } catch (error) {
         if (bound.aborted && !signal?.aborted) return timedOut();
         if (lastLoss && error instanceof LabwrightError && !(error instanceof AbortedError)) {
@@ -87,18 +103,9 @@ export class SshExecutor {
         }
         throw error;
       }
-      const text = typeof command === 'string' ? command : command(connection.budget.serialExec);
-      const program = wrapper ?? text;
-      const channelOptions: ChannelExecOptions = wrapper ? { ...options, stdin: wrapperScript(text, options.stdin) } : options;
       let held: HeldChannel<OpenedExec>;
       try {
-        held = await connection.openChannel(
-          { kind: 'exec', name: 'exec' },
-          Math.max(1, deadline - Date.now()),
-          (client) => openExec(client, program, channelOptions),
-          (opened) => opened.channel,
-          waiting,
-        );
+        held = await opening;
       } catch (error) {
         if (bound.aborted && !signal?.aborted) return timedOut();
         // Only a connection that broke is retried; a full budget or a refusal is reported as it is.

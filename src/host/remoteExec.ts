@@ -13,7 +13,7 @@ import { cleanText, LineSplitter } from '../session/text.js';
 import type { RemoteRunner } from '../transfer/types.js';
 import { signalTaggedProcesses } from '../util/processTree.js';
 import { abortReason, formatDuration } from '../util/time.js';
-import { type ExecScript, execScript, missingCwdError } from './execScript.js';
+import { execScript, missingCwdError } from './execScript.js';
 import type { ExecOptions } from './host.js';
 import { CommandResult, statusOf } from './results.js';
 
@@ -43,18 +43,14 @@ export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor):
   return {
     protocol: 'ssh',
     async run(command, options) {
-      // A server that takes exec channels one at a time (Dropbear's channel race) cannot run
-      // the stopping command while this one runs: no tag there, so a shell that runs a
-      // single command by exec'ing it (ash, mksh) still does, and the signal reaches it.
-      let prepared: ExecScript | undefined;
-      const script = (serialExec: boolean) => (prepared = execScript(command, { ...options, tagged: !serialExec }, config.name, 'ssh')).script;
-      // Names in the environment are checked before anything connects.
-      execScript(command, options, config.name, 'ssh');
+      // Tagged, so the command's whole process tree can be stopped from another channel (on
+      // a server taking exec channels one at a time, from a side connection).
+      const prepared = execScript(command, { ...options, tagged: true }, config.name, 'ssh');
       const { ssh } = config;
       const lines = options.onLine ? new LineSplitter(options.onLine) : undefined;
       // A chunk may end inside a multi-byte character.
       const decoder = new StringDecoder('utf8');
-      const outcome = await executor.exec(script, {
+      const outcome = await executor.exec(prepared.script, {
         timeout: options.timeout,
         signal: options.signal,
         env: ssh.env,
@@ -65,12 +61,12 @@ export function sshExecBackend(config: RemoteHostConfig, executor: SshExecutor):
         // a list) passes the channel's signal on to nobody. Best effort, bounded, on a
         // channel of its own.
         onStop: (signal) => {
-          if (prepared?.tag) void executor.exec(signalTaggedProcesses(prepared.tag, signal), { timeout: 5_000 }).catch(() => {});
+          if (prepared.tag) void executor.exec(signalTaggedProcesses(prepared.tag, signal), { timeout: 5_000 }).catch(() => {});
         },
       });
       lines?.push(decoder.end());
       lines?.flush();
-      const { stderr, missingCwd } = prepared!.checkCwd(outcome.stderr);
+      const { stderr, missingCwd } = prepared.checkCwd(outcome.stderr);
       return {
         stdout: outcome.stdout,
         stderr,

@@ -142,8 +142,12 @@ export class RemoteTransfers {
     open: (client: SshConnection['client']) => Promise<T>,
   ): Promise<{ opened: T; onLost: SshConnection['onLost']; alive: () => boolean; slot: Slot }> {
     const { connectTimeout } = this.deps.config.ssh;
-    const connection = await this.deps.connections.ssh();
-    const opening = connection.openChannel(label, slotWaitMs, open, (opened) => opened.channel as unknown as EventEmitter);
+    // The connection is chosen and the slot taken in one step (see withEndingConnection).
+    let connection!: SshConnection;
+    const { value: opening } = await this.deps.connections.withEndingConnection(undefined, (picked) => {
+      connection = picked;
+      return picked.openChannel(label, slotWaitMs, open, (opened) => opened.channel as unknown as EventEmitter);
+    });
     // ssh2 never answers a channel request on a dead connection: bound the wait.
     const bound = slotWaitMs + connectTimeout;
     const opened = await withTimeout(opening, bound, () => {

@@ -134,6 +134,20 @@ export class ChannelBudget {
   }
 
   /**
+   * Whether a channel that ends by itself (exec, SFTP) would be granted without waiting on a
+   * busy holder: now, or as soon as idle holders give their slots back. False when, on a
+   * server taking exec channels one at a time, a running command or transfer holds the way.
+   */
+  get freeForEnding(): boolean {
+    if (this.aborted || this.waiters.length > 0) return false;
+    if (this.hasRoom()) return true;
+    const holders = [...this.holders.values()];
+    const idle = holders.filter((holder) => holder.reclaim !== undefined);
+    if (holders.length - idle.length >= this.capacityValue) return false;
+    return !this.serialExec || holders.every((holder) => !holder.opening && (!ending(holder.label) || holder.reclaim !== undefined));
+  }
+
+  /**
    * The server refused a channel although the budget had room: it allows fewer sessions
    * than assumed. The capacity drops to what is in use (at least 1).
    */

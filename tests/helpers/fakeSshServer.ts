@@ -16,6 +16,8 @@ import { oneTimeKeyPair } from '../../src/share/oneTimeKeys.js';
 export interface FakeSshOptions {
   /** Session channels allowed per connection; default 10. */
   maxSessions?: number;
+  /** The software version the server announces (`dropbear_2022.83` makes labwright take exec channels one at a time). */
+  ident?: string;
 }
 
 /**
@@ -44,7 +46,7 @@ export async function startFakeSsh(options: FakeSshOptions = {}): Promise<FakeSs
   let peakSessions = 0;
   let dropped = false;
 
-  const server = new ssh2.Server({ hostKeys: [oneTimeKeyPair('fake-host').privateKey] }, (client) => {
+  const server = new ssh2.Server({ hostKeys: [oneTimeKeyPair('fake-host').privateKey], ...(options.ident ? { ident: options.ident } : {}) }, (client) => {
     connections++;
     clients.add(client);
     let sessions = 0;

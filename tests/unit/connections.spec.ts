@@ -114,3 +114,25 @@ test('waiting for a channel slot that does not come is a timeout, not a lost con
   expect(server.connections).toBe(1);
   await lab.close();
 });
+
+test('a server taking exec channels one at a time: commands that would wait behind running ones get side connections, at most four', async () => {
+  const dropbear = await startFakeSsh({ maxSessions: 10, ident: 'dropbear_2022.83' });
+  const events: LabEvent[] = [];
+  const lab = new Lab(fakeLab(dropbear));
+  lab.events.on((event) => events.push(event));
+  try {
+    const fake = lab.remote('fake');
+    // Six commands of 1.5 s: one on the main connection and four on side connections at once; the sixth waits its turn.
+    const long = Array.from({ length: 6 }, () => fake.exec('sleep 1.5'));
+    await expect.poll(() => dropbear.connections, { timeout: 10_000 }).toBe(5);
+    expect((await fake.exec('echo after the long ones', { timeout: 20_000 })).output).toBe('after the long ones\n');
+    for (const result of await Promise.all(long)) expect(result.exitCode).toBe(0);
+    expect(dropbear.connections).toBe(5);
+    const connected = events.flatMap((e) => (e.type === 'connection' && e.event === 'connected' ? [e.detail ?? ''] : []));
+    expect(connected[0]).toMatch(/exec channels one at a time \(dropbear_2022\.83/);
+    expect(connected.slice(1)).toEqual([1, 2, 3, 4].map((n) => expect.stringMatching(new RegExp(`^side connection ${n} of 4`))));
+  } finally {
+    await lab.close();
+    await dropbear.close();
+  }
+});

@@ -3,6 +3,8 @@
  * output arrives byte-exact whatever the terminal does, typed text never shows up in
  * expect() output, and nothing typed is lost.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+
 import { secret } from '../../src/host/commands.js';
 import { expect, test } from '../helpers/userlands.js';
 
@@ -128,11 +130,37 @@ test.describe('exec', () => {
     many.forEach((m, i) => expect([m.output, m.exitCode]).toEqual([`${i}\n`, i]));
   });
 
-  test('a timeout ends the remote process', async ({ device, land }) => {
-    test.fail(
-      land.shell === 'dash',
-      "dash forks even a single command, so the channel's signal reaches dash only; labwright then signals the command's process tree from another channel, but the board's Dropbear (2022.83, dropbear#321) takes exec channels one at a time, so that channel opens only after this one closed (README: Embedded userlands)",
+  test('a running exec holds up neither another exec nor an SFTP transfer (Dropbear 2022.83 takes exec channels one at a time)', async ({
+    device,
+    boardLab,
+    land,
+  }) => {
+    test.skip(land.term !== 'ssh', 'SFTP and SSH exec channels: ssh userlands');
+    const events: string[] = [];
+    const stop = boardLab.events.on(
+      (event) => event.type === 'connection' && event.host === device.name && events.push(`${event.event} ${event.detail ?? ''}`),
     );
+    const long = device.exec('echo started; sleep 60 && echo never', { timeout: 120_000 });
+    await expect
+      .poll(async () => (await device.exec("ps -o args | grep -c '^sleep 60$' || true", { timeout: 10_000 })).output.trim(), { timeout: 20_000 })
+      .toBe('1');
+    mkdirSync(test.info().outputDir, { recursive: true });
+    const file = test.info().outputPath('side.txt');
+    writeFileSync(file, 'while a command runs\n');
+    const put = await device.put(file, '/tmp/lw-side.txt', { verify: 'sha256', timeout: 20_000 });
+    expect(put.verified).toBe('sha256');
+    expect((await device.exec('cat /tmp/lw-side.txt', { timeout: 20_000 })).output).toBe('while a command runs\n');
+    stop();
+    // The long command still runs, undisturbed.
+    expect((await device.exec("ps -o args | grep -c '^sleep 60$' || true", { timeout: 20_000 })).output.trim()).toBe('1');
+    // The board's Dropbear is one of those versions: the transfer and the other commands went to a side connection.
+    expect(events.some((line) => line.startsWith('connected ') && line.includes('exec channels one at a time'))).toBe(true);
+    expect(events.some((line) => line.startsWith('connected side connection'))).toBe(true);
+    await device.exec('kill $(ps -o pid,args | awk \'$2 == "sleep" && $3 == "60" { print $1 }\')');
+    expect((await long).output).toBe('started\n');
+  });
+
+  test('a timeout ends the remote process', async ({ device }) => {
     const r = await device.exec('sleep 317', { timeout: 500 });
     expect(r.timedOut).toBe(true);
     expect(r.exitCode).toBeNull();
