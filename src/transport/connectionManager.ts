@@ -238,6 +238,12 @@ export class ConnectionManager {
     client.on('close', () => lost('the connection closed'));
     client.on('end', () => lost('the server ended the connection'));
     if (role === 'side') {
+      if (!main || this.current !== main || !main.alive) {
+        // The host's connection was closed (lab closed, a power cut) while this one opened: nobody's.
+        const closed = new ConnectionError('closed', 'the connection was closed while a side connection opened.', { host: this.config.name, protocol: 'ssh' });
+        connection.markLost(closed);
+        throw closed;
+      }
       this.side.push(connection);
       this.options.onEvent?.({
         event: 'connected',
