@@ -21,6 +21,9 @@ import { formatDuration } from '../util/time.js';
 import { TextCleaner } from './text.js';
 import { printfLine, randomId } from './wire.js';
 
+/** The device closed the connection before labwright typed anything: no login attempt was used, trying again is safe. */
+export class ClosedBeforeTypingError extends ConnectionError {}
+
 /** The byte stream a login runs on: a telnet connection or a serial console. */
 export interface LoginStream {
   attach(listener: ConsoleStreamListener): void;
@@ -81,6 +84,8 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
 
     /** Cleaned text since we last typed something. */
     let recent = '';
+    /** Whether anything was typed yet: a connection closed before that cost no login attempt. */
+    let typed = false;
     /** Cleaned text of the whole dialogue (its tail), for error messages. */
     let transcript = '';
     /** Raw bytes since the probe was first typed, to find its answer. */
@@ -107,6 +112,8 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
     const lastOutput = () => quoteForMessage(transcript, TAIL);
     const fail = (kind: ConnectFailure, detail: string, hint: string) =>
       finish(new ConnectionError(kind, detail, { host, protocol: params.protocol ?? 'telnet', hint }));
+    const failUntyped = (kind: ConnectFailure, detail: string, hint: string) =>
+      finish(new ClosedBeforeTypingError(kind, detail, { host, protocol: params.protocol ?? 'telnet', hint }));
     const refused = (why: string) =>
       fail(
         'auth',
@@ -114,6 +121,7 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
         `Check the user and password of host "${host}" in the lab config (or telnet.loginFailed if this is not a refusal).`,
       );
     const type = (text: string) => {
+      typed = true;
       recent = '';
       try {
         telnet.write(text);
@@ -146,7 +154,9 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
           ? 'waiting after the password'
           : sentUser
             ? 'no password prompt after the user name'
-            : 'no login prompt seen';
+            : options.loginPrompt.test(recent)
+              ? 'the login prompt had come, nothing typed yet'
+              : 'no login prompt seen';
 
     /** Prompts, checked once the device is quiet. */
     const settle = () => {
@@ -228,7 +238,7 @@ export function telnetLogin(telnet: LoginStream, params: TelnetLoginParams): Pro
         settleTimer = setTimeout(settle, Math.max(0, Math.min(PROMPT_SETTLE_MS, firstUnsettled + PROMPT_SETTLE_MAX_MS - now)));
       },
       closed: (error) =>
-        fail(
+        (typed ? fail : failUntyped)(
           'closed',
           `the device closed the connection during the login (${stage()})${error ? `: ${error.message}` : ''}; last output: ${lastOutput()}.`,
           params.protocol === 'console'

@@ -10,7 +10,7 @@ import { IP } from '../transport/telnetCodec.js';
 import { TelnetStream } from '../transport/telnetStream.js';
 import { ConnectionError, messageOf } from '../util/errors.js';
 import { registerSecret } from '../util/secrets.js';
-import { telnetLogin } from './telnetLogin.js';
+import { ClosedBeforeTypingError, telnetLogin } from './telnetLogin.js';
 import { CTRL_BACKSLASH, CTRL_C, type ShellChannel, type ShellSink, type ShellTransport } from './transport.js';
 
 /** What a {@link TelnetShellTransport} needs to reach and log in to a device. */
@@ -55,14 +55,20 @@ export class TelnetShellTransport implements ShellTransport {
   async open(sink: ShellSink): Promise<ShellChannel> {
     const { address, path, telnet: opts, user, password } = this.options;
     const endpoint = `${address}:${opts.port}${path.description === 'direct' ? '' : ` (${path.description})`}`;
-    const stream = await path.connect(address, opts.port, opts.connectTimeout, { host: this.host, protocol: 'telnet' });
-    const telnet = new TelnetStream(stream, { termType: opts.termType, cols: opts.cols, rows: opts.rows });
+    let telnet: TelnetStream;
     let rest: Buffer;
-    try {
-      rest = await telnetLogin(telnet, { host: this.host, endpoint, user, password, options: opts, newline: this.newline });
-    } catch (error) {
-      telnet.destroy();
-      throw error;
+    // A device that closes a fresh connection before anything was typed (BusyBox telnetd now
+    // and then, under load) gets one more try: no login attempt was used.
+    for (let attempt = 1; ; attempt++) {
+      const stream = await path.connect(address, opts.port, opts.connectTimeout, { host: this.host, protocol: 'telnet' });
+      telnet = new TelnetStream(stream, { termType: opts.termType, cols: opts.cols, rows: opts.rows });
+      try {
+        rest = await telnetLogin(telnet, { host: this.host, endpoint, user, password, options: opts, newline: this.newline });
+        break;
+      } catch (error) {
+        telnet.destroy();
+        if (!(error instanceof ClosedBeforeTypingError) || attempt >= 2) throw error;
+      }
     }
     const channel = new TelnetShellChannel(telnet);
     telnet.attach({

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { expect, test } from '@playwright/test';
 
 import { telnetOptionsSchema } from '../../src/config/schema.js';
-import { telnetLogin, type TelnetLoginParams } from '../../src/session/telnetLogin.js';
+import { ClosedBeforeTypingError, telnetLogin, type TelnetLoginParams } from '../../src/session/telnetLogin.js';
 import { TelnetStream } from '../../src/transport/telnetStream.js';
 import { ConnectionError } from '../../src/util/errors.js';
 
@@ -189,4 +189,23 @@ test('a hang-up and silence are reported with the stage and the last output', as
   expect(silent.error!.message).toBe(
     `dut (telnet): the login on ${silent.error!.message.match(/127\.0\.0\.1:\d+/)![0]} did not complete within 800 ms (no login prompt seen); last output: "Press RETURN to get started". Check telnet.loginPrompt and telnet.passwordPrompt against the output above, or raise telnet.loginTimeout.`,
   );
+});
+
+test('a device closing the connection right after its login prompt, before anything was typed, says so and can be tried again', async () => {
+  const early = await withDevice(async (io) => {
+    io.write('\r\nboard login: ');
+    io.close();
+  });
+  expect(early.error).toBeInstanceOf(ClosedBeforeTypingError);
+  expect(early.error!.kind).toBe('closed');
+  expect(early.error!.message).toMatch(
+    /^dut \(telnet\): the device closed the connection during the login \((the login prompt had come, nothing typed yet|no login prompt seen)\); last output: /,
+  );
+
+  const late = await withDevice(async (io) => {
+    io.write('login: ');
+    await io.readLine();
+    io.close();
+  });
+  expect(late.error).not.toBeInstanceOf(ClosedBeforeTypingError);
 });
