@@ -9,7 +9,7 @@ import type { VerifyMode } from '../config/schema.js';
 import { TransferError, type TransferFailure } from '../util/errors.js';
 import { devicePaths, type FileSide, type PathContext, pathError, type PathKind } from './paths.js';
 import type { RemoteRunner } from './types.js';
-import { remoteShellPath } from './verify.js';
+import { checkDigest, remoteShellPath, sha256File } from './verify.js';
 
 /** Bound on a short helper command (probe, mkdir, rename). */
 export const HELPER_TIMEOUT_MS = 15_000;
@@ -111,6 +111,41 @@ export async function deviceDigests(
   if (result.stdout.includes('LW_NOHASH'))
     throw new TransferError('cannot verify by sha256: the device has neither sha256sum nor openssl.', { ...context, hint: NO_HASH_HINT });
   return parseValues(result.stdout, files.length);
+}
+
+/** An uploaded file: where it came from on the runner, and its temporary name on the device. */
+export interface UploadedFile {
+  local: string;
+  temp: string;
+}
+
+/** The sha256 of uploaded files on the device (under their temporary names) and on the runner, in order. */
+export async function uploadDigests(
+  runner: RemoteRunner,
+  files: readonly UploadedFile[],
+  bytes: number,
+  context: PathContext,
+): Promise<{ device: Array<string | undefined>; local: string[] }> {
+  const [device, local] = await Promise.all([
+    deviceDigests(
+      runner,
+      files.map((file) => file.temp),
+      'sha256',
+      bytes,
+      context,
+    ),
+    Promise.all(files.map((file) => sha256File(file.local))),
+  ]);
+  return { device, local };
+}
+
+/** Fails on the first uploaded file whose device digest differs from the runner's. */
+export function checkUploadDigests(
+  files: readonly UploadedFile[],
+  digests: { device: Array<string | undefined>; local: string[] },
+  context: PathContext,
+): void {
+  files.forEach((file, index) => checkDigest(digests.local[index]!, digests.device[index] ?? 'unreadable', `upload of ${file.local}`, context));
 }
 
 /** Sizes or sha256 digests of every regular file under a device directory, by `/`-separated relative path. */

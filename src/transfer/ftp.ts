@@ -27,7 +27,7 @@ import { ConnectionError, LabwrightError, messageOf, TimeoutError, TransferError
 import { registerSecret } from '../util/secrets.js';
 import { formatDuration } from '../util/time.js';
 import { ByteCounter } from './byteCounter.js';
-import { deviceDigests } from './deviceShell.js';
+import { checkUploadDigests, uploadDigests } from './deviceShell.js';
 import { type FtpConnection, openFtpConnection } from './ftp/connect.js';
 import type { PassiveCommand } from './ftp/passive.js';
 import { describeWait, Pool, type PoolStats } from './ftp/pool.js';
@@ -51,7 +51,7 @@ import { localPathOf } from './localTree.js';
 import { devicePaths, failureText, type FileSide, type PathKind, placeDestination, runnerPaths, type UploadFile, uploadFiles } from './paths.js';
 import { commitRunnerFiles, type LandedFile, runnerPartials, runnerSide, stageRunnerFile } from './runnerSide.js';
 import type { RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
-import { checkDigest, checkSize, sha256File } from './verify.js';
+import { checkSize } from './verify.js';
 
 export type { PassiveCommand } from './ftp/passive.js';
 export type { PoolStats } from './ftp/pool.js';
@@ -167,20 +167,8 @@ export class FtpTransfer implements TransferStrategy {
           for (const job of jobs) checkSize(job.size, await guard.step(remoteFileSize(conn.client, job.temp)), `upload of ${job.local}`, this.context);
         }
         if (verify === 'sha256' && this.setup.runner) {
-          const [remote, local] = await guard.step(
-            Promise.all([
-              deviceDigests(
-                this.setup.runner,
-                jobs.map((job) => job.temp),
-                'sha256',
-                totals.bytes,
-                this.context,
-              ),
-              Promise.all(jobs.map((job) => sha256File(job.local))),
-            ]),
-            { quiet: true },
-          );
-          jobs.forEach((job, index) => checkDigest(local[index]!, remote[index] ?? 'unreadable', `upload of ${job.local}`, this.context));
+          const digests = await guard.step(uploadDigests(this.setup.runner, jobs, totals.bytes, this.context), { quiet: true });
+          checkUploadDigests(jobs, digests, this.context);
         } else if (verify === 'sha256') {
           notes.add(SHA256_FALLBACK_NOTE);
         }

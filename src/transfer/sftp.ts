@@ -16,12 +16,12 @@ import type { SFTPWrapper, Stats } from 'ssh2';
 
 import type { SftpOptions } from '../config/schema.js';
 import { messageOf, TransferError, type TransferFailure } from '../util/errors.js';
-import { deviceDigests } from './deviceShell.js';
+import { checkUploadDigests, uploadDigests } from './deviceShell.js';
 import { guardedDownload, guardedUpload, type TransferGuard } from './guard.js';
 import { devicePaths, expandHome, type FileSide, pathError, type PathKind, placeDestination, runnerPaths, uploadFiles } from './paths.js';
 import { commitRunnerFiles, type LandedFile, runnerPartials, runnerSide, stageRunnerFile } from './runnerSide.js';
 import type { LossSubscription, RemoteRunner, TransferOptions, TransferResult, TransferStrategy } from './types.js';
-import { checkDigest, checkSize, sha256File } from './verify.js';
+import { checkSize } from './verify.js';
 
 /** An SFTP session, and its connection's state. */
 export interface SftpSession {
@@ -270,20 +270,8 @@ export class SftpTransfer implements TransferStrategy {
       }
       if (verify === 'sha256') {
         end();
-        const [remote, local] = await guard.step(
-          Promise.all([
-            deviceDigests(
-              this.deps.runner,
-              jobs.map((job) => job.temp),
-              'sha256',
-              totals.bytes,
-              this.context,
-            ),
-            Promise.all(jobs.map((job) => sha256File(job.local))),
-          ]),
-          { quiet: true },
-        );
-        jobs.forEach((job, index) => checkDigest(local[index]!, remote[index] ?? 'unreadable', `upload of ${job.local}`, this.context));
+        const digests = await guard.step(uploadDigests(this.deps.runner, jobs, totals.bytes, this.context), { quiet: true });
+        checkUploadDigests(jobs, digests, this.context);
         ({ sftp, end, release } = await this.session(guard));
       }
       for (const job of jobs) {
